@@ -1,0 +1,137 @@
+// CLI entry: global options, command dispatch, error reporting and exit codes.
+// Exit codes: 0 ok, 1 error, 2 usage, 20 scrub found invalid data, 130 interrupted.
+import { appendFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { toEngineError } from '../engine/errors';
+import { Repository } from '../engine/repository';
+import { COMMANDS, UsageError, type CommandContext } from './commands';
+
+export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
+
+const VERSION = '0.1.0';
+
+const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
+  repo: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v' },
+  'log-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+};
+
+function mainHelp(): string {
+  const names = Object.keys(COMMANDS);
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    'usage: blockvault [--repo PATH] [-v] [--log-file FILE] <command> [options]',
+    '',
+    'The repository comes from --repo PATH or the BLOCKVAULT_REPO environment variable.',
+    '',
+    'commands:',
+    ...names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
+    '',
+    'Run "blockvault <command> --help" for a command\'s options.',
+    'Exit codes: 0 ok, 1 error, 2 usage error, 20 scrub found invalid data, 130 interrupted.',
+  ].join('\n');
+}
+
+function commandHelp(name: string): string {
+  const command = COMMANDS[name];
+  return [`usage: blockvault ${command.usage}`, '', command.summary, '', 'global options: --repo PATH, -v/--verbose, --log-file FILE, -h/--help'].join('\n');
+}
+
+/** Index of the command word: the first argument that is neither an option nor its value. */
+function findCommand(argv: string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--repo' || arg === '--log-file') { i++; continue; }
+    if (!arg.startsWith('-')) return i;
+  }
+  return -1;
+}
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export async function runCli(argv: string[], io: CliIo = { stdout: (t) => process.stdout.write(`${t}\n`), stderr: (t) => process.stderr.write(`${t}\n`) }): Promise<number> {
+  const commandIndex = findCommand(argv);
+  const name = commandIndex >= 0 ? argv[commandIndex] : undefined;
+  const command = name ? COMMANDS[name] : undefined;
+  let verbose = argv.includes('-v') || argv.includes('--verbose');
+  let logFile: string | undefined;
+  const log = (text: string): void => {
+    if (logFile) {
+      try { appendFileSync(logFile, `${new Date().toISOString()} ${text}\n`); } catch { /* logging must not fail the command */ }
+    }
+  };
+  const err = (text: string): void => { io.stderr(text); log(text); };
+  if (!command) {
+    if (argv.includes('--version') || argv.includes('-V')) { io.stdout(VERSION); return EXIT.ok; }
+    if (!name && (argv.includes('--help') || argv.includes('-h') || argv.length === 0)) { io.stdout(mainHelp()); return argv.length === 0 ? EXIT.usage : EXIT.ok; }
+    err(name ? `blockvault: unknown command "${name}"\n\n${mainHelp()}` : mainHelp());
+    return EXIT.usage;
+  }
+  const rest = [...argv.slice(0, commandIndex), ...argv.slice(commandIndex + 1)];
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+  } catch (error) {
+    err(`blockvault ${name}: ${(error as Error).message}\n${commandHelp(name!)}`);
+    return EXIT.usage;
+  }
+  const values = parsed.values as CommandContext['values'];
+  if (values.help) { io.stdout(commandHelp(name!)); return EXIT.ok; }
+  verbose = Boolean(values.verbose);
+  logFile = typeof values['log-file'] === 'string' ? values['log-file'] : undefined;
+  const [min, max] = command.args;
+  if (parsed.positionals.length < min || parsed.positionals.length > max) {
+    err(`blockvault ${name}: expected ${min === max ? min : `${min} to ${max === Infinity ? 'more' : max}`} argument(s), got ${parsed.positionals.length}\n${commandHelp(name!)}`);
+    return EXIT.usage;
+  }
+
+  const controller = new AbortController();
+  const onSignal = (): void => {
+    if (controller.signal.aborted) process.exit(EXIT.interrupted);
+    err('blockvault: interrupted, stopping (press Ctrl-C again to quit at once)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let repository: Repository | undefined;
+  const ctx: CommandContext = {
+    values,
+    positionals: parsed.positionals,
+    out: (text) => { io.stdout(text); log(text); },
+    err,
+    debug: (text) => { if (verbose) err(`debug: ${text}`); else log(`debug: ${text}`); },
+    signal: controller.signal,
+    repo: () => {
+      if (!repository) {
+        const path = (typeof values.repo === 'string' ? values.repo : undefined) ?? process.env.BLOCKVAULT_REPO;
+        if (!path) throw new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO');
+        repository = Repository.open(path);
+      }
+      return repository;
+    },
+  };
+  log(`blockvault ${argv.join(' ')}`);
+  try {
+    const code = await command.run(ctx);
+    return code ?? EXIT.ok;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err(`blockvault ${name}: ${error.message}\n${commandHelp(name!)}`);
+      return EXIT.usage;
+    }
+    const engineError = toEngineError(error);
+    err(`blockvault ${name}: error [${engineError.code}]: ${engineError.message}`);
+    if (verbose) err(String((error as Error)?.stack ?? error));
+    if (engineError.code === 'CANCELED') return EXIT.interrupted;
+    return EXIT.error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    repository?.close();
+  }
+}

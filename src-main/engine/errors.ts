@@ -1,0 +1,52 @@
+// EngineError: every failure the engine reports carries a stable code (see
+// src-shared/api/errors.ts) and a message that says what failed and on which object.
+import type { ErrorCode, SerializedError } from '../../src-shared/api/errors';
+
+export class EngineError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineError';
+    this.code = code;
+  }
+}
+
+/** Maps any thrown value to a coded error; Node's errno codes get their nearest code. */
+export function toEngineError(error: unknown, context?: string): EngineError {
+  if (error instanceof EngineError) {
+    return context ? new EngineError(error.code, `${context}: ${error.message}`, { cause: error }) : error;
+  }
+  const err = error as NodeJS.ErrnoException;
+  const prefix = context ? `${context}: ` : '';
+  const message = `${prefix}${err?.message ?? String(error)}`;
+  switch (err?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new EngineError('NO_SPACE', message, { cause: error });
+    case 'ENOENT':
+      return new EngineError('NOT_FOUND', message, { cause: error });
+    case 'EEXIST':
+      return new EngineError('ALREADY_EXISTS', message, { cause: error });
+    case 'ABORT_ERR':
+      return new EngineError('CANCELED', `${prefix}canceled`, { cause: error });
+    case 'EIO':
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+    case 'EISDIR':
+    case 'ENOTDIR':
+      return new EngineError('IO_ERROR', message, { cause: error });
+    default:
+      return new EngineError('INTERNAL', message, { cause: error });
+  }
+}
+
+export function serializeError(error: unknown): SerializedError {
+  const engineError = toEngineError(error);
+  return { code: engineError.code, message: engineError.message };
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new EngineError('CANCELED', `${what} canceled`);
+}

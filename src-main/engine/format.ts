@@ -1,0 +1,50 @@
+// On-disk format of a Blockvault repository: every magic value, header layout and format
+// version. Values here are only ever added to, never changed: old repositories must stay
+// readable by every later release.
+
+/** Version of the repository as a whole (layout, metadata schema, object header). */
+export const REPOSITORY_FORMAT_VERSION = 1;
+/** Name of the file at the root of a folder repository that identifies it. */
+export const REPOSITORY_CONFIG_FILE = 'blockvault.json';
+/** The `format` field of that file. */
+export const REPOSITORY_FORMAT_NAME = 'blockvault-repository';
+export const METADATA_FILE = 'metadata.sqlite';
+export const OBJECTS_DIR = 'objects';
+
+/**
+ * Object header, 16 bytes, followed by the payload:
+ *   0..3   magic "BVOB"
+ *   4      object format version (OBJECT_FORMAT_VERSION)
+ *   5      compression (Compression)
+ *   6      encryption (Encryption)
+ *   7      reserved, 0
+ *   8..15  plaintext length, unsigned 64-bit little endian
+ */
+export const OBJECT_MAGIC = Buffer.from('BVOB', 'latin1');
+export const OBJECT_FORMAT_VERSION = 1;
+export const OBJECT_HEADER_SIZE = 16;
+
+export const Compression = { none: 0, zstd: 1 } as const;
+export type CompressionId = (typeof Compression)[keyof typeof Compression];
+
+export const Encryption = { none: 0, aes256gcm: 1 } as const;
+export type EncryptionId = (typeof Encryption)[keyof typeof Encryption];
+
+/** Content hash of plaintext blocks; an object's name is its hex digest. */
+export const HASH_ALGORITHM = 'sha256';
+export const DIGEST_BYTES = 32;
+
+export const MIN_BLOCK_SIZE = 64 * 1024;
+export const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+
+/** Metadata export (JSON Lines): the `format` of its first line and its version. */
+export const EXPORT_FORMAT_NAME = 'blockvault-metadata';
+export const EXPORT_FORMAT_VERSION = 1;
+/** Blocks per `blocks` line of an export. */
+export const EXPORT_BLOCKS_PER_LINE = 1024;
+
+/** Folder store: objects/<digest[0:2]>/<digest[2:4]>/<digest>. */
+export function objectRelativePath(digestHex: string): string {
+  return `${digestHex.slice(0, 2)}/${digestHex.slice(2, 4)}/${digestHex}`;
+}

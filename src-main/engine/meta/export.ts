@@ -1,0 +1,184 @@
+// Metadata export and import: JSON Lines, one JSON object per line, "\n" separated.
+//   line 1   {"format":"blockvault-metadata","formatVersion":1,"seq":0,"created","repository","blockSize","hash","versions":N}
+//   version  {"type":"version","seq":i,"uid","name","snapshot","date","size","blockSize","status","protected","tags","baseUid","source","blocks":count}
+//   blocks   {"type":"blocks","seq":i,"uid","first":idx,"objects":[["<hex digest>",length,storedSize] | null, ...]}  (null = sparse)
+//   last     {"type":"end","seq":i,"lines":i,"sha256":"<hex of every byte before this line>"}
+// `seq` numbers the lines from 0: a reordered, truncated or altered file is refused whole.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { EngineError } from '../errors';
+import { EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION } from '../format';
+import type { Repository } from '../repository';
+import { ObjectState, VersionState } from './schema';
+
+type ExportedObject = [string, number, number] | null;
+
+interface HeaderLine { format: string; formatVersion: number; seq: 0; created: string; repository: string; blockSize: number; hash: string; versions: number }
+interface VersionLine { type: 'version'; seq: number; uid: string; name: string; snapshot: string; date: string; size: number; blockSize: number; status: 'valid' | 'invalid'; protected: boolean; tags: string[]; baseUid: string | null; source: string; blocks: number }
+interface BlocksLine { type: 'blocks'; seq: number; uid: string; first: number; objects: ExportedObject[] }
+interface EndLine { type: 'end'; seq: number; lines: number; sha256: string }
+
+export interface ImportResult {
+  versions: string[];
+  /** versions imported as invalid because objects they reference are not in the store */
+  incompleteData: string[];
+}
+
+/** Exports versions as JSON Lines text. */
+export function exportMetadata(repo: Repository, uids: string[]): string {
+  if (uids.length === 0) throw new EngineError('INVALID_ARGUMENT', 'name at least one version to export');
+  const meta = repo.meta;
+  const versions = uids.map((uid) => meta.requireVersion(uid));
+  for (const version of versions) {
+    if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete and cannot be exported`);
+  }
+  const lines: string[] = [];
+  let seq = 0;
+  const header: HeaderLine = { format: EXPORT_FORMAT_NAME, formatVersion: EXPORT_FORMAT_VERSION, seq: 0, created: new Date().toISOString(), repository: repo.settings.id, blockSize: repo.blockSize, hash: repo.settings.hash, versions: versions.length };
+  lines.push(JSON.stringify(header));
+  for (const version of versions) {
+    const blocks = meta.blocks(version.id);
+    const line: VersionLine = {
+      type: 'version', seq: ++seq, uid: version.uid, name: version.name, snapshot: version.snapshot, date: new Date(version.date).toISOString(),
+      size: version.size, blockSize: version.block_size, status: version.state === VersionState.valid ? 'valid' : 'invalid', protected: version.protected === 1,
+      tags: version.tags ? version.tags.split(',') : [], baseUid: version.base_uid, source: version.source, blocks: blocks.length,
+    };
+    lines.push(JSON.stringify(line));
+    for (let i = 0; i < blocks.length; i += EXPORT_BLOCKS_PER_LINE) {
+      const chunk = blocks.slice(i, i + EXPORT_BLOCKS_PER_LINE);
+      if (chunk.some((block, j) => block.idx !== i + j)) throw new EngineError('INTERNAL', `version ${version.uid} has a gap in its block list at ${i}`);
+      const objects: ExportedObject[] = chunk.map((block) => (block.digest ? [block.digest.toString('hex'), block.length!, block.stored_size!] : null));
+      const blocksLine: BlocksLine = { type: 'blocks', seq: ++seq, uid: version.uid, first: i, objects };
+      lines.push(JSON.stringify(blocksLine));
+    }
+  }
+  const body = `${lines.join('\n')}\n`;
+  const end: EndLine = { type: 'end', seq: ++seq, lines: seq, sha256: createHash('sha256').update(body).digest('hex') };
+  return `${body}${JSON.stringify(end)}\n`;
+}
+
+export async function exportToFile(repo: Repository, uids: string[], file: string): Promise<void> {
+  const text = exportMetadata(repo, uids);
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, text, { flag: 'wx' });
+  await fs.rename(tmp, file);
+}
+
+function bad(message: string): EngineError {
+  return new EngineError('BAD_EXPORT', `metadata import refused, nothing was changed: ${message}`);
+}
+
+interface ParsedVersion { line: VersionLine; objects: ExportedObject[] }
+
+/** Parses and checks an export completely before anything is written. */
+export function parseExport(text: string): { header: HeaderLine; versions: ParsedVersion[] } {
+  if (!text.endsWith('\n')) throw bad('the file is truncated (it does not end with a complete line)');
+  const rawLines = text.slice(0, -1).split('\n');
+  const endText = rawLines[rawLines.length - 1];
+  let end: EndLine;
+  try {
+    end = JSON.parse(endText) as EndLine;
+  } catch {
+    throw bad('the last line is not valid JSON (truncated file?)');
+  }
+  if (end?.type !== 'end') throw bad('the end line is missing: the file is truncated');
+  const body = text.slice(0, text.length - endText.length - 1);
+  const digest = createHash('sha256').update(body).digest('hex');
+  if (digest !== end.sha256) throw bad('checksum mismatch: the file was altered or damaged');
+  if (end.lines !== rawLines.length - 1 || end.seq !== rawLines.length - 1) throw bad(`line count mismatch: the end line says ${end.lines}, the file has ${rawLines.length - 1}`);
+
+  const parsed = rawLines.slice(0, -1).map((line, i) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw bad(`line ${i + 1} is not valid JSON`);
+    }
+  });
+  parsed.forEach((line, i) => { if (line.seq !== i) throw bad(`line ${i + 1} is out of order (seq ${String(line.seq)})`); });
+  const header = parsed[0] as unknown as HeaderLine;
+  if (header.format !== EXPORT_FORMAT_NAME) throw bad('not a Blockvault metadata export');
+  if (header.formatVersion !== EXPORT_FORMAT_VERSION) throw bad(`export format ${header.formatVersion} is not supported (this release reads ${EXPORT_FORMAT_VERSION})`);
+
+  const versions: ParsedVersion[] = [];
+  for (let i = 1; i < parsed.length; i++) {
+    const line = parsed[i];
+    if (line.type === 'version') {
+      const v = line as unknown as VersionLine;
+      if (typeof v.uid !== 'string' || typeof v.name !== 'string' || !Number.isSafeInteger(v.size) || v.size < 0 || !Number.isSafeInteger(v.blocks) || !Array.isArray(v.tags)) {
+        throw bad(`line ${i + 1}: malformed version`);
+      }
+      if (Number.isNaN(Date.parse(v.date))) throw bad(`line ${i + 1}: malformed date`);
+      versions.push({ line: v, objects: [] });
+    } else if (line.type === 'blocks') {
+      const b = line as unknown as BlocksLine;
+      const current = versions[versions.length - 1];
+      if (!current || current.line.uid !== b.uid) throw bad(`line ${i + 1}: blocks of ${String(b.uid)} outside their version`);
+      if (b.first !== current.objects.length || !Array.isArray(b.objects)) throw bad(`line ${i + 1}: blocks out of sequence`);
+      for (const object of b.objects) {
+        if (object !== null && !(Array.isArray(object) && typeof object[0] === 'string' && /^[0-9a-f]{64}$/.test(object[0]) && Number.isSafeInteger(object[1]) && Number.isSafeInteger(object[2]))) {
+          throw bad(`line ${i + 1}: malformed block entry`);
+        }
+        current.objects.push(object);
+      }
+    } else {
+      throw bad(`line ${i + 1}: unknown line type ${String(line.type)}`);
+    }
+  }
+  if (versions.length !== header.versions) throw bad(`the header announces ${header.versions} versions, the file has ${versions.length}`);
+  for (const { line, objects } of versions) {
+    if (objects.length !== line.blocks) throw bad(`version ${line.uid} announces ${line.blocks} blocks, the file has ${objects.length}`);
+    if (line.blocks !== Math.ceil(line.size / line.blockSize)) throw bad(`version ${line.uid}: ${line.blocks} blocks do not cover ${line.size} bytes`);
+  }
+  return { header, versions };
+}
+
+export async function importMetadata(repo: Repository, text: string): Promise<ImportResult> {
+  const { versions } = parseExport(text);
+  const meta = repo.meta;
+  for (const { line } of versions) {
+    if (line.blockSize !== repo.blockSize) throw bad(`version ${line.uid} has block size ${line.blockSize}, this repository ${repo.blockSize}`);
+    if (meta.getVersion(line.uid)) throw new EngineError('ALREADY_EXISTS', `metadata import refused, nothing was changed: version ${line.uid} already exists`);
+  }
+  const uidsInFile = new Set<string>();
+  for (const { line } of versions) {
+    if (uidsInFile.has(line.uid)) throw bad(`version ${line.uid} appears twice`);
+    uidsInFile.add(line.uid);
+  }
+  // Which objects exist in the store (checked before the transaction: it may take a while).
+  const present = new Map<string, number | null>();
+  for (const { objects } of versions) {
+    for (const object of objects) {
+      if (!object || present.has(object[0])) continue;
+      const row = meta.objectByDigest(Buffer.from(object[0], 'hex'));
+      present.set(object[0], row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(object[0]));
+    }
+  }
+  const incompleteData: string[] = [];
+  meta.transaction(() => {
+    const now = Date.now();
+    for (const { line, objects } of versions) {
+      const missing = objects.some((object) => object && present.get(object[0]) === null);
+      if (missing) incompleteData.push(line.uid);
+      const id = meta.createVersion({
+        uid: line.uid, name: line.name, snapshot: line.snapshot, date: Date.parse(line.date), size: line.size, blockSize: line.blockSize,
+        baseUid: line.baseUid, source: line.source, state: line.status === 'valid' && !missing ? VersionState.valid : VersionState.invalid, protected: line.protected,
+      });
+      for (const tag of line.tags) meta.addTag(id, String(tag));
+      const rows: Array<[number, number | null]> = objects.map((object, idx) => {
+        if (!object) return [idx, null];
+        const digest = Buffer.from(object[0], 'hex');
+        const existing = meta.objectByDigest(digest);
+        if (existing) {
+          if (existing.state === ObjectState.deleting) throw new EngineError('LOCKED', 'a cleanup is deleting objects this import needs; run the import again');
+          meta.touchObject(existing.id, now);
+          return [idx, existing.id];
+        }
+        const storedSize = present.get(object[0]);
+        const state = storedSize === null ? ObjectState.invalid : ObjectState.live;
+        return [idx, meta.insertObject(digest, object[1], state, null, now, storedSize ?? object[2])];
+      });
+      meta.insertBlocks(id, rows);
+    }
+  });
+  return { versions: versions.map((v) => v.line.uid), incompleteData };
+}

@@ -1,0 +1,315 @@
+// Backup: source -> blocks -> (workers: read, zero check, hash) -> dedupe decision (here, in
+// the metadata) -> (workers: compress, write object) -> block rows in batched transactions
+// -> sync of the store -> version marked valid last, in a durable commit.
+// Nouns: a *decision* says whether a block's object must be written or already exists.
+import { randomUUID } from 'node:crypto';
+import type { BackupResult, BackupStats } from '../../../src-shared/model';
+import { EngineError, throwIfAborted, toEngineError } from '../errors';
+import { openSource } from '../io/device';
+import { ObjectState, VersionState } from '../meta/schema';
+import type { Repository } from '../repository';
+import { WorkerPool, type Slot } from '../workers/pool';
+import { hintedBlocks, readHintsFile, type HintExtent } from './hints';
+import { ProgressTracker, type RunOptions } from './progress';
+
+export interface BackupOptions extends RunOptions {
+  source: string;
+  name: string;
+  snapshot?: string;
+  tags?: string[];
+  /** UID of the base version (incremental) */
+  from?: string;
+  /** hints file path or parsed extents; requires `from` */
+  hints?: string | HintExtent[];
+  workers?: number;
+  slotsPerWorker?: number;
+  /** fsync each object instead of one file-system sync at the end */
+  syncEachObject?: boolean;
+  /** blocks outside the hints compared with the base (default 10) */
+  hintSamples?: number;
+}
+
+const ROW_BATCH = 2048;
+const ROW_FLUSH_MS = 500;
+const SYNC_EVERY_BYTES = 256 * 1024 * 1024;
+
+export function checkVersionName(name: string, what = 'name'): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\u0000-\u001f]/.test(name)) {
+    throw new EngineError('INVALID_ARGUMENT', `${what} must be 1 to 1024 printable characters`);
+  }
+}
+
+export async function backup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
+  const started = Date.now();
+  const meta = repo.meta;
+  const blockSize = repo.blockSize;
+  checkVersionName(options.name);
+  if (options.snapshot) checkVersionName(options.snapshot, 'snapshot name');
+  for (const tag of options.tags ?? []) checkVersionName(tag, 'tag');
+  if (options.hints !== undefined && !options.from) throw new EngineError('INVALID_ARGUMENT', 'hints need a base version (--from UID)');
+  const extents = typeof options.hints === 'string' ? readHintsFile(options.hints) : options.hints;
+
+  const base = options.from ? meta.requireVersion(options.from) : undefined;
+  if (base && base.state !== VersionState.valid) {
+    throw new EngineError('INVALID_ARGUMENT', `base version ${base.uid} is not valid (${base.state === VersionState.incomplete ? 'incomplete' : 'invalid'}); back up without --from or scrub it first`);
+  }
+  if (base && base.block_size !== blockSize) throw new EngineError('INVALID_ARGUMENT', `base version ${base.uid} has block size ${base.block_size}, the repository ${blockSize}`);
+
+  const source = openSource(options.source);
+  const uid = randomUUID();
+  const size = source.size;
+  const blockCount = Math.ceil(size / blockSize);
+  const blockLength = (idx: number): number => Math.min(blockSize, size - idx * blockSize);
+  const graceMs = repo.settings.cleanupGraceSeconds * 1000;
+  const tracker = new ProgressTracker('backup', options.onProgress, options.progressIntervalMs);
+  const c = tracker.counters;
+  c.bytesTotal = size;
+  c.blocksTotal = blockCount;
+  const stats = { bytesRead: 0, blocksRead: 0, bytesWritten: 0, blocksWritten: 0, bytesStored: 0, bytesDedup: 0, blocksDedup: 0, bytesSparse: 0, blocksSparse: 0, blocksFromBase: 0 };
+
+  let pool: WorkerPool | undefined;
+  let versionId: number | undefined;
+  const lockName = `backup:${uid}`;
+  try {
+    meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    pool = new WorkerPool(
+      { blockSize, compression: repo.compression, slots: options.slotsPerWorker ?? 3, syncEachObject: options.syncEachObject ?? false },
+      options.workers,
+    );
+
+    // Blocks to read, and the base's object for each block that is not read.
+    let baseObjects: Array<number | null> = [];
+    let toRead: number[];
+    if (base && extents) {
+      baseObjects = meta.blockObjects(base.id);
+      const touched = hintedBlocks(extents, blockSize, blockCount);
+      for (let idx = baseObjects.length; idx < blockCount; idx++) touched.add(idx);
+      // When the size changed, the last blocks of the base and of the source changed length.
+      if (size !== base.size) {
+        for (const idx of [baseObjects.length - 1, blockCount - 1]) if (idx >= 0 && idx < blockCount) touched.add(idx);
+      }
+      toRead = [...touched].sort((a, b) => a - b);
+      await verifyHints(pool, repo, source.fd, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid);
+    } else {
+      toRead = Array.from({ length: blockCount }, (_, idx) => idx);
+    }
+
+    versionId = meta.transaction(() => {
+      const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
+      for (const tag of options.tags ?? []) meta.addTag(id, tag);
+      return id;
+    });
+    const vid = versionId;
+
+    // Rows of unchanged blocks are copied from the base first: from now on this version
+    // references those objects, so no cleanup can take them.
+    if (base && extents) {
+      const readSet = new Set(toRead);
+      const copied: Array<[number, number | null]> = [];
+      for (let idx = 0; idx < blockCount; idx++) {
+        if (readSet.has(idx)) continue;
+        copied.push([idx, baseObjects[idx] ?? null]);
+        const length = blockLength(idx);
+        stats.blocksFromBase++;
+        if (baseObjects[idx] === null || baseObjects[idx] === undefined) { stats.blocksSparse++; stats.bytesSparse += length; }
+        c.blocksFromBase++;
+        c.blocksDone++;
+        c.bytesDone += length;
+      }
+      meta.insertBlocks(vid, copied);
+    }
+
+    // ---- the block loop
+    const rows: Array<[number, number | null]> = [];
+    const liveObjects: Array<{ id: number; storedSize: number }> = [];
+    let lastFlush = Date.now();
+    const flushRows = (): void => {
+      if (rows.length === 0 && liveObjects.length === 0) return;
+      const now = Date.now();
+      meta.transaction(() => {
+        if (liveObjects.length) meta.markObjectsLive(liveObjects, now);
+        if (rows.length) meta.insertBlocks(vid, rows);
+      });
+      rows.length = 0;
+      liveObjects.length = 0;
+      lastFlush = now;
+    };
+    const addRow = (idx: number, objectId: number | null): void => {
+      rows.push([idx, objectId]);
+      if (rows.length >= ROW_BATCH || Date.now() - lastFlush >= ROW_FLUSH_MS) flushRows();
+    };
+
+    let storedSinceSync = 0;
+    let syncing: Promise<void> | null = null;
+    const maybeSync = (): void => {
+      if (storedSinceSync < SYNC_EVERY_BYTES || syncing) return;
+      storedSinceSync = 0;
+      syncing = repo.store.sync().finally(() => { syncing = null; });
+    };
+
+    /** object ids decided in this run, by digest: blocks repeated within the image dedupe here. */
+    const decided = new Map<string, number>();
+    const decide = async (digest: string, length: number): Promise<{ id: number; write: boolean }> => {
+      const known = decided.get(digest);
+      if (known !== undefined) return { id: known, write: false };
+      const key = Buffer.from(digest, 'hex');
+      for (;;) {
+        const now = Date.now();
+        const row = meta.objectByDigest(key);
+        let result: { id: number; write: boolean } | null = null;
+        if (!row) {
+          const id = meta.insertObject(key, length, ObjectState.pending, vid, now);
+          if (id !== null) result = { id, write: true };
+        } else if (row.state === ObjectState.live) {
+          // Touch only when needed: a recently used object is safe from cleanup for a while.
+          if (row.last_used >= now - graceMs / 2 || meta.touchObject(row.id, now)) result = { id: row.id, write: false };
+        } else if (row.state === ObjectState.pending) {
+          // Being written by another backup, or left by a crashed one: writing it again is
+          // harmless (same name, same bytes) and makes this version independent of it.
+          if (meta.touchObject(row.id, now)) result = { id: row.id, write: true };
+        } else if (row.state === ObjectState.invalid) {
+          // Known to be damaged in the store: a fresh copy heals it.
+          if (meta.transitionObject(row.id, [ObjectState.invalid], ObjectState.pending, now)) result = { id: row.id, write: true };
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, 50)); // cleanup is deleting it right now
+        }
+        if (result) {
+          decided.set(digest, result.id);
+          return result;
+        }
+      }
+    };
+
+    const processBlock = async (idx: number, slot: Slot): Promise<void> => {
+      const length = blockLength(idx);
+      let released = false;
+      try {
+        const hashed = await pool!.runOn(slot.worker, { op: 'hash', slot: slot.slot, fd: source.fd, offset: idx * blockSize, length });
+        stats.blocksRead++;
+        stats.bytesRead += length;
+        if (hashed.zero) {
+          stats.blocksSparse++;
+          stats.bytesSparse += length;
+          c.blocksSparse++;
+          addRow(idx, null);
+        } else {
+          const decision = await decide(hashed.digest!, length);
+          if (decision.write) {
+            const stored = await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, path: repo.store.objectPath(hashed.digest!) });
+            stats.blocksWritten++;
+            stats.bytesWritten += length;
+            stats.bytesStored += stored.storedSize!;
+            storedSinceSync += stored.storedSize!;
+            c.blocksNew++;
+            c.bytesWritten += stored.storedSize!;
+            liveObjects.push({ id: decision.id, storedSize: stored.storedSize! });
+            maybeSync();
+          } else {
+            stats.blocksDedup++;
+            stats.bytesDedup += length;
+            c.blocksDedup++;
+          }
+          addRow(idx, decision.id);
+        }
+        pool!.releaseSlot(slot);
+        released = true;
+        c.blocksDone++;
+        c.bytesDone += length;
+        tracker.tick();
+      } finally {
+        if (!released) pool!.releaseSlot(slot);
+      }
+    };
+
+    let firstError: unknown = null;
+    const inFlight = new Set<Promise<void>>();
+    for (const idx of toRead) {
+      if (firstError || options.signal?.aborted) break;
+      const slot = await pool.acquireSlot();
+      if (firstError || options.signal?.aborted) { pool.releaseSlot(slot); break; }
+      const task = processBlock(idx, slot).catch((error) => { firstError ??= toEngineError(error, `backup of ${options.source} block ${idx} (offset ${idx * blockSize})`); });
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task));
+    }
+    await Promise.all(inFlight);
+    if (firstError) throw firstError;
+    throwIfAborted(options.signal, 'backup');
+
+    tracker.phase('syncing');
+    flushRows();
+    if (syncing) await syncing;
+    if (!(options.syncEachObject ?? false) || stats.blocksWritten > 0) await repo.store.sync();
+    const count = meta.blockCount(vid);
+    if (count !== blockCount) throw new EngineError('INTERNAL', `version ${uid} has ${count} block rows, expected ${blockCount}`);
+    throwIfAborted(options.signal, 'backup');
+
+    const result: BackupStats = {
+      date: new Date(started).toISOString(),
+      uid,
+      name: options.name,
+      sizeBytes: size,
+      sizeBlocks: blockCount,
+      ...stats,
+      durationMs: Date.now() - started,
+    };
+    meta.durableTransaction(() => {
+      meta.setVersionState(vid, VersionState.valid);
+      meta.insertStats({
+        date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
+        bytes_read: stats.bytesRead, blocks_read: stats.blocksRead, bytes_written: stats.bytesWritten, blocks_written: stats.blocksWritten,
+        bytes_stored: stats.bytesStored, bytes_dedup: stats.bytesDedup, blocks_dedup: stats.blocksDedup, bytes_sparse: stats.bytesSparse,
+        blocks_sparse: stats.blocksSparse, blocks_from_base: stats.blocksFromBase, duration_ms: result.durationMs,
+      });
+    });
+    tracker.finish('done');
+    return { uid, stats: result };
+  } catch (error) {
+    // No valid version, no orphaned rows: the objects written are reclaimed by cleanup.
+    if (versionId !== undefined) {
+      try { meta.deleteVersion(versionId, Date.now()); } catch { /* the version stays incomplete; cleanup removes it */ }
+    }
+    tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
+    if (options.signal?.aborted) throw new EngineError('CANCELED', 'backup canceled; no version was created');
+    throw toEngineError(error);
+  } finally {
+    source.close();
+    await pool?.close();
+    meta.releaseLock(lockName);
+  }
+}
+
+/**
+ * backy2's safety net: wrong hints would silently corrupt every later version, so a few
+ * blocks the hints call unchanged are read and compared with the base. A mismatch fails.
+ */
+async function verifyHints(
+  pool: WorkerPool,
+  repo: Repository,
+  fd: number,
+  baseObjects: Array<number | null>,
+  touched: Set<number>,
+  blockCount: number,
+  blockLength: (idx: number) => number,
+  samples: number,
+  baseUid: string,
+): Promise<void> {
+  const candidates: number[] = [];
+  for (let idx = 0; idx < Math.min(blockCount, baseObjects.length); idx++) if (!touched.has(idx)) candidates.push(idx);
+  for (let i = candidates.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
+  }
+  const chosen = candidates.slice(0, samples);
+  await Promise.all(chosen.map(async (idx) => {
+    const result = await pool.run({ op: 'hashOnly', fd, offset: idx * repo.blockSize, length: blockLength(idx) });
+    const objectId = baseObjects[idx] ?? null;
+    const expected = objectId === null ? null : repo.meta.objectById(objectId)?.digest.toString('hex') ?? null;
+    const actual = result.zero ? null : result.digest!;
+    if (actual !== expected) {
+      throw new EngineError(
+        'HINTS_MISMATCH',
+        `source and base version ${baseUid} differ at block ${idx} (offset ${idx * repo.blockSize}), which the hints call unchanged; the hints are wrong or stale, no version was created`,
+      );
+    }
+  }));
+}

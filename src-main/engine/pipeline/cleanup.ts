@@ -1,0 +1,115 @@
+// Cleanup: delete objects that no version references. *Fast* cleanup runs beside backups: it
+// takes only objects unreferenced for longer than the grace period (a backup touches every
+// object it dedupes onto, and references it within seconds) and marks them `deleting` in
+// one transaction before removing them, so a backup never dedupes onto a dying object.
+// *Full* cleanup is a mark-and-sweep of the whole store under the exclusive repository lock.
+// No object referenced by any version, valid or not, is ever deleted.
+import { promises as fs } from 'node:fs';
+import type { CleanupResult } from '../../../src-shared/model';
+import { EngineError, throwIfAborted, toEngineError } from '../errors';
+import { ObjectState, VersionState } from '../meta/schema';
+import type { Repository } from '../repository';
+import { ProgressTracker, type RunOptions } from './progress';
+import { runBounded } from './restore';
+
+export interface CleanupOptions extends RunOptions {
+  full?: boolean;
+  /** override the repository's grace period (seconds); 0 deletes at once */
+  graceSeconds?: number;
+}
+
+const DELETE_BATCH = 500;
+
+interface Candidate {
+  id: number;
+  digest: Buffer;
+  stored_size: number;
+}
+
+/** Incomplete versions whose backup process is gone (killed or crashed). */
+function removeAbandonedVersions(repo: Repository): string[] {
+  const meta = repo.meta;
+  const running = new Set(meta.liveLocks().filter((lock) => lock.name.startsWith('backup:')).map((lock) => lock.name.slice('backup:'.length)));
+  const removed: string[] = [];
+  for (const version of meta.listVersions()) {
+    if (version.state !== VersionState.incomplete || running.has(version.uid)) continue;
+    meta.deleteVersion(version.id, Date.now());
+    removed.push(version.uid);
+  }
+  return removed;
+}
+
+export async function cleanup(repo: Repository, options: CleanupOptions = {}): Promise<CleanupResult> {
+  const meta = repo.meta;
+  const full = options.full ?? false;
+  const graceSeconds = options.graceSeconds ?? repo.settings.cleanupGraceSeconds;
+  if (!(graceSeconds >= 0)) throw new EngineError('INVALID_ARGUMENT', 'grace period must be zero or more seconds');
+  const tracker = new ProgressTracker(full ? 'full cleanup' : 'cleanup', options.onProgress, options.progressIntervalMs);
+  const lockName = full ? 'repository' : `cleanup:${process.pid}`;
+  meta.acquireLock(lockName, full ? 'exclusive' : 'shared', full ? 'full cleanup' : 'cleanup');
+  const result: CleanupResult = { full, objectsDeleted: 0, bytesFreed: 0, temporaryFilesDeleted: 0, incompleteVersionsRemoved: [], objectsWaiting: 0, bytesWaiting: 0 };
+  try {
+    result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
+    const cutoff = full ? Number.MAX_SAFE_INTEGER : Date.now() - graceSeconds * 1000;
+    const unreferenced = `NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = o.id)`;
+
+    // Mark: candidates become `deleting` in one transaction, so no backup can pick them now.
+    const candidates = meta.transaction(() => {
+      const rows = meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used < ? AND ${unreferenced}`).all(cutoff) as Candidate[];
+      const mark = meta.sql(`UPDATE objects SET state = ${ObjectState.deleting} WHERE id = ?`);
+      for (const row of rows) mark.run(row.id);
+      // Left over by an interrupted cleanup: still unreferenced, finish deleting them.
+      const interrupted = meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state = ${ObjectState.deleting} AND ${unreferenced}`).all() as Candidate[];
+      const seen = new Set(rows.map((row) => row.id));
+      return rows.concat(interrupted.filter((row) => !seen.has(row.id)));
+    });
+    tracker.counters.blocksTotal = candidates.length;
+    if (!full) {
+      const waiting = meta.sql(`SELECT count(*) AS n, coalesce(sum(stored_size), 0) AS bytes FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used >= ? AND ${unreferenced}`).get(cutoff) as { n: number; bytes: number };
+      result.objectsWaiting = waiting.n;
+      result.bytesWaiting = waiting.bytes;
+    }
+
+    // Sweep: files first, then rows.
+    for (let i = 0; i < candidates.length; i += DELETE_BATCH) {
+      throwIfAborted(options.signal, 'cleanup');
+      const batch = candidates.slice(i, i + DELETE_BATCH);
+      await runBounded(batch, 16, undefined, (row) => repo.store.delete(row.digest.toString('hex')));
+      meta.transaction(() => {
+        const remove = meta.sql(`DELETE FROM objects WHERE id = ? AND state = ${ObjectState.deleting}`);
+        for (const row of batch) remove.run(row.id);
+      });
+      for (const row of batch) {
+        result.objectsDeleted++;
+        result.bytesFreed += row.stored_size;
+      }
+      tracker.counters.blocksDone = result.objectsDeleted;
+      tracker.counters.bytesDone = result.bytesFreed;
+      tracker.tick();
+    }
+
+    if (full) await sweepStore(repo, result);
+    tracker.finish('done');
+    return result;
+  } catch (error) {
+    tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
+    throw toEngineError(error);
+  } finally {
+    meta.releaseLock(lockName);
+  }
+}
+
+/** Full cleanup only: files in the store that no object row names, and temporary files. */
+async function sweepStore(repo: Repository, result: CleanupResult): Promise<void> {
+  const known = repo.meta.sql('SELECT 1 FROM objects WHERE digest = ?');
+  for await (const entry of repo.store.list()) {
+    if (!entry.temporary && known.get(Buffer.from(entry.name, 'hex'))) continue;
+    const size = (await fs.stat(entry.path).catch(() => null))?.size ?? 0;
+    await fs.unlink(entry.path).catch((error: NodeJS.ErrnoException) => { if (error.code !== 'ENOENT') throw error; });
+    if (entry.temporary) result.temporaryFilesDeleted++;
+    else {
+      result.objectsDeleted++;
+      result.bytesFreed += size;
+    }
+  }
+}

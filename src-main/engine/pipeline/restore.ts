@@ -1,0 +1,115 @@
+// Restore: version blocks -> (workers: read object, decompress, verify digest, write at the
+// block's offset). A new file is created sparse (zero blocks stay holes); an existing file or
+// device (only with force) gets zeros too unless `sparse` says it is already zeroed.
+import { ftruncateSync, fsyncSync, unlinkSync } from 'node:fs';
+import type { RestoreResult } from '../../../src-shared/model';
+import { EngineError, throwIfAborted, toEngineError } from '../errors';
+import { inspectTarget, openTarget } from '../io/device';
+import { VersionState } from '../meta/schema';
+import type { Repository } from '../repository';
+import { WorkerPool, type PoolRequest } from '../workers/pool';
+import { ProgressTracker, type RunOptions } from './progress';
+
+export interface RestoreOptions extends RunOptions {
+  uid: string;
+  target: string;
+  force?: boolean;
+  /** the existing target is known to be zeroed: skip writing zero blocks */
+  sparse?: boolean;
+  workers?: number;
+}
+
+/** Runs tasks with at most `limit` in flight; stops launching at the first error. */
+export async function runBounded<T>(items: Iterable<T>, limit: number, signal: AbortSignal | undefined, task: (item: T) => Promise<void>): Promise<void> {
+  let firstError: unknown = null;
+  const inFlight = new Set<Promise<void>>();
+  for (const item of items) {
+    if (firstError || signal?.aborted) break;
+    if (inFlight.size >= limit) await Promise.race(inFlight);
+    if (firstError || signal?.aborted) break;
+    const running: Promise<void> = task(item).catch((error) => { firstError ??= error; }).finally(() => inFlight.delete(running));
+    inFlight.add(running);
+  }
+  await Promise.all(inFlight);
+  if (firstError) throw firstError;
+}
+
+export async function restore(repo: Repository, options: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const meta = repo.meta;
+  const version = meta.requireVersion(options.uid);
+  if (version.state === VersionState.incomplete) {
+    throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete (its backup did not finish) and cannot be restored`);
+  }
+  const blocks = meta.blocks(version.id);
+  const blockCount = Math.ceil(version.size / version.block_size);
+  if (blocks.length !== blockCount) {
+    throw new EngineError('INTERNAL', `version ${version.uid} has ${blocks.length} block rows, expected ${blockCount}`);
+  }
+
+  const existing = inspectTarget(options.target);
+  if (existing.exists && !options.force) throw new EngineError('TARGET_EXISTS', `target ${options.target} exists; use --force to overwrite it`);
+  if (existing.exists && existing.size < version.size) {
+    throw new EngineError('TARGET_TOO_SMALL', `target ${options.target} has ${existing.size} bytes, version ${version.uid} needs ${version.size}`);
+  }
+  const created = !existing.exists;
+  const target = openTarget(options.target, created);
+  const writeZeros = !created && !options.sparse;
+  const tracker = new ProgressTracker('restore', options.onProgress, options.progressIntervalMs);
+  const c = tracker.counters;
+  c.bytesTotal = version.size;
+  c.blocksTotal = blockCount;
+  let pool: WorkerPool | undefined;
+  let verified = 0;
+  let written = 0;
+  let sparse = 0;
+  const lockName = `restore:${version.uid}:${process.pid}:${started}`;
+  try {
+    meta.acquireLock(lockName, 'shared', `restore of ${version.uid} to ${options.target}`);
+    if (created) ftruncateSync(target.fd, version.size);
+    pool = new WorkerPool({ blockSize: version.block_size, compression: repo.compression, slots: 1, syncEachObject: false }, options.workers);
+    const p = pool;
+    await runBounded(blocks, p.size * 3, options.signal, async (block) => {
+      const offset = block.idx * version.block_size;
+      const length = Math.min(version.block_size, version.size - offset);
+      let request: PoolRequest | null = null;
+      if (block.object_id !== null) {
+        const name = block.digest!.toString('hex');
+        request = { op: 'restore', path: repo.store.objectPath(name), digest: name, length, fd: target.fd, position: offset };
+      } else if (writeZeros) {
+        request = { op: 'zero', fd: target.fd, position: offset, length };
+      }
+      if (request) {
+        try {
+          await p.run(request);
+        } catch (error) {
+          const object = block.digest ? ` object ${block.digest.toString('hex')}` : '';
+          throw toEngineError(error, `restore of version ${version.uid} block ${block.idx} (offset ${offset})${object}`);
+        }
+      }
+      if (block.object_id !== null) { verified++; written++; } else { sparse++; c.blocksSparse++; if (writeZeros) written++; }
+      c.blocksDone++;
+      c.bytesDone += length;
+      tracker.tick();
+    });
+    throwIfAborted(options.signal, 'restore');
+    tracker.phase('syncing');
+    fsyncSync(target.fd);
+    target.close();
+    tracker.finish('done');
+    return { uid: version.uid, target: options.target, bytes: version.size, blocksWritten: written, blocksSparse: sparse, blocksVerified: verified, durationMs: Date.now() - started };
+  } catch (error) {
+    target.close();
+    // A partial new file would look like a good restore: remove it. An existing target
+    // cannot be put back; the error names the block where it stopped.
+    if (created) {
+      try { unlinkSync(options.target); } catch { /* already gone */ }
+    }
+    tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
+    if (options.signal?.aborted) throw new EngineError('CANCELED', 'restore canceled');
+    throw toEngineError(error);
+  } finally {
+    await pool?.close();
+    meta.releaseLock(lockName);
+  }
+}

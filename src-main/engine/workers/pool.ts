@@ -1,0 +1,119 @@
+// Worker pool: a fixed set of worker threads, each with a few block *slots*. `acquireSlot`
+// waits until some worker has a free slot (this is what bounds memory), `runOn` sends a
+// request to a given worker, `run` to the least busy one.
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { EngineError } from '../errors';
+import type { WorkerReply, WorkerRequest, WorkerResult, WorkerSettings } from './protocol';
+
+type Pending = { resolve: (value: WorkerResult) => void; reject: (error: Error) => void };
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+export type PoolRequest = DistributiveOmit<WorkerRequest, 'id'>;
+
+/** Starts a worker: the bundled worker.js next to the bundle, or worker.ts through tsx when run from sources. */
+function startWorker(settings: WorkerSettings): Worker {
+  if (__filename.endsWith('.ts')) {
+    const script = JSON.stringify(join(__dirname, 'worker.ts'));
+    return new Worker(`require('tsx/cjs'); require(${script});`, { eval: true, workerData: settings });
+  }
+  return new Worker(join(__dirname, 'worker.js'), { workerData: settings });
+}
+
+export function defaultWorkerCount(): number {
+  return Math.max(2, Math.min(8, availableParallelism()));
+}
+
+interface WorkerState {
+  worker: Worker;
+  freeSlots: number[];
+  busy: number;
+}
+
+export interface Slot {
+  worker: number;
+  slot: number;
+}
+
+export class WorkerPool {
+  private readonly workers: WorkerState[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly slotWaiters: Array<(slot: Slot) => void> = [];
+  private nextId = 1;
+  private failure: Error | null = null;
+  private closed = false;
+
+  constructor(settings: WorkerSettings, count = defaultWorkerCount()) {
+    for (let i = 0; i < count; i++) {
+      const worker = startWorker(settings);
+      worker.on('message', (reply: WorkerReply) => this.settle(reply));
+      worker.on('error', (error) => this.fail(error));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new EngineError('INTERNAL', `worker thread exited with code ${code}`));
+      });
+      this.workers.push({ worker, freeSlots: Array.from({ length: settings.slots }, (_, s) => s), busy: 0 });
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  acquireSlot(): Promise<Slot> {
+    if (this.failure) return Promise.reject(this.failure);
+    let best = -1;
+    for (let i = 0; i < this.workers.length; i++) {
+      const state = this.workers[i];
+      if (state.freeSlots.length === 0) continue;
+      if (best < 0 || state.busy < this.workers[best].busy) best = i;
+    }
+    if (best >= 0) return Promise.resolve({ worker: best, slot: this.workers[best].freeSlots.pop()! });
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  releaseSlot(slot: Slot): void {
+    const waiter = this.slotWaiters.shift();
+    if (waiter) waiter(slot);
+    else this.workers[slot.worker].freeSlots.push(slot.slot);
+  }
+
+  runOn(workerIndex: number, request: PoolRequest): Promise<WorkerResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const state = this.workers[workerIndex];
+    state.busy++;
+    return new Promise<WorkerResult>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: (value) => { state.busy--; resolve(value); },
+        reject: (error) => { state.busy--; reject(error); },
+      });
+      state.worker.postMessage({ ...request, id });
+    });
+  }
+
+  run(request: PoolRequest): Promise<WorkerResult> {
+    let best = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.workers[i].busy < this.workers[best].busy) best = i;
+    return this.runOn(best, request);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((state) => state.worker.terminate()));
+  }
+
+  private settle(reply: WorkerReply): void {
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    this.pending.delete(reply.id);
+    if (reply.ok) pending.resolve(reply);
+    else pending.reject(new EngineError(reply.code, reply.message));
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error instanceof EngineError ? error : new EngineError('INTERNAL', `worker thread failed: ${error.message}`, { cause: error });
+    for (const pending of this.pending.values()) pending.reject(this.failure);
+    this.pending.clear();
+  }
+}

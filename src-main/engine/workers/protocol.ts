@@ -1,0 +1,27 @@
+// Messages between the engine's main thread and its worker threads. A *slot* is one of a
+// worker's block-sized buffers: `hash` fills it from the source and keeps it until the
+// matching `store` writes it as an object or drops it, so a block is read exactly once.
+import type { ErrorCode } from '../../../src-shared/api/errors';
+import type { CompressionSetting } from '../codec/object';
+
+export interface WorkerSettings {
+  blockSize: number;
+  compression: CompressionSetting;
+  slots: number;
+  /** fsync every object before its rename (otherwise the caller syncs the file system). */
+  syncEachObject: boolean;
+}
+
+export type WorkerRequest =
+  | { op: 'hash'; id: number; slot: number; fd: number; offset: number; length: number }
+  | { op: 'store'; id: number; slot: number; path: string | null }
+  | { op: 'hashOnly'; id: number; fd: number; offset: number; length: number }
+  | { op: 'restore'; id: number; path: string; digest: string; length: number; fd: number; position: number }
+  | { op: 'zero'; id: number; fd: number; position: number; length: number }
+  | { op: 'check'; id: number; path: string; digest: string; storedSize: number; length: number };
+
+export type WorkerReply =
+  | { id: number; ok: true; zero?: boolean; digest?: string; storedSize?: number }
+  | { id: number; ok: false; code: ErrorCode; message: string };
+
+export type WorkerResult = Extract<WorkerReply, { ok: true }>;

@@ -1,0 +1,169 @@
+// Plain data that crosses every boundary (engine results, IPC, WebSocket, CLI --json).
+// No classes, no Buffers: numbers, strings, booleans, arrays and objects only.
+
+export type VersionStatus = 'valid' | 'invalid' | 'incomplete';
+
+export interface Version {
+  uid: string;
+  name: string;
+  snapshot: string;
+  /** ISO 8601 */
+  date: string;
+  /** bytes */
+  size: number;
+  blockSize: number;
+  blocks: number;
+  valid: boolean;
+  status: VersionStatus;
+  protected: boolean;
+  tags: string[];
+  baseUid: string | null;
+  source: string;
+}
+
+export interface RepositorySettings {
+  id: string;
+  formatVersion: number;
+  blockSize: number;
+  hash: string;
+  compression: string;
+  encrypted: boolean;
+  minAgeDays: number;
+  cleanupGraceSeconds: number;
+  created: string;
+}
+
+/** Counters every long operation updates; progress events carry a copy. */
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  blocksDone: number;
+  blocksTotal: number;
+  blocksNew: number;
+  blocksDedup: number;
+  blocksSparse: number;
+  blocksFromBase: number;
+  blocksInvalid: number;
+  bytesWritten: number;
+  /** bytes per second over the whole run so far */
+  rate: number;
+  /** seconds, null while unknown */
+  eta: number | null;
+  elapsedMs: number;
+}
+
+export interface BackupResult {
+  uid: string;
+  stats: BackupStats;
+}
+
+export interface BackupStats {
+  date: string;
+  uid: string;
+  name: string;
+  sizeBytes: number;
+  sizeBlocks: number;
+  bytesRead: number;
+  blocksRead: number;
+  bytesWritten: number;
+  blocksWritten: number;
+  bytesStored: number;
+  bytesDedup: number;
+  blocksDedup: number;
+  bytesSparse: number;
+  blocksSparse: number;
+  blocksFromBase: number;
+  durationMs: number;
+}
+
+export interface RestoreResult {
+  uid: string;
+  target: string;
+  bytes: number;
+  blocksWritten: number;
+  blocksSparse: number;
+  blocksVerified: number;
+  durationMs: number;
+}
+
+export type ScrubMode = 'fast' | 'deep' | 'source';
+
+export type BlockProblemKind = 'missing' | 'invalid' | 'mismatch';
+
+export interface BlockProblem {
+  idx: number;
+  offset: number;
+  object: string | null;
+  kind: BlockProblemKind;
+  detail: string;
+}
+
+export interface ScrubReport {
+  id: number;
+  uid: string;
+  date: string;
+  durationMs: number;
+  mode: ScrubMode;
+  percent: number;
+  blocksTotal: number;
+  blocksChecked: number;
+  blocksOk: number;
+  blocksInvalid: number;
+  blocksMissing: number;
+  blocksMismatch: number;
+  /** versions marked invalid because of this scrub (this one and others sharing objects) */
+  invalidatedVersions: string[];
+  /** true when this scrub marked the version valid again */
+  revalidated: boolean;
+  problems: BlockProblem[];
+}
+
+export interface CleanupResult {
+  full: boolean;
+  objectsDeleted: number;
+  bytesFreed: number;
+  temporaryFilesDeleted: number;
+  incompleteVersionsRemoved: string[];
+  /** unreferenced objects still inside the grace period */
+  objectsWaiting: number;
+  bytesWaiting: number;
+}
+
+export interface DuReport {
+  uid: string | null;
+  /** logical bytes of the version(s) */
+  sizeBytes: number;
+  /** logical bytes in non-sparse blocks */
+  referencedBytes: number;
+  sparseBytes: number;
+  /** logical bytes whose objects other versions also reference */
+  sharedBytes: number;
+  /** logical bytes whose objects only this version references */
+  exclusiveBytes: number;
+  /** stored bytes that rm plus cleanup would free */
+  reclaimableBytes: number;
+  /** stored bytes of all distinct objects referenced */
+  storedBytes: number;
+}
+
+export interface DiffRange {
+  /** first and last block index, inclusive */
+  first: number;
+  last: number;
+  offset: number;
+  length: number;
+  kind: 'differ' | 'only-left' | 'only-right';
+}
+
+/** State of one block, for block maps. */
+export type BlockState = 'sparse' | 'new' | 'dedup' | 'base' | 'invalid';
+
+export interface BlockMap {
+  uid: string;
+  blockSize: number;
+  /** one code per block: 0 sparse, 1 new, 2 dedup, 3 unchanged from base, 4 invalid */
+  states: number[];
+}
+
+export const BLOCK_STATE_CODES: Record<BlockState, number> = { sparse: 0, new: 1, dedup: 2, base: 3, invalid: 4 };
