@@ -1,6 +1,7 @@
 // CLI commands: one entry per command with its options, usage text and body. Bodies call the
 // engine and print; they throw EngineError for failures and UsageError for bad arguments.
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { Progress } from '../../src-shared/model';
 import { EngineError } from '../engine/errors';
@@ -11,6 +12,7 @@ import { restore } from '../engine/pipeline/restore';
 import { reportFromRow, scrub } from '../engine/pipeline/scrub';
 import { parseSize, Repository } from '../engine/repository';
 import { addTag, blockMap, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats } from '../engine/versions';
+import { newCredentials } from './credentials';
 import { humanBytes, humanDuration, machineLines, ProgressBar, table } from './format';
 
 export class UsageError extends Error {}
@@ -22,7 +24,7 @@ export interface CommandContext {
   positionals: string[];
   out: (text: string) => void;
   err: (text: string) => void;
-  repo: () => Repository;
+  repo: () => Promise<Repository>;
   signal: AbortSignal;
   debug: (text: string) => void;
 }
@@ -75,19 +77,23 @@ function versionRows(ctx: CommandContext, versions: ReturnType<typeof listVersio
 
 export const COMMANDS: Record<string, Command> = {
   init: {
-    usage: 'init PATH [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600]',
-    summary: 'create a repository in a new or empty directory',
-    options: { 'block-size': { type: 'string' }, compression: { type: 'string' }, 'min-age-days': { type: 'string' }, 'grace-seconds': { type: 'string' } },
+    usage: 'init PATH [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600] [--encrypt [--passphrase-file F | --key-file F]]',
+    summary: 'create a repository in a new or empty directory (--encrypt: AES-256-GCM, passphrase from BLOCKVAULT_PASSPHRASE, a file or a prompt)',
+    options: { 'block-size': { type: 'string' }, compression: { type: 'string' }, 'min-age-days': { type: 'string' }, 'grace-seconds': { type: 'string' }, encrypt: { type: 'boolean' } },
     args: [1, 1],
-    run(ctx) {
+    async run(ctx) {
       const blockSize = str(ctx.values, 'block-size');
       const repo = Repository.init(ctx.positionals[0], {
         blockSize: blockSize === undefined ? undefined : parseSize(blockSize),
         compression: str(ctx.values, 'compression'),
         minAgeDays: int(ctx.values, 'min-age-days', 0, 36500),
         cleanupGraceSeconds: int(ctx.values, 'grace-seconds', 0, 365 * 86400),
+        encryption: ctx.values.encrypt
+          ? await newCredentials({ keyFile: str(ctx.values, 'key-file'), passphraseFile: str(ctx.values, 'passphrase-file'), env: 'BLOCKVAULT_PASSPHRASE' })
+          : undefined,
       });
-      ctx.out(`created repository ${repo.path} (block size ${humanBytes(repo.blockSize)}, compression ${repo.settings.compression}, hash ${repo.settings.hash})`);
+      ctx.out(`created repository ${repo.path} (block size ${humanBytes(repo.blockSize)}, compression ${repo.settings.compression}, hash ${repo.settings.hash}${repo.settings.encrypted ? ', encrypted with AES-256-GCM' : ''})`);
+      if (repo.settings.encrypted) ctx.err('Keep the passphrase or key file safe: without it the backups cannot be read by anyone, including you.');
       repo.close();
     },
   },
@@ -98,7 +104,7 @@ export const COMMANDS: Record<string, Command> = {
     args: [2, 2],
     async run(ctx) {
       const { onProgress, bar } = progressReporter('backup');
-      const repo = ctx.repo();
+      const repo = (await ctx.repo());
       try {
         const result = await backup(repo, {
           source: ctx.positionals[0], name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
@@ -120,9 +126,9 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'list versions',
     options: { name: { type: 'string', short: 'n' }, snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't' }, machine, json },
     args: [0, 1],
-    run(ctx) {
+    async run(ctx) {
       const name = str(ctx.values, 'name') ?? ctx.positionals[0];
-      versionRows(ctx, listVersions(ctx.repo(), { name, snapshot: str(ctx.values, 'snapshot'), tag: str(ctx.values, 'tag') }));
+      versionRows(ctx, listVersions((await ctx.repo()), { name, snapshot: str(ctx.values, 'snapshot'), tag: str(ctx.values, 'tag') }));
     },
   },
   show: {
@@ -130,8 +136,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'show one version',
     options: { json, machine },
     args: [1, 1],
-    run(ctx) {
-      versionRows(ctx, [getVersion(ctx.repo(), ctx.positionals[0])]);
+    async run(ctx) {
+      versionRows(ctx, [getVersion((await ctx.repo()), ctx.positionals[0])]);
     },
   },
   restore: {
@@ -142,7 +148,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const { onProgress, bar } = progressReporter('restore');
       try {
-        const result = await restore(ctx.repo(), { uid: ctx.positionals[0], target: ctx.positionals[1], force: Boolean(ctx.values.force), sparse: Boolean(ctx.values.sparse), signal: ctx.signal, onProgress });
+        const result = await restore((await ctx.repo()), { uid: ctx.positionals[0], target: ctx.positionals[1], force: Boolean(ctx.values.force), sparse: Boolean(ctx.values.sparse), signal: ctx.signal, onProgress });
         bar.end();
         if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
         else ctx.out(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
@@ -157,7 +163,7 @@ export const COMMANDS: Record<string, Command> = {
     options: { all: { type: 'boolean' }, deep: { type: 'boolean' }, percent: { type: 'string', short: 'p' }, source: { type: 'string', short: 's' }, json },
     args: [0, Infinity],
     async run(ctx) {
-      const repo = ctx.repo();
+      const repo = (await ctx.repo());
       const uids = ctx.values.all ? listVersions(repo).filter((v) => v.status !== 'incomplete').map((v) => v.uid) : ctx.positionals;
       if (uids.length === 0) {
         if (ctx.values.all) { ctx.err('no versions to scrub'); return 0; }
@@ -191,8 +197,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'show the latest scrub report of a version (--all: every scrub)',
     options: { all: { type: 'boolean' }, json },
     args: [1, 1],
-    run(ctx) {
-      const repo = ctx.repo();
+    async run(ctx) {
+      const repo = (await ctx.repo());
       const uid = ctx.positionals[0];
       repo.meta.requireVersion(uid);
       const rows = repo.meta.scrubs(uid);
@@ -213,25 +219,25 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'remove versions (protected ones never; younger than the minimum age only with --force)',
     options: { force: { type: 'boolean', short: 'f' } },
     args: [1, Infinity],
-    run(ctx) {
-      const repo = ctx.repo();
+    async run(ctx) {
+      const repo = (await ctx.repo());
       for (const uid of ctx.positionals) {
         removeVersion(repo, uid, Boolean(ctx.values.force));
         ctx.out(`removed ${uid}; run "blockvault cleanup" to free its data`);
       }
     },
   },
-  protect: { usage: 'protect UID...', summary: 'protect versions from rm', options: {}, args: [1, Infinity], run(ctx) { for (const uid of ctx.positionals) setProtected(ctx.repo(), uid, true); } },
-  unprotect: { usage: 'unprotect UID...', summary: 'allow rm again', options: {}, args: [1, Infinity], run(ctx) { for (const uid of ctx.positionals) setProtected(ctx.repo(), uid, false); } },
-  tag: { usage: 'tag UID TAG...', summary: 'add tags to a version', options: {}, args: [2, Infinity], run(ctx) { for (const tag of ctx.positionals.slice(1)) addTag(ctx.repo(), ctx.positionals[0], tag); } },
-  untag: { usage: 'untag UID TAG...', summary: 'remove tags from a version', options: {}, args: [2, Infinity], run(ctx) { for (const tag of ctx.positionals.slice(1)) removeTag(ctx.repo(), ctx.positionals[0], tag); } },
+  protect: { usage: 'protect UID...', summary: 'protect versions from rm', options: {}, args: [1, Infinity], async run(ctx) { for (const uid of ctx.positionals) setProtected((await ctx.repo()), uid, true); } },
+  unprotect: { usage: 'unprotect UID...', summary: 'allow rm again', options: {}, args: [1, Infinity], async run(ctx) { for (const uid of ctx.positionals) setProtected((await ctx.repo()), uid, false); } },
+  tag: { usage: 'tag UID TAG...', summary: 'add tags to a version', options: {}, args: [2, Infinity], async run(ctx) { for (const tag of ctx.positionals.slice(1)) addTag((await ctx.repo()), ctx.positionals[0], tag); } },
+  untag: { usage: 'untag UID TAG...', summary: 'remove tags from a version', options: {}, args: [2, Infinity], async run(ctx) { for (const tag of ctx.positionals.slice(1)) removeTag((await ctx.repo()), ctx.positionals[0], tag); } },
   cleanup: {
     usage: 'cleanup [--full] [--grace-seconds N] [--json]',
     summary: 'delete objects no version references (fast: unreferenced longer than the grace period; --full: mark and sweep under an exclusive lock)',
     options: { full: { type: 'boolean' }, 'grace-seconds': { type: 'string' }, json },
     args: [0, 0],
     async run(ctx) {
-      const result = await cleanup(ctx.repo(), { full: Boolean(ctx.values.full), graceSeconds: int(ctx.values, 'grace-seconds', 0, 365 * 86400), signal: ctx.signal });
+      const result = await cleanup((await ctx.repo()), { full: Boolean(ctx.values.full), graceSeconds: int(ctx.values, 'grace-seconds', 0, 365 * 86400), signal: ctx.signal });
       if (ctx.values.json) { ctx.out(JSON.stringify(result, null, 2)); return; }
       ctx.out(`deleted ${result.objectsDeleted} objects, freed ${humanBytes(result.bytesFreed)}${result.temporaryFilesDeleted ? `, ${result.temporaryFilesDeleted} temporary files` : ''}`);
       if (result.incompleteVersionsRemoved.length) ctx.out(`removed incomplete versions of interrupted backups: ${result.incompleteVersionsRemoved.join(', ')}`);
@@ -246,9 +252,9 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const file = str(ctx.values, 'file');
       if (!file) throw new UsageError('export needs -f FILE (or -f - for stdout)');
-      if (file === '-') process.stdout.write(exportMetadata(ctx.repo(), ctx.positionals));
+      if (file === '-') process.stdout.write(exportMetadata((await ctx.repo()), ctx.positionals));
       else {
-        await exportToFile(ctx.repo(), ctx.positionals, file).catch((error: NodeJS.ErrnoException) => {
+        await exportToFile((await ctx.repo()), ctx.positionals, file).catch((error: NodeJS.ErrnoException) => {
           if (error.code === 'EEXIST') throw new EngineError('TARGET_EXISTS', `${file} exists; choose a new file`);
           throw error;
         });
@@ -270,7 +276,7 @@ export const COMMANDS: Record<string, Command> = {
       } catch (error) {
         throw new EngineError('NOT_FOUND', `cannot read ${file}: ${(error as Error).message}`);
       }
-      const result = await importMetadata(ctx.repo(), text);
+      const result = await importMetadata((await ctx.repo()), text);
       for (const uid of result.versions) ctx.out(uid);
       if (result.incompleteData.length) ctx.err(`warning: objects are missing from the store for ${result.incompleteData.join(', ')}; imported as invalid`);
     },
@@ -280,8 +286,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'space a version (or the repository) uses, shares and would free',
     options: { json, machine },
     args: [0, 1],
-    run(ctx) {
-      const report = du(ctx.repo(), ctx.positionals[0]);
+    async run(ctx) {
+      const report = du((await ctx.repo()), ctx.positionals[0]);
       if (ctx.values.json) { ctx.out(JSON.stringify(report, null, 2)); return; }
       if (ctx.values.machine) { ctx.out(machineLines([[report.sizeBytes, report.referencedBytes, report.sparseBytes, report.sharedBytes, report.exclusiveBytes, report.reclaimableBytes, report.storedBytes]])); return; }
       ctx.out(table(['size', 'referenced', 'sparse', 'shared', 'only this', 'freed by rm+cleanup', 'stored'], [[
@@ -294,8 +300,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'block ranges that differ between two versions',
     options: { json },
     args: [2, 2],
-    run(ctx) {
-      const ranges = diff(ctx.repo(), ctx.positionals[0], ctx.positionals[1]);
+    async run(ctx) {
+      const ranges = diff((await ctx.repo()), ctx.positionals[0], ctx.positionals[1]);
       if (ctx.values.json) { ctx.out(JSON.stringify(ranges, null, 2)); return; }
       if (ranges.length === 0) ctx.out('SAME');
       for (const r of ranges) ctx.out(`${r.kind.toUpperCase()} blocks ${r.first}-${r.last} (offset ${r.offset}, length ${r.length})`);
@@ -306,8 +312,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'state of every block: . sparse, N new, d deduplicated, b from base, X invalid',
     options: { json },
     args: [1, 1],
-    run(ctx) {
-      const map = blockMap(ctx.repo(), ctx.positionals[0]);
+    async run(ctx) {
+      const map = blockMap((await ctx.repo()), ctx.positionals[0]);
       if (ctx.values.json) { ctx.out(JSON.stringify(map)); return; }
       const chars = '.NdbX';
       const text = map.states.map((s) => chars[s]).join('');
@@ -319,8 +325,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'statistics of backups',
     options: { limit: { type: 'string', short: 'l' }, machine, json },
     args: [0, 1],
-    run(ctx) {
-      const rows = stats(ctx.repo(), ctx.positionals[0], int(ctx.values, 'limit', 1, 1_000_000));
+    async run(ctx) {
+      const rows = stats((await ctx.repo()), ctx.positionals[0], int(ctx.values, 'limit', 1, 1_000_000));
       if (ctx.values.json) { ctx.out(JSON.stringify(rows, null, 2)); return; }
       const cells = rows.map((s) => [s.date, s.uid, s.name, s.sizeBytes, s.sizeBlocks, s.bytesRead, s.blocksRead, s.bytesWritten, s.blocksWritten, s.bytesDedup, s.blocksDedup, s.bytesSparse, s.blocksSparse, (s.durationMs / 1000).toFixed(1)]);
       if (ctx.values.machine) { if (cells.length) ctx.out(machineLines(cells)); return; }
@@ -328,6 +334,55 @@ export const COMMANDS: Record<string, Command> = {
         ['date', 'uid', 'name', 'size bytes', 'size blocks', 'bytes read', 'blocks read', 'bytes written', 'blocks written', 'bytes dedup', 'blocks dedup', 'bytes sparse', 'blocks sparse', 'seconds'],
         cells.map((row) => row.map(String)),
       ));
+    },
+  },
+  key: {
+    usage: 'key list | key add [--new-passphrase-file F | --new-key-file F [--generate]] | key remove ID | key change-passphrase [ID] [--new-passphrase-file F]',
+    summary: 'manage the keys of an encrypted repository (data is never re-encrypted)',
+    options: { 'new-passphrase-file': { type: 'string' }, 'new-key-file': { type: 'string' }, generate: { type: 'boolean' }, json },
+    args: [1, 2],
+    async run(ctx) {
+      const [action, id] = ctx.positionals;
+      const repo = await ctx.repo();
+      const fresh = async (): Promise<Parameters<typeof repo.addKey>[0]> => {
+        const keyFile = str(ctx.values, 'new-key-file');
+        if (keyFile && ctx.values.generate) {
+          try {
+            writeFileSync(keyFile, randomBytes(64), { flag: 'wx', mode: 0o600 });
+          } catch (error) {
+            throw new EngineError((error as NodeJS.ErrnoException).code === 'EEXIST' ? 'TARGET_EXISTS' : 'IO_ERROR', `cannot create key file ${keyFile}: ${(error as Error).message}`);
+          }
+          ctx.err(`generated key file ${keyFile}; keep it safe`);
+        }
+        return newCredentials({ keyFile, passphraseFile: str(ctx.values, 'new-passphrase-file'), env: 'BLOCKVAULT_NEW_PASSPHRASE' });
+      };
+      switch (action) {
+        case 'list': {
+          const keys = repo.listKeys();
+          if (!repo.settings.encrypted) throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted');
+          if (ctx.values.json) ctx.out(JSON.stringify(keys, null, 2));
+          else ctx.out(table(['id', 'kind', 'created', 'in use'], keys.map((k) => [k.id, k.kind, k.created, k.current ? 'yes' : ''])));
+          return;
+        }
+        case 'add': {
+          const key = repo.addKey(await fresh());
+          ctx.out(`added ${key.kind} key ${key.id}`);
+          return;
+        }
+        case 'remove':
+          if (!id) throw new UsageError('key remove needs the key ID (see "key list")');
+          repo.removeKey(id);
+          ctx.out(`removed key ${id}`);
+          return;
+        case 'change-passphrase': {
+          const credentials = await newCredentials({ passphraseFile: str(ctx.values, 'new-passphrase-file'), env: 'BLOCKVAULT_NEW_PASSPHRASE' });
+          const key = repo.changePassphrase(credentials.passphrase!, id);
+          ctx.out(`changed the passphrase of key ${key.id}`);
+          return;
+        }
+        default:
+          throw new UsageError(`unknown key action "${action}"`);
+      }
     },
   },
 };

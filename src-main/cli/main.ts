@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { toEngineError } from '../engine/errors';
 import { Repository } from '../engine/repository';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
+import { openCredentials } from './credentials';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
 
@@ -14,6 +15,8 @@ const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   repo: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   'log-file': { type: 'string' },
+  'passphrase-file': { type: 'string' },
+  'key-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 };
@@ -25,6 +28,7 @@ function mainHelp(): string {
     'usage: blockvault [--repo PATH] [-v] [--log-file FILE] <command> [options]',
     '',
     'The repository comes from --repo PATH or the BLOCKVAULT_REPO environment variable.',
+    'An encrypted repository opens with --key-file FILE, --passphrase-file FILE, BLOCKVAULT_PASSPHRASE or a prompt.',
     '',
     'commands:',
     ...names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
@@ -36,14 +40,14 @@ function mainHelp(): string {
 
 function commandHelp(name: string): string {
   const command = COMMANDS[name];
-  return [`usage: blockvault ${command.usage}`, '', command.summary, '', 'global options: --repo PATH, -v/--verbose, --log-file FILE, -h/--help'].join('\n');
+  return [`usage: blockvault ${command.usage}`, '', command.summary, '', 'global options: --repo PATH, -v/--verbose, --log-file FILE, --passphrase-file FILE, --key-file FILE, -h/--help'].join('\n');
 }
 
 /** Index of the command word: the first argument that is neither an option nor its value. */
 function findCommand(argv: string[]): number {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--repo' || arg === '--log-file') { i++; continue; }
+    if (arg === '--repo' || arg === '--log-file' || arg === '--passphrase-file' || arg === '--key-file') { i++; continue; }
     if (!arg.startsWith('-')) return i;
   }
   return -1;
@@ -81,6 +85,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     return EXIT.usage;
   }
   const values = parsed.values as CommandContext['values'];
+  const str = (key: string): string | undefined => (typeof values[key] === 'string' ? (values[key] as string) : undefined);
   if (values.help) { io.stdout(commandHelp(name!)); return EXIT.ok; }
   verbose = Boolean(values.verbose);
   logFile = typeof values['log-file'] === 'string' ? values['log-file'] : undefined;
@@ -106,11 +111,14 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     err,
     debug: (text) => { if (verbose) err(`debug: ${text}`); else log(`debug: ${text}`); },
     signal: controller.signal,
-    repo: () => {
+    repo: async () => {
       if (!repository) {
         const path = (typeof values.repo === 'string' ? values.repo : undefined) ?? process.env.BLOCKVAULT_REPO;
         if (!path) throw new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO');
-        repository = Repository.open(path);
+        const credentials = Repository.isEncrypted(path)
+          ? await openCredentials({ keyFile: str('key-file'), passphraseFile: str('passphrase-file') })
+          : {};
+        repository = Repository.open(path, credentials);
       }
       return repository;
     },

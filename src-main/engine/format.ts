@@ -48,3 +48,17 @@ export const EXPORT_BLOCKS_PER_LINE = 1024;
 export function objectRelativePath(digestHex: string): string {
   return `${digestHex.slice(0, 2)}/${digestHex.slice(2, 4)}/${digestHex}`;
 }
+
+/**
+ * Encrypted object (encryption byte = aes256gcm): header (16, used as AES-GCM associated
+ * data) | nonce (12) | ciphertext of the payload (compressed or not, per the header) | tag (16).
+ * The object's name is HMAC-SHA256(name key, plaintext) instead of SHA-256(plaintext).
+ */
+export const GCM_NONCE_SIZE = 12;
+export const GCM_TAG_SIZE = 16;
+/** Associated data of a wrapped master key in a key slot, followed by ":<slot id>". */
+export const KEY_WRAP_AAD = 'blockvault key slot v1';
+/** scrypt parameters for new passphrase slots (about 150 ms, 32 MiB here). */
+export const SCRYPT_DEFAULTS = { N: 32768, r: 8, p: 1 } as const;
+/** First line's `format` of an encrypted metadata export. */
+export const ENCRYPTED_EXPORT_FORMAT_NAME = 'blockvault-metadata-encrypted';

@@ -1,9 +1,10 @@
 // Repository: one metadata store, one object store and the settings fixed at `init`.
 // `Repository.init` creates one; `Repository.open` finds and checks one by path.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RepositorySettings } from '../../src-shared/model';
+import { deriveSubKeys, newMasterKey, unwrapMasterKey, wrapMasterKey, type Credentials, type KeySlot, type SubKeys } from './codec/keys';
 import { formatCompression, parseCompression, type CompressionSetting } from './codec/object';
 import { EngineError } from './errors';
 import {
@@ -19,12 +20,15 @@ import {
 } from './format';
 import { Metadata } from './meta/database';
 import { FolderStore } from './store/folder';
+import type { WorkerSettings } from './workers/protocol';
 
 export interface InitOptions {
   blockSize?: number;
   compression?: string;
   minAgeDays?: number;
   cleanupGraceSeconds?: number;
+  /** encrypt the repository with this passphrase or key file */
+  encryption?: Credentials;
 }
 
 interface RepositoryConfigFile {
@@ -32,6 +36,46 @@ interface RepositoryConfigFile {
   formatVersion: number;
   id: string;
   created: string;
+  encryption?: { algorithm: 'aes-256-gcm'; keys: KeySlot[] };
+}
+
+export interface KeyInfo {
+  id: string;
+  kind: KeySlot['kind'];
+  created: string;
+  /** the key this process opened the repository with */
+  current: boolean;
+}
+
+function readConfig(root: string): RepositoryConfigFile {
+  const configFile = join(root, REPOSITORY_CONFIG_FILE);
+  let config: RepositoryConfigFile;
+  try {
+    config = JSON.parse(readFileSync(configFile, 'utf8')) as RepositoryConfigFile;
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no repository there' : (error as Error).message;
+    throw new EngineError('NOT_A_REPOSITORY', `${root} is not a Blockvault repository (${reason}); create one with "blockvault init"`);
+  }
+  if (config.format !== REPOSITORY_FORMAT_NAME) throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not a Blockvault repository file`);
+  if (!(config.formatVersion <= REPOSITORY_FORMAT_VERSION)) {
+    throw new EngineError(
+      'FORMAT_UNSUPPORTED',
+      `repository ${root} has format version ${config.formatVersion}; this release of Blockvault reads up to ${REPOSITORY_FORMAT_VERSION}. Upgrade Blockvault.`,
+    );
+  }
+  return config;
+}
+
+/** Replaces the config file atomically and durably. */
+function writeConfig(root: string, config: RepositoryConfigFile): void {
+  const file = join(root, REPOSITORY_CONFIG_FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  const fd = openSync(tmp, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+  renameSync(tmp, file);
+  const dir = openSync(root, 'r');
+  try { fsyncSync(dir); } finally { closeSync(dir); }
 }
 
 /** Parses sizes such as 4M, 64K, 1G, 4194304. */
@@ -51,11 +95,15 @@ export function checkBlockSize(blockSize: number): void {
 export class Repository {
   readonly settings: RepositorySettings;
   readonly compression: CompressionSetting;
+  /** subkeys of an encrypted repository, null when it is not encrypted */
+  readonly keys: SubKeys | null;
 
   private constructor(
     readonly path: string,
     readonly meta: Metadata,
     readonly store: FolderStore,
+    private config: RepositoryConfigFile,
+    private readonly master: { key: Buffer; slot: string } | null,
   ) {
     const setting = (key: string): string => {
       const value = meta.getSetting(key);
@@ -69,11 +117,17 @@ export class Repository {
       blockSize: Number(setting('block_size')),
       hash: setting('hash'),
       compression: formatCompression(this.compression),
-      encrypted: false,
+      encrypted: config.encryption !== undefined,
       minAgeDays: Number(setting('min_age_days')),
       cleanupGraceSeconds: Number(setting('cleanup_grace_seconds')),
       created: setting('created'),
     };
+    this.keys = master ? deriveSubKeys(master.key, this.settings.id) : null;
+  }
+
+  /** Whether the repository at path is encrypted (so a caller knows to ask for a passphrase). */
+  static isEncrypted(path: string): boolean {
+    return readConfig(resolve(path)).encryption !== undefined;
   }
 
   static init(path: string, options: InitOptions = {}): Repository {
@@ -98,6 +152,13 @@ export class Repository {
       id: randomUUID(),
       created: new Date().toISOString(),
     };
+    let master: { key: Buffer; slot: string } | null = null;
+    if (options.encryption) {
+      const key = newMasterKey();
+      const slot = wrapMasterKey(key, options.encryption);
+      config.encryption = { algorithm: 'aes-256-gcm', keys: [slot] };
+      master = { key, slot: slot.id };
+    }
     const meta = new Metadata(join(root, METADATA_FILE), { create: true });
     try {
       meta.migrate();
@@ -105,7 +166,7 @@ export class Repository {
         meta.setSetting('id', config.id);
         meta.setSetting('format_version', String(REPOSITORY_FORMAT_VERSION));
         meta.setSetting('block_size', String(blockSize));
-        meta.setSetting('hash', HASH_ALGORITHM);
+        meta.setSetting('hash', options.encryption ? `hmac-${HASH_ALGORITHM}` : HASH_ALGORITHM);
         meta.setSetting('compression', formatCompression(compression));
         meta.setSetting('min_age_days', String(minAgeDays));
         meta.setSetting('cleanup_grace_seconds', String(grace));
@@ -116,35 +177,84 @@ export class Repository {
       throw error;
     }
     // The config file is written last: its presence means the repository is complete.
-    writeFileSync(join(root, REPOSITORY_CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
-    return new Repository(root, meta, new FolderStore(join(root, OBJECTS_DIR)));
+    writeConfig(root, config);
+    return new Repository(root, meta, new FolderStore(join(root, OBJECTS_DIR)), config, master);
   }
 
-  static open(path: string): Repository {
+  /** Opens a repository; an encrypted one needs credentials (WRONG_KEY otherwise). */
+  static open(path: string, credentials: Credentials = {}): Repository {
     const root = resolve(path);
-    const configFile = join(root, REPOSITORY_CONFIG_FILE);
-    let config: RepositoryConfigFile;
-    try {
-      config = JSON.parse(readFileSync(configFile, 'utf8')) as RepositoryConfigFile;
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no repository there' : (error as Error).message;
-      throw new EngineError('NOT_A_REPOSITORY', `${root} is not a Blockvault repository (${reason}); create one with "blockvault init"`);
-    }
-    if (config.format !== REPOSITORY_FORMAT_NAME) throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not a Blockvault repository file`);
-    if (!(config.formatVersion <= REPOSITORY_FORMAT_VERSION)) {
-      throw new EngineError(
-        'FORMAT_UNSUPPORTED',
-        `repository ${root} has format version ${config.formatVersion}; this release of Blockvault reads up to ${REPOSITORY_FORMAT_VERSION}. Upgrade Blockvault.`,
-      );
+    const config = readConfig(root);
+    let master: { key: Buffer; slot: string } | null = null;
+    if (config.encryption) {
+      const opened = unwrapMasterKey(config.encryption.keys, credentials);
+      master = { key: opened.master, slot: opened.slot.id };
     }
     const meta = new Metadata(join(root, METADATA_FILE));
     try {
       meta.migrate();
-      return new Repository(root, meta, new FolderStore(join(root, OBJECTS_DIR)));
+      return new Repository(root, meta, new FolderStore(join(root, OBJECTS_DIR)), config, master);
     } catch (error) {
       meta.close();
       throw error;
     }
+  }
+
+  /** Settings for a worker pool working on this repository's objects. */
+  workerSettings(options: { slots: number; syncEachObject?: boolean; blockSize?: number }): WorkerSettings {
+    return {
+      blockSize: options.blockSize ?? this.blockSize,
+      compression: this.compression,
+      slots: options.slots,
+      syncEachObject: options.syncEachObject ?? false,
+      keys: this.keys ? { data: this.keys.data, name: this.keys.name } : undefined,
+    };
+  }
+
+  // ---- keys of an encrypted repository: slots change, data is never re-encrypted
+  listKeys(): KeyInfo[] {
+    return (this.config.encryption?.keys ?? []).map((slot) => ({ id: slot.id, kind: slot.kind, created: slot.created, current: slot.id === this.master?.slot }));
+  }
+
+  addKey(credentials: Credentials): KeyInfo {
+    this.requireEncryption();
+    const slot = wrapMasterKey(this.master!.key, credentials);
+    this.updateKeys((keys) => [...keys, slot]);
+    return { id: slot.id, kind: slot.kind, created: slot.created, current: false };
+  }
+
+  removeKey(id: string): void {
+    this.requireEncryption();
+    this.updateKeys((keys) => {
+      if (!keys.some((slot) => slot.id === id)) throw new EngineError('NOT_FOUND', `no key ${id} in this repository`);
+      if (keys.length === 1) throw new EngineError('INVALID_ARGUMENT', `key ${id} is the last key; removing it would make the repository unreadable`);
+      return keys.filter((slot) => slot.id !== id);
+    });
+  }
+
+  /** Re-wraps one passphrase slot (by default the one used to open) under a new passphrase. */
+  changePassphrase(newPassphrase: string, id = this.master?.slot): KeyInfo {
+    this.requireEncryption();
+    const slot = wrapMasterKey(this.master!.key, { passphrase: newPassphrase }, id);
+    this.updateKeys((keys) => {
+      const old = keys.find((s) => s.id === id);
+      if (!old) throw new EngineError('NOT_FOUND', `no key ${id} in this repository`);
+      if (old.kind !== 'passphrase') throw new EngineError('INVALID_ARGUMENT', `key ${id} is a key file, not a passphrase`);
+      return keys.map((s) => (s.id === id ? slot : s));
+    });
+    return { id: slot.id, kind: slot.kind, created: slot.created, current: slot.id === this.master?.slot };
+  }
+
+  private requireEncryption(): void {
+    if (!this.config.encryption || !this.master) throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted');
+  }
+
+  /** Applies a change to the key slots as they are on disk now (another process may have changed them). */
+  private updateKeys(change: (keys: KeySlot[]) => KeySlot[]): void {
+    const current = readConfig(this.path);
+    const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
+    writeConfig(this.path, merged);
+    this.config = merged;
   }
 
   get blockSize(): number {

@@ -1,19 +1,21 @@
 // Object codec: an *object* is one stored block, a 16-byte header (see format.ts) and its
 // payload. Encoding compresses when that makes it smaller; decoding checks the header and
 // returns the plaintext. Pure functions over caller-owned buffers, so workers can pool them.
-import { createHash } from 'node:crypto';
-import { CCtx, DCtx } from 'zstd-napi/binding';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { CCtx, DCtx, compressBound } from 'zstd-napi/binding';
 import {
   Compression,
   Encryption,
+  GCM_NONCE_SIZE,
+  GCM_TAG_SIZE,
   HASH_ALGORITHM,
   OBJECT_FORMAT_VERSION,
   OBJECT_HEADER_SIZE,
   OBJECT_MAGIC,
   type CompressionId,
+  type EncryptionId,
 } from '../format';
 import { EngineError } from '../errors';
-import { compressBound } from 'zstd-napi/binding';
 
 export interface CompressionSetting {
   algorithm: 'zstd' | 'none';
@@ -52,33 +54,61 @@ export function isZero(data: Buffer): boolean {
   return true;
 }
 
+/** Keys of an encrypted repository that the codec needs (see keys.ts). */
+export interface CodecKeys {
+  data: Uint8Array;
+  name: Uint8Array;
+}
+
 /** Reusable buffers and zstd contexts of one thread. */
 export class ObjectCodec {
   private readonly cctx = new CCtx();
   private readonly dctx = new DCtx();
   private readonly encoded: Buffer;
+  private readonly compressed: Buffer | null;
 
   constructor(
     private readonly maxPlaintext: number,
     private readonly compression: CompressionSetting,
+    private readonly keys?: CodecKeys,
   ) {
-    this.encoded = Buffer.allocUnsafe(OBJECT_HEADER_SIZE + Math.max(compressBound(maxPlaintext), maxPlaintext));
+    const bound = Math.max(compressBound(maxPlaintext), maxPlaintext);
+    this.encoded = Buffer.allocUnsafe(OBJECT_HEADER_SIZE + GCM_NONCE_SIZE + bound + GCM_TAG_SIZE);
+    this.compressed = keys ? Buffer.allocUnsafe(bound) : null;
+  }
+
+  /** The object name of a block: SHA-256 of the plaintext, or HMAC-SHA256 when encrypted. */
+  name(plaintext: Uint8Array): string {
+    return this.keys ? createHmac('sha256', this.keys.name).update(plaintext).digest('hex') : digestHex(plaintext);
   }
 
   /** Encodes plaintext into the codec's buffer; the returned view is valid until the next call. */
   encode(plaintext: Buffer): Buffer {
     let compression: CompressionId = Compression.none;
-    let payloadLength = plaintext.length;
+    let payload: Buffer = plaintext;
+    const staging = this.compressed ?? this.encoded.subarray(OBJECT_HEADER_SIZE);
     if (this.compression.algorithm === 'zstd' && plaintext.length > 0) {
-      const written = this.cctx.compress(this.encoded.subarray(OBJECT_HEADER_SIZE), plaintext, this.compression.level);
+      const written = this.cctx.compress(staging, plaintext, this.compression.level);
       if (written < plaintext.length) {
         compression = Compression.zstd;
-        payloadLength = written;
+        payload = staging.subarray(0, written);
       }
     }
-    if (compression === Compression.none) plaintext.copy(this.encoded, OBJECT_HEADER_SIZE);
-    writeHeader(this.encoded, compression, plaintext.length);
-    return this.encoded.subarray(0, OBJECT_HEADER_SIZE + payloadLength);
+    if (!this.keys) {
+      if (compression === Compression.none) plaintext.copy(this.encoded, OBJECT_HEADER_SIZE);
+      writeHeader(this.encoded, compression, Encryption.none, plaintext.length);
+      return this.encoded.subarray(0, OBJECT_HEADER_SIZE + payload.length);
+    }
+    writeHeader(this.encoded, compression, Encryption.aes256gcm, plaintext.length);
+    const nonce = randomBytes(GCM_NONCE_SIZE);
+    nonce.copy(this.encoded, OBJECT_HEADER_SIZE);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.data, nonce);
+    cipher.setAAD(this.encoded.subarray(0, OBJECT_HEADER_SIZE));
+    let at = OBJECT_HEADER_SIZE + GCM_NONCE_SIZE;
+    at += cipher.update(payload).copy(this.encoded, at);
+    at += cipher.final().copy(this.encoded, at);
+    at += cipher.getAuthTag().copy(this.encoded, at);
+    return this.encoded.subarray(0, at);
   }
 
   /** Decodes an object into `out`; returns the plaintext view. Throws OBJECT_CORRUPT. */
@@ -87,7 +117,13 @@ export class ObjectCodec {
     if (header.length > out.length || header.length > this.maxPlaintext) {
       throw new EngineError('OBJECT_CORRUPT', `header claims ${header.length} bytes, more than a block`);
     }
-    const payload = object.subarray(OBJECT_HEADER_SIZE);
+    let payload = object.subarray(OBJECT_HEADER_SIZE);
+    if (header.encryption === Encryption.aes256gcm) {
+      if (!this.keys) throw new EngineError('OBJECT_CORRUPT', 'object is encrypted but the repository is not');
+      payload = this.decrypt(object);
+    } else if (this.keys) {
+      throw new EngineError('OBJECT_CORRUPT', 'object is not encrypted but the repository is');
+    }
     if (header.compression === Compression.none) {
       if (payload.length !== header.length) {
         throw new EngineError('OBJECT_CORRUPT', `payload has ${payload.length} bytes, header says ${header.length}`);
@@ -106,20 +142,35 @@ export class ObjectCodec {
     }
     return out.subarray(0, written);
   }
+
+  private decrypt(object: Buffer): Buffer {
+    if (object.length < OBJECT_HEADER_SIZE + GCM_NONCE_SIZE + GCM_TAG_SIZE) throw new EngineError('OBJECT_CORRUPT', 'encrypted object is truncated');
+    const nonce = object.subarray(OBJECT_HEADER_SIZE, OBJECT_HEADER_SIZE + GCM_NONCE_SIZE);
+    const decipher = createDecipheriv('aes-256-gcm', this.keys!.data, nonce);
+    decipher.setAAD(object.subarray(0, OBJECT_HEADER_SIZE));
+    decipher.setAuthTag(object.subarray(object.length - GCM_TAG_SIZE));
+    try {
+      const first = decipher.update(object.subarray(OBJECT_HEADER_SIZE + GCM_NONCE_SIZE, object.length - GCM_TAG_SIZE));
+      const last = decipher.final();
+      return last.length ? Buffer.concat([first, last]) : first;
+    } catch {
+      throw new EngineError('OBJECT_CORRUPT', 'authentication failed: the object was altered or damaged');
+    }
+  }
 }
 
 export interface ObjectHeader {
   version: number;
   compression: CompressionId;
-  encryption: number;
+  encryption: EncryptionId;
   length: number;
 }
 
-function writeHeader(target: Buffer, compression: CompressionId, length: number): void {
+function writeHeader(target: Buffer, compression: CompressionId, encryption: EncryptionId, length: number): void {
   OBJECT_MAGIC.copy(target, 0);
   target[4] = OBJECT_FORMAT_VERSION;
   target[5] = compression;
-  target[6] = Encryption.none;
+  target[6] = encryption;
   target[7] = 0;
   target.writeBigUInt64LE(BigInt(length), 8);
 }
@@ -137,9 +188,9 @@ export function readHeader(object: Buffer): ObjectHeader {
   if (compression !== Compression.none && compression !== Compression.zstd) {
     throw new EngineError('OBJECT_CORRUPT', `unknown compression ${compression}`);
   }
-  const encryption = object[6];
-  if (encryption !== Encryption.none) {
-    throw new EngineError('OBJECT_CORRUPT', `object is encrypted (${encryption}) but the repository is not`);
+  const encryption = object[6] as EncryptionId;
+  if (encryption !== Encryption.none && encryption !== Encryption.aes256gcm) {
+    throw new EngineError('OBJECT_CORRUPT', `unknown encryption ${encryption}`);
   }
   const length = Number(object.readBigUInt64LE(8));
   return { version, compression, encryption, length };

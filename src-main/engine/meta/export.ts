@@ -4,10 +4,13 @@
 //   blocks   {"type":"blocks","seq":i,"uid","first":idx,"objects":[["<hex digest>",length,storedSize] | null, ...]}  (null = sparse)
 //   last     {"type":"end","seq":i,"lines":i,"sha256":"<hex of every byte before this line>"}
 // `seq` numbers the lines from 0: a reordered, truncated or altered file is refused whole.
-import { createHash } from 'node:crypto';
+// An encrypted repository's export is two lines: {"format":"blockvault-metadata-encrypted",
+// "formatVersion":1,"repository","nonce"} and the base64 of AES-256-GCM(metadata key, the
+// plain export) followed by its tag, with the first line as associated data.
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { EngineError } from '../errors';
-import { EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION } from '../format';
+import { ENCRYPTED_EXPORT_FORMAT_NAME, EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION, GCM_TAG_SIZE } from '../format';
 import type { Repository } from '../repository';
 import { ObjectState, VersionState } from './schema';
 
@@ -54,7 +57,41 @@ export function exportMetadata(repo: Repository, uids: string[]): string {
   }
   const body = `${lines.join('\n')}\n`;
   const end: EndLine = { type: 'end', seq: ++seq, lines: seq, sha256: createHash('sha256').update(body).digest('hex') };
-  return `${body}${JSON.stringify(end)}\n`;
+  const plain = `${body}${JSON.stringify(end)}\n`;
+  return repo.keys ? encryptExport(plain, repo.keys.meta, repo.settings.id) : plain;
+}
+
+function encryptExport(plain: string, key: Buffer, repository: string): string {
+  const nonce = randomBytes(12);
+  const header = JSON.stringify({ format: ENCRYPTED_EXPORT_FORMAT_NAME, formatVersion: EXPORT_FORMAT_VERSION, repository, nonce: nonce.toString('base64') });
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(header));
+  const sealed = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `${header}\n${sealed.toString('base64')}\n`;
+}
+
+/** Returns the plain export text, decrypting an encrypted export with the repository's key. */
+function decryptExport(repo: Repository, text: string): string {
+  const newline = text.indexOf('\n');
+  let header: { format?: string; formatVersion?: number; nonce?: string };
+  try {
+    header = JSON.parse(newline < 0 ? text : text.slice(0, newline)) as typeof header;
+  } catch {
+    return text;
+  }
+  if (header?.format !== ENCRYPTED_EXPORT_FORMAT_NAME) return text;
+  if (!repo.keys) throw bad('the export is encrypted and this repository is not; import it into the repository it came from');
+  if (header.formatVersion !== EXPORT_FORMAT_VERSION) throw bad(`encrypted export format ${header.formatVersion} is not supported`);
+  const sealed = Buffer.from(text.slice(newline + 1).trim(), 'base64');
+  if (sealed.length < GCM_TAG_SIZE || typeof header.nonce !== 'string') throw bad('the encrypted export is truncated');
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', repo.keys.meta, Buffer.from(header.nonce, 'base64'));
+    decipher.setAAD(Buffer.from(text.slice(0, newline)));
+    decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_SIZE));
+    return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_SIZE)), decipher.final()]).toString('utf8');
+  } catch {
+    throw bad('the encrypted export cannot be decrypted: it was altered or truncated, or it belongs to another repository');
+  }
 }
 
 export async function exportToFile(repo: Repository, uids: string[], file: string): Promise<void> {
@@ -133,7 +170,7 @@ export function parseExport(text: string): { header: HeaderLine; versions: Parse
 }
 
 export async function importMetadata(repo: Repository, text: string): Promise<ImportResult> {
-  const { versions } = parseExport(text);
+  const { versions } = parseExport(decryptExport(repo, text));
   const meta = repo.meta;
   for (const { line } of versions) {
     if (line.blockSize !== repo.blockSize) throw bad(`version ${line.uid} has block size ${line.blockSize}, this repository ${repo.blockSize}`);

@@ -72,10 +72,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   const lockName = `backup:${uid}`;
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
-    pool = new WorkerPool(
-      { blockSize, compression: repo.compression, slots: options.slotsPerWorker ?? 3, syncEachObject: options.syncEachObject ?? false },
-      options.workers,
-    );
+    pool = new WorkerPool(repo.workerSettings({ slots: options.slotsPerWorker ?? 3, syncEachObject: options.syncEachObject }), options.workers);
 
     // Blocks to read, and the base's object for each block that is not read.
     let baseObjects: Array<number | null> = [];

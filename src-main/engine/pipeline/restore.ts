@@ -67,7 +67,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   try {
     meta.acquireLock(lockName, 'shared', `restore of ${version.uid} to ${options.target}`);
     if (created) ftruncateSync(target.fd, version.size);
-    pool = new WorkerPool({ blockSize: version.block_size, compression: repo.compression, slots: 1, syncEachObject: false }, options.workers);
+    pool = new WorkerPool(repo.workerSettings({ slots: 1, blockSize: version.block_size }), options.workers);
     const p = pool;
     await runBounded(blocks, p.size * 3, options.signal, async (block) => {
       const offset = block.idx * version.block_size;

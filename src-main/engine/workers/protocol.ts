@@ -2,7 +2,7 @@
 // worker's block-sized buffers: `hash` fills it from the source and keeps it until the
 // matching `store` writes it as an object or drops it, so a block is read exactly once.
 import type { ErrorCode } from '../../../src-shared/api/errors';
-import type { CompressionSetting } from '../codec/object';
+import type { CodecKeys, CompressionSetting } from '../codec/object';
 
 export interface WorkerSettings {
   blockSize: number;
@@ -10,6 +10,8 @@ export interface WorkerSettings {
   slots: number;
   /** fsync every object before its rename (otherwise the caller syncs the file system). */
   syncEachObject: boolean;
+  /** present for encrypted repositories */
+  keys?: CodecKeys;
 }
 
 export type WorkerRequest =

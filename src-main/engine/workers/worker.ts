@@ -3,13 +3,13 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ObjectCodec, digestHex, isZero } from '../codec/object';
+import { ObjectCodec, isZero } from '../codec/object';
 import { EngineError, toEngineError } from '../errors';
 import { OBJECT_HEADER_SIZE } from '../format';
 import type { WorkerReply, WorkerRequest, WorkerSettings } from './protocol';
 
 const settings = workerData as WorkerSettings;
-const codec = new ObjectCodec(settings.blockSize, settings.compression);
+const codec = new ObjectCodec(settings.blockSize, settings.compression, settings.keys);
 const slots: Buffer[] = Array.from({ length: settings.slots }, () => Buffer.alloc(settings.blockSize));
 const slotLength: number[] = new Array(settings.slots).fill(0);
 const scratch = Buffer.alloc(settings.blockSize);
@@ -89,7 +89,7 @@ function decodeAndVerify(object: Buffer, digest: string, length: number): Buffer
   if (plaintext.length !== length) {
     throw new EngineError('OBJECT_CORRUPT', `object holds ${plaintext.length} bytes, expected ${length}`);
   }
-  const actual = digestHex(plaintext);
+  const actual = codec.name(plaintext);
   if (actual !== digest) throw new EngineError('OBJECT_CORRUPT', `content digest is ${actual.slice(0, 16)}…, not the object's name`);
   return plaintext;
 }
@@ -102,7 +102,7 @@ function handle(request: WorkerRequest): WorkerReply {
       slotLength[request.slot] = request.length;
       const data = buffer.subarray(0, request.length);
       if (isZero(data)) return { id: request.id, ok: true, zero: true };
-      return { id: request.id, ok: true, zero: false, digest: digestHex(data) };
+      return { id: request.id, ok: true, zero: false, digest: codec.name(data) };
     }
     case 'store': {
       if (request.path === null) return { id: request.id, ok: true };
@@ -113,7 +113,7 @@ function handle(request: WorkerRequest): WorkerReply {
       readFully(request.fd, scratch, request.length, request.offset);
       const data = scratch.subarray(0, request.length);
       if (isZero(data)) return { id: request.id, ok: true, zero: true };
-      return { id: request.id, ok: true, zero: false, digest: digestHex(data) };
+      return { id: request.id, ok: true, zero: false, digest: codec.name(data) };
     }
     case 'restore': {
       const plaintext = decodeAndVerify(readObject(request.path), request.digest, request.length);
