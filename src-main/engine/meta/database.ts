@@ -248,6 +248,21 @@ export class Metadata {
     ).all(versionId) as BlockRow[];
   }
 
+  /** Blocks of a version from index `from` on, in pages, so memory does not grow with the version. */
+  *iterateBlocks(versionId: number, pageSize = 4096): Generator<BlockRow> {
+    const page = this.sql(
+      `SELECT b.idx, b.object_id, o.digest, o.stored_size, o.length, o.state AS object_state, o.created_by
+       FROM blocks b LEFT JOIN objects o ON o.id = b.object_id WHERE b.version_id = ? AND b.idx >= ? ORDER BY b.idx LIMIT ?`,
+    );
+    let from = 0;
+    for (;;) {
+      const rows = page.all(versionId, from, pageSize) as BlockRow[];
+      yield* rows;
+      if (rows.length < pageSize) return;
+      from = rows[rows.length - 1].idx + 1;
+    }
+  }
+
   /** Block index -> object id (null for sparse) of a version, for incremental backups and diff. */
   blockObjects(versionId: number): Array<number | null> {
     const rows = this.sql('SELECT idx, object_id FROM blocks WHERE version_id = ? ORDER BY idx').raw().all(versionId) as Array<[number, number | null]>;

@@ -41,10 +41,10 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   if (version.state === VersionState.incomplete) {
     throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete (its backup did not finish) and cannot be restored`);
   }
-  const blocks = meta.blocks(version.id);
   const blockCount = Math.ceil(version.size / version.block_size);
-  if (blocks.length !== blockCount) {
-    throw new EngineError('INTERNAL', `version ${version.uid} has ${blocks.length} block rows, expected ${blockCount}`);
+  const rows = meta.blockCount(version.id);
+  if (rows !== blockCount) {
+    throw new EngineError('INTERNAL', `version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
   }
 
   const existing = inspectTarget(options.target);
@@ -69,7 +69,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     if (created) ftruncateSync(target.fd, version.size);
     pool = new WorkerPool(repo.workerSettings({ slots: 1, blockSize: version.block_size }), options.workers);
     const p = pool;
-    await runBounded(blocks, p.size * 3, options.signal, async (block) => {
+    await runBounded(meta.iterateBlocks(version.id), p.size * 3, options.signal, async (block) => {
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);
       let request: PoolRequest | null = null;

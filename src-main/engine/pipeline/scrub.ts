@@ -58,14 +58,14 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
 
   const tracker = new ProgressTracker('scrub', options.onProgress, options.progressIntervalMs);
   const c = tracker.counters;
-  const plans = versions.map((version) => {
-    const blocks = meta.blocks(version.id).filter(() => percent === 100 || Math.random() * 100 < percent);
-    for (const block of blocks) {
-      c.bytesTotal += Math.min(version.block_size, version.size - block.idx * version.block_size);
-      c.blocksTotal++;
-    }
-    return { version, blocks };
-  });
+  for (const version of versions) {
+    c.bytesTotal += Math.round((version.size * percent) / 100);
+    c.blocksTotal += Math.round((Math.ceil(version.size / version.block_size) * percent) / 100);
+  }
+  /** The blocks a scrub checks: all, or each with probability percent/100. */
+  function* sample(versionId: number): Generator<BlockRow> {
+    for (const block of meta.iterateBlocks(versionId)) if (percent === 100 || Math.random() * 100 < percent) yield block;
+  }
 
   const verdicts = new Map<number, Promise<ObjectVerdict>>();
   let pool: WorkerPool | undefined;
@@ -86,19 +86,21 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
       return verdict;
     };
 
-    for (const { version, blocks } of plans) {
+    for (const version of versions) {
       const started = Date.now();
       const blockCount = Math.ceil(version.size / version.block_size);
       const problems: BlockProblem[] = [];
       const badObjects = new Set<number>();
       const healedObjects = new Set<number>();
       let ok = 0;
+      let checked = 0;
       const countProblem = meta.blockCount(version.id) !== blockCount;
-      await runBounded(blocks, mode === 'fast' ? 32 : (pool?.size ?? 1) * 2, options.signal, async (block) => {
+      await runBounded(sample(version.id), mode === 'fast' ? 32 : (pool?.size ?? 1) * 2, options.signal, async (block) => {
         const offset = block.idx * version.block_size;
         const length = Math.min(version.block_size, version.size - offset);
         const object = block.digest ? block.digest.toString('hex') : null;
         let problem: BlockProblem | null = null;
+        checked++;
         if (block.object_id !== null) {
           const verdict = await checkObject(block, length);
           if (verdict.kind !== 'ok') {
@@ -156,7 +158,7 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
         mode,
         percent,
         blocks_total: blockCount,
-        blocks_checked: blocks.length,
+        blocks_checked: checked,
         blocks_ok: ok,
         blocks_invalid: count('invalid'),
         blocks_missing: count('missing') - (countProblem ? 1 : 0),
