@@ -212,7 +212,6 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
         released = true;
         c.blocksDone++;
         c.bytesDone += length;
-        tracker.tick();
       } finally {
         if (!released) pool!.releaseSlot(slot);
       }

@@ -85,7 +85,6 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
       }
       tracker.counters.blocksDone = result.objectsDeleted;
       tracker.counters.bytesDone = result.bytesFreed;
-      tracker.tick();
     }
 
     if (full) await sweepStore(repo, result);

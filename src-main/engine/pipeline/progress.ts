@@ -1,5 +1,6 @@
-// Progress: counters a pipeline updates as it goes, and a ticker that reports a copy of
-// them at most every `intervalMs` (default 200 ms, 5 per second). `finish` always reports.
+// Progress: counters a pipeline updates as it goes, and a ticker (a timer, so a stalled
+// source still shows) that reports a copy of them every `intervalMs` (default 200 ms, 5 per
+// second) while there is a listener. `finish` stops the ticker and always reports.
 import type { Progress } from '../../../src-shared/model';
 
 export type ProgressListener = (progress: Progress) => void;
@@ -13,12 +14,12 @@ export interface RunOptions {
 export class ProgressTracker {
   readonly counters: Progress;
   private readonly started = Date.now();
-  private lastReport = 0;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     phase: string,
     private readonly listener: ProgressListener | undefined,
-    private readonly intervalMs = 200,
+    intervalMs = 200,
   ) {
     this.counters = {
       phase,
@@ -36,12 +37,10 @@ export class ProgressTracker {
       eta: null,
       elapsedMs: 0,
     };
-  }
-
-  /** Reports if the interval has passed since the last report. */
-  tick(): void {
-    const now = Date.now();
-    if (now - this.lastReport >= this.intervalMs) this.report(now);
+    if (listener) {
+      this.timer = setInterval(() => this.report(Date.now()), intervalMs);
+      this.timer.unref();
+    }
   }
 
   phase(name: string): void {
@@ -50,13 +49,14 @@ export class ProgressTracker {
   }
 
   finish(phase = 'done'): Progress {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     this.counters.phase = phase;
     this.report(Date.now());
     return { ...this.counters };
   }
 
   private report(now: number): void {
-    this.lastReport = now;
     const c = this.counters;
     c.elapsedMs = now - this.started;
     c.rate = c.elapsedMs > 0 ? Math.round((c.bytesDone * 1000) / c.elapsedMs) : 0;

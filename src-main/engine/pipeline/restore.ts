@@ -90,7 +90,6 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
       if (block.object_id !== null) { verified++; written++; } else { sparse++; c.blocksSparse++; if (writeZeros) written++; }
       c.blocksDone++;
       c.bytesDone += length;
-      tracker.tick();
     });
     throwIfAborted(options.signal, 'restore');
     tracker.phase('syncing');

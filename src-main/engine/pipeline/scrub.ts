@@ -127,7 +127,6 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
         c.blocksDone++;
         c.bytesDone += length;
         if (problem?.kind === 'invalid' || problem?.kind === 'missing') c.blocksInvalid++;
-        tracker.tick();
       });
       throwIfAborted(options.signal, 'scrub');
       problems.sort((a, b) => a.idx - b.idx);
