@@ -14,6 +14,8 @@ import { parseSize, Repository } from '../engine/repository';
 import { addTag, blockMap, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats } from '../engine/versions';
 import { newCredentials } from './credentials';
 import { humanBytes, humanDuration, machineLines, ProgressBar, table } from './format';
+import { jobsCommand } from './jobs';
+import { serveCommand } from './serve';
 
 export class UsageError extends Error {}
 
@@ -385,4 +387,6 @@ export const COMMANDS: Record<string, Command> = {
       }
     },
   },
+  serve: serveCommand,
+  jobs: jobsCommand,
 };

@@ -104,4 +104,25 @@ export const MIGRATIONS: readonly string[] = [
     reason TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: job history of the GUI, web mode and CLI (src-main/jobs). `pid` and `host` name the
+  // process that runs a job, so another process can tell a live job from an interrupted one.
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    title TEXT NOT NULL,
+    params TEXT NOT NULL,
+    progress TEXT,
+    result TEXT,
+    error TEXT,
+    logs TEXT NOT NULL DEFAULT '[]',
+    created INTEGER NOT NULL,
+    started INTEGER,
+    ended INTEGER,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX jobs_by_created ON jobs(created);
+  `,
 ];

@@ -1,0 +1,61 @@
+// Application settings that belong to the user, not to a repository: the recent
+// repositories list. Stored as JSON in the config folder (Electron: userData; otherwise
+// $XDG_CONFIG_HOME/blockvault or ~/.config/blockvault).
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { RecentRepository } from '../../src-shared/api/types';
+
+const MAX_RECENT = 10;
+
+interface ConfigFile {
+  recent: RecentRepository[];
+}
+
+export function defaultConfigDir(): string {
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'blockvault');
+}
+
+export class AppConfig {
+  private readonly file: string;
+
+  constructor(private readonly dir: string) {
+    this.file = join(dir, 'settings.json');
+  }
+
+  private read(): ConfigFile {
+    try {
+      const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<ConfigFile>;
+      const recent = Array.isArray(parsed.recent) ? parsed.recent.filter((r) => typeof r?.path === 'string' && typeof r?.lastOpened === 'string') : [];
+      return { recent };
+    } catch {
+      return { recent: [] };
+    }
+  }
+
+  private write(config: ConfigFile): void {
+    mkdirSync(this.dir, { recursive: true });
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+
+  recent(): RecentRepository[] {
+    return this.read().recent;
+  }
+
+  addRecent(path: string): RecentRepository[] {
+    const config = this.read();
+    config.recent = [{ path, lastOpened: new Date().toISOString() }, ...config.recent.filter((r) => r.path !== path)].slice(0, MAX_RECENT);
+    this.write(config);
+    return config.recent;
+  }
+
+  forgetRecent(path: string): RecentRepository[] {
+    const config = this.read();
+    config.recent = config.recent.filter((r) => r.path !== path);
+    this.write(config);
+    return config.recent;
+  }
+}

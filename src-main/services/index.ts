@@ -1,0 +1,55 @@
+// Services: the one implementation of the contract (src-shared/api/contract.ts) over the
+// engine and the job manager. Electron IPC, the web server and the CLI call these; none of
+// them holds logic of its own. `dispatch` is the boundary: it validates the arguments of an
+// untrusted call with the method's schema and turns every outcome into a Result.
+import type { Api } from '../../src-shared/api/contract';
+import { isApiMethod } from '../../src-shared/api/contract';
+import type { Result } from '../../src-shared/api/errors';
+import { validateArgs } from '../../src-shared/api/schemas';
+import { serializeError } from '../engine/errors';
+import { AppConfig, defaultConfigDir } from './config';
+import { ServiceContext, type ServiceOptions } from './context';
+import { EventHub } from './events';
+import { jobServices } from './jobs';
+import { repositoryServices } from './repository';
+import { systemServices } from './system';
+import { versionServices } from './versions';
+
+export type { Dialogs, ServiceOptions } from './context';
+
+export interface Services {
+  api: Api;
+  context: ServiceContext;
+  events: EventHub;
+  /** Cancels running jobs, waits for them and closes the repository. */
+  close(): Promise<void>;
+}
+
+export function createServices(options: ServiceOptions): Services {
+  const events = new EventHub();
+  const context = new ServiceContext(options, events, new AppConfig(options.configDir ?? defaultConfigDir()));
+  // Spelled out as an object of type Api: a method the contract declares and no service
+  // implements is a type error here.
+  const api: Api = {
+    ...systemServices(context),
+    ...repositoryServices(context),
+    ...versionServices(context),
+    ...jobServices(context),
+  };
+  return { api, context, events, close: () => context.close() };
+}
+
+/** Validates and runs one call from a transport; never throws. */
+export async function dispatch(api: Api, method: unknown, args: unknown): Promise<Result<unknown>> {
+  if (!isApiMethod(method)) {
+    return { ok: false, error: { code: 'INVALID_ARGUMENT', message: `unknown method ${JSON.stringify(String(method).slice(0, 64))}` } };
+  }
+  const validated = validateArgs(method, args);
+  if (!validated.ok) return { ok: false, error: { code: 'INVALID_ARGUMENT', message: validated.message } };
+  try {
+    const call = api[method] as (args: unknown) => Promise<unknown>;
+    return { ok: true, value: await call(validated.value) };
+  } catch (error) {
+    return { ok: false, error: serializeError(error) };
+  }
+}

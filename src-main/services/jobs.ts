@@ -1,0 +1,207 @@
+// Job services: each start* method checks its arguments against the repository and the
+// file system at once (so a wrong target fails the call, not a job later), then submits a
+// job that runs the engine with the job's AbortSignal and progress listener.
+import { statSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Api } from '../../src-shared/api/contract';
+import { humanBytes, humanDuration } from '../../src-shared/api/format';
+import type { CleanupEstimate } from '../../src-shared/api/types';
+import { EngineError } from '../engine/errors';
+import { exportToFile, importMetadata } from '../engine/meta/export';
+import { ObjectState, VersionState } from '../engine/meta/schema';
+import { backup } from '../engine/pipeline/backup';
+import { cleanup } from '../engine/pipeline/cleanup';
+import { restore } from '../engine/pipeline/restore';
+import { scrub } from '../engine/pipeline/scrub';
+import type { ServiceContext } from './context';
+import { scrubSummary } from './repository';
+import { inspectPath } from './system';
+
+type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimateCleanup' | 'startCleanup' | 'startExport' | 'startImport' | 'listJobs' | 'getJob' | 'cancelJob'>;
+
+/** An import reads the whole export into memory; exports of huge repositories are split. */
+const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
+
+export function jobServices(ctx: ServiceContext): JobApi {
+  const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
+
+  return {
+    async startBackup({ source, name, snapshot, tags, from, hints }) {
+      const repo = ctx.requireRepo();
+      const info = inspectPath(source);
+      if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+      if (info.kind !== 'file' && info.kind !== 'device') throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file or block device`);
+      ctx.checkOutsideRepository(source, 'source');
+      if (from) {
+        const base = repo.meta.requireVersion(from);
+        if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
+      }
+      if (hints !== undefined) {
+        if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
+        if (inspectPath(hints).kind !== 'file') throw new EngineError('NOT_FOUND', `hints file ${hints} does not exist`);
+      }
+      return ctx.jobs.submit({
+        kind: 'backup',
+        title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
+        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null },
+        run: async ({ signal, onProgress, log }) => {
+          log(`source ${source}: ${humanBytes(info.size)}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
+          try {
+            const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
+            const s = result.stats;
+            log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+            changed('backup', [result.uid]);
+            return { kind: 'backup', value: result };
+          } catch (error) {
+            changed('backup', []);
+            throw error;
+          }
+        },
+      });
+    },
+
+    async startRestore({ uid, target, force, sparse, confirm }) {
+      const repo = ctx.requireRepo();
+      const version = repo.meta.requireVersion(uid);
+      if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${uid} is incomplete (its backup did not finish) and cannot be restored`);
+      ctx.checkOutsideRepository(target, 'target');
+      const info = inspectPath(target);
+      if (info.kind === 'directory' || info.kind === 'other') throw new EngineError('INVALID_ARGUMENT', `target ${target} is a ${info.kind}; choose a file or block device`);
+      if (info.kind === 'missing') {
+        if (!info.parentExists) throw new EngineError('NOT_FOUND', `cannot create target ${target}: its directory does not exist`);
+      } else {
+        if (!force) throw new EngineError('TARGET_EXISTS', `target ${target} exists; overwriting it must be confirmed`);
+        if (confirm !== basename(target) && confirm !== target) {
+          throw new EngineError('INVALID_ARGUMENT', `to overwrite ${target}, type its name "${basename(target)}" to confirm`);
+        }
+        if (info.size < version.size) throw new EngineError('TARGET_TOO_SMALL', `target ${target} has ${info.size} bytes, version ${uid} needs ${version.size}`);
+      }
+      return ctx.jobs.submit({
+        kind: 'restore',
+        title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
+        params: { uid, target, force: Boolean(force), sparse: Boolean(sparse), targetKind: info.kind === 'missing' ? 'new file' : info.kind },
+        run: async ({ signal, onProgress, log }) => {
+          log(`${humanBytes(version.size)} to ${info.kind === 'missing' ? 'a new sparse file' : `the existing ${info.kind}`} ${target}`);
+          const result = await restore(repo, { uid, target, force, sparse, signal, onProgress });
+          log(`restored ${humanBytes(result.bytes)}: ${result.blocksVerified} of ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+          return { kind: 'restore', value: result };
+        },
+      });
+    },
+
+    async startScrub({ uids, mode, percent, source }) {
+      const repo = ctx.requireRepo();
+      for (const uid of uids) {
+        if (repo.meta.requireVersion(uid).state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${uid} is incomplete and cannot be scrubbed`);
+      }
+      if (mode === 'source') {
+        if (!source) throw new EngineError('INVALID_ARGUMENT', 'a scrub against the source needs the source path');
+        if (uids.length !== 1) throw new EngineError('INVALID_ARGUMENT', 'a scrub against the source checks exactly one version');
+        const info = inspectPath(source);
+        if (info.kind !== 'file' && info.kind !== 'device') throw new EngineError('NOT_FOUND', `source ${source} is not a file or block device`);
+      } else if (source !== undefined) {
+        throw new EngineError('INVALID_ARGUMENT', 'a source path is only used by a scrub against the source');
+      }
+      return ctx.jobs.submit({
+        kind: 'scrub',
+        title: `Scrub ${uids.length === 1 ? uids[0].slice(0, 8) : `${uids.length} versions`} (${mode}${percent && percent < 100 ? `, ${percent}%` : ''})`,
+        params: { uids, mode, percent: percent ?? 100, source: source ?? null },
+        run: async ({ signal, onProgress, log }) => {
+          try {
+            const reports = await scrub(repo, { uids, mode, percent, source, signal, onProgress });
+            const invalidated = [...new Set(reports.flatMap((r) => r.invalidatedVersions))];
+            for (const report of reports) {
+              const bad = report.problems.length;
+              log(`${report.uid}: ${bad ? 'INVALID' : 'ok'}: ${report.blocksChecked} blocks checked, ${report.blocksOk} ok, ${report.blocksInvalid} invalid, ${report.blocksMissing} missing${report.mode === 'source' ? `, ${report.blocksMismatch} differ from the source` : ''}${report.revalidated ? '; valid again' : ''}`, bad ? 'warn' : 'info');
+            }
+            if (invalidated.length) log(`marked invalid: ${invalidated.join(', ')}`, 'warn');
+            return { kind: 'scrub', value: { reports: reports.map(scrubSummary), invalidatedVersions: invalidated } };
+          } finally {
+            changed('scrub', uids);
+          }
+        },
+      });
+    },
+
+    async estimateCleanup() {
+      const repo = ctx.requireRepo();
+      const meta = repo.meta;
+      const grace = repo.settings.cleanupGraceSeconds;
+      const cutoff = Date.now() - grace * 1000;
+      const unreferenced = 'NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = o.id)';
+      const past = meta.sql(`SELECT count(*) AS n, coalesce(sum(stored_size), 0) AS bytes FROM objects o WHERE o.last_used < ? AND ${unreferenced}`).get(cutoff) as { n: number; bytes: number };
+      const waiting = meta.sql(`SELECT count(*) AS n, coalesce(sum(stored_size), 0) AS bytes FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used >= ? AND ${unreferenced}`).get(cutoff) as { n: number; bytes: number };
+      const incomplete = (meta.sql(`SELECT count(*) AS n FROM versions WHERE state = ${VersionState.incomplete}`).get() as { n: number }).n;
+      const estimate: CleanupEstimate = { objects: past.n, bytes: past.bytes, waitingObjects: waiting.n, waitingBytes: waiting.bytes, graceSeconds: grace, incompleteVersions: incomplete };
+      return estimate;
+    },
+
+    async startCleanup({ full, graceSeconds }) {
+      const repo = ctx.requireRepo();
+      return ctx.jobs.submit({
+        kind: 'cleanup',
+        title: full ? 'Full cleanup (mark and sweep)' : 'Cleanup',
+        params: { full: Boolean(full), graceSeconds: graceSeconds ?? null },
+        exclusive: Boolean(full),
+        run: async ({ signal, onProgress, log }) => {
+          try {
+            const result = await cleanup(repo, { full, graceSeconds, signal, onProgress });
+            log(`deleted ${result.objectsDeleted} objects, freed ${humanBytes(result.bytesFreed)}${result.temporaryFilesDeleted ? `, ${result.temporaryFilesDeleted} temporary files` : ''}`);
+            if (result.incompleteVersionsRemoved.length) log(`removed incomplete versions of interrupted backups: ${result.incompleteVersionsRemoved.join(', ')}`);
+            if (result.objectsWaiting) log(`${result.objectsWaiting} unreferenced objects (${humanBytes(result.bytesWaiting)}) are still inside the grace period`);
+            return { kind: 'cleanup', value: result };
+          } finally {
+            changed('cleanup', []);
+          }
+        },
+      });
+    },
+
+    async startExport({ uids, file }) {
+      const repo = ctx.requireRepo();
+      for (const uid of uids) repo.meta.requireVersion(uid);
+      const info = inspectPath(file);
+      if (info.kind !== 'missing') throw new EngineError('TARGET_EXISTS', `${file} exists; choose a new file`);
+      if (!info.parentExists) throw new EngineError('NOT_FOUND', `cannot create ${file}: its directory does not exist`);
+      return ctx.jobs.submit({
+        kind: 'export',
+        title: `Export ${uids.length} version(s) to ${file}`,
+        params: { uids, file },
+        run: async ({ log }) => {
+          await exportToFile(repo, uids, file);
+          log(`wrote ${humanBytes(statSync(file).size)} to ${file}`);
+          return { kind: 'export', value: { file, versions: uids } };
+        },
+      });
+    },
+
+    async startImport({ file }) {
+      const repo = ctx.requireRepo();
+      const info = inspectPath(file);
+      if (info.kind !== 'file') throw new EngineError('NOT_FOUND', `${file} is not a file`);
+      if (info.size > MAX_IMPORT_BYTES) throw new EngineError('INVALID_ARGUMENT', `${file} is larger than ${humanBytes(MAX_IMPORT_BYTES)}`);
+      return ctx.jobs.submit({
+        kind: 'import',
+        title: `Import ${file}`,
+        params: { file },
+        run: async ({ log }) => {
+          const result = await importMetadata(repo, readFileSync(file, 'utf8'));
+          log(`imported ${result.versions.length} version(s)`);
+          if (result.incompleteData.length) log(`objects are missing for ${result.incompleteData.join(', ')}; imported as invalid`, 'warn');
+          changed('import', result.versions);
+          return { kind: 'import', value: result };
+        },
+      });
+    },
+
+    async listJobs({ limit }) {
+      return ctx.jobs.list(limit);
+    },
+    async getJob({ id }) {
+      return ctx.jobs.get(id);
+    },
+    async cancelJob({ id }) {
+      return ctx.jobs.cancel(id);
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// Repository services: open, create, close, recent list, summary and settings.
+import type { Api } from '../../src-shared/api/contract';
+import type { RepositoryInfo, RepositorySummary, ScrubSummary } from '../../src-shared/api/types';
+import type { ScrubReport } from '../../src-shared/model';
+import { EngineError } from '../engine/errors';
+import type { ScrubRow } from '../engine/meta/database';
+import { ObjectState, VersionState } from '../engine/meta/schema';
+import { reportFromRow } from '../engine/pipeline/scrub';
+import { Repository } from '../engine/repository';
+import type { ServiceContext } from './context';
+
+type RepositoryApi = Pick<Api, 'getRepository' | 'openRepository' | 'createRepository' | 'closeRepository' | 'listRecentRepositories' | 'forgetRecentRepository' | 'getSummary' | 'updateSettings'>;
+
+const SCRUB_STALE_DAYS = 30;
+
+export function repositoryInfo(repo: Repository): RepositoryInfo {
+  return { path: repo.path, settings: { ...repo.settings } };
+}
+
+export function scrubSummary(report: ScrubReport): ScrubSummary {
+  return {
+    id: report.id,
+    uid: report.uid,
+    date: report.date,
+    mode: report.mode,
+    percent: report.percent,
+    ok: report.problems.length === 0,
+    blocksChecked: report.blocksChecked,
+    blocksInvalid: report.blocksInvalid,
+    blocksMissing: report.blocksMissing,
+    blocksMismatch: report.blocksMismatch,
+  };
+}
+
+export function summarize(repo: Repository): RepositorySummary {
+  const meta = repo.meta;
+  const versions = meta.listVersions();
+  const objects = meta.sql(`SELECT count(*) AS n, coalesce(sum(length), 0) AS bytes, coalesce(sum(stored_size), 0) AS stored FROM objects WHERE state != ${ObjectState.deleting}`).get() as { n: number; bytes: number; stored: number };
+  const referenced = meta.sql('SELECT coalesce(sum(o.length), 0) AS n FROM blocks b JOIN objects o ON o.id = b.object_id').get() as { n: number };
+  const lastScrubRow = meta.sql('SELECT * FROM scrubs ORDER BY date DESC, id DESC LIMIT 1').get() as ScrubRow | undefined;
+  const lastScrub = lastScrubRow ? reportFromRow(lastScrubRow) : null;
+  const count = (state: number): number => versions.filter((v) => v.state === state).length;
+  const invalid = count(VersionState.invalid);
+  const lastBackup = versions.length ? Math.max(...versions.map((v) => v.date)) : null;
+  const reasons: string[] = [];
+  let health: RepositorySummary['health'] = 'ok';
+  if (invalid > 0) {
+    health = 'error';
+    reasons.push(`${invalid} version(s) are invalid: back them up again or scrub them deeply`);
+  }
+  if (versions.length > 0 && !lastScrub) reasons.push('never scrubbed: run a deep scrub to check the stored data');
+  else if (lastScrub && Date.now() - Date.parse(lastScrub.date) > SCRUB_STALE_DAYS * 86_400_000) reasons.push(`last scrub is older than ${SCRUB_STALE_DAYS} days`);
+  if (lastScrub && lastScrub.problems.length > 0) reasons.push('the last scrub found invalid data');
+  if (health === 'ok' && reasons.length > 0) health = 'warning';
+  return {
+    path: repo.path,
+    versions: versions.length,
+    validVersions: count(VersionState.valid),
+    invalidVersions: invalid,
+    incompleteVersions: count(VersionState.incomplete),
+    protectedVersions: versions.filter((v) => v.protected === 1).length,
+    names: new Set(versions.map((v) => v.name)).size,
+    logicalBytes: versions.reduce((sum, v) => sum + v.size, 0),
+    referencedBytes: referenced.n,
+    uniqueBytes: objects.bytes,
+    storedBytes: objects.stored,
+    objects: objects.n,
+    dedupeRatio: objects.bytes > 0 ? referenced.n / objects.bytes : 1,
+    compressionRatio: objects.stored > 0 ? objects.bytes / objects.stored : 1,
+    lastBackup: lastBackup === null ? null : new Date(lastBackup).toISOString(),
+    lastScrub: lastScrub ? { date: lastScrub.date, uid: lastScrub.uid, ok: lastScrub.problems.length === 0, mode: lastScrub.mode } : null,
+    health,
+    healthReasons: reasons,
+  };
+}
+
+export function repositoryServices(ctx: ServiceContext): RepositoryApi {
+  const opened = (repo: Repository): RepositoryInfo => {
+    ctx.setRepository(repo);
+    ctx.config.addRecent(repo.path);
+    const info = repositoryInfo(repo);
+    ctx.events.emit('repositoryChanged', info);
+    return info;
+  };
+  return {
+    async getRepository() {
+      return ctx.repo ? repositoryInfo(ctx.repo) : null;
+    },
+    async openRepository({ path }) {
+      if (ctx.repo?.path === path) return repositoryInfo(ctx.repo);
+      if (ctx.jobs.activeCount > 0) throw new EngineError('LOCKED', 'jobs are still running in this repository; wait for them or cancel them first');
+      return opened(Repository.open(path));
+    },
+    async createRepository({ path, blockSize, compression, minAgeDays, cleanupGraceSeconds }) {
+      if (ctx.jobs.activeCount > 0) throw new EngineError('LOCKED', 'jobs are still running in this repository; wait for them or cancel them first');
+      return opened(Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds }));
+    },
+    async closeRepository() {
+      ctx.setRepository(null);
+      ctx.events.emit('repositoryChanged', null);
+      return null;
+    },
+    async listRecentRepositories() {
+      return ctx.config.recent();
+    },
+    async forgetRecentRepository({ path }) {
+      return ctx.config.forgetRecent(path);
+    },
+    async getSummary() {
+      return summarize(ctx.requireRepo());
+    },
+    async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs }) {
+      const repo = ctx.requireRepo();
+      if (minAgeDays !== undefined) repo.setSetting('min_age_days', minAgeDays);
+      if (cleanupGraceSeconds !== undefined) repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
+      if (maxConcurrentJobs !== undefined) ctx.jobs.setMaxConcurrent(maxConcurrentJobs);
+      const info = repositoryInfo(repo);
+      ctx.events.emit('repositoryChanged', info);
+      return info;
+    },
+  };
+}

@@ -1,0 +1,188 @@
+// The typed API: every operation the GUI, the web mode and the CLI share, declared once.
+// Each method takes one plain object of arguments (validated at the boundary by the schema
+// of the same name in schemas.ts) and resolves to plain data. `API_METHODS` lists the names:
+// the Electron preload and the clients are generated from it, and a method missing from it
+// (or from the services) is a type error.
+import type { Result } from './errors';
+import type { BackupStats, BlockMap, DiffRange, DuReport, ScrubMode, ScrubReport, Version } from '../model';
+import type {
+  AppInfo,
+  BlockDevice,
+  BlockInfo,
+  CleanupEstimate,
+  Comparison,
+  Job,
+  PathInfo,
+  PickPurpose,
+  RecentRepository,
+  RepositoryInfo,
+  RepositorySummary,
+  VersionDetail,
+} from './types';
+
+export type NoArgs = Record<string, never>;
+
+export interface OpenRepositoryArgs { path: string }
+export interface CreateRepositoryArgs { path: string; blockSize?: number; compression?: string; minAgeDays?: number; cleanupGraceSeconds?: number }
+export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number }
+export interface VersionFilterArgs { name?: string; snapshot?: string; tag?: string }
+export interface UidArgs { uid: string }
+export interface UidsArgs { uids: string[] }
+export interface ProtectArgs { uids: string[]; value: boolean }
+export interface TagArgs { uids: string[]; tag: string }
+export interface RemoveVersionsArgs { uids: string[]; force?: boolean }
+export interface BlockInfoArgs { uid: string; idx: number }
+export interface CompareArgs { left: string; right: string }
+export interface OptionalUidArgs { uid?: string }
+export interface StatsArgs { uid?: string; limit?: number }
+export interface PathArgs { path: string }
+export interface NameArgs { name: string }
+export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
+export interface BackupArgs { source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string }
+export interface RestoreArgs {
+  uid: string;
+  target: string;
+  /** overwrite an existing file or device */
+  force?: boolean;
+  /** the existing target is already zeroed: skip zero blocks */
+  sparse?: boolean;
+  /** required to overwrite: the target's file name typed by the user */
+  confirm?: string;
+}
+export interface ScrubArgs { uids: string[]; mode: ScrubMode; percent?: number; source?: string }
+export interface CleanupArgs { full?: boolean; graceSeconds?: number }
+export interface ExportArgs { uids: string[]; file: string }
+export interface ImportArgs { file: string }
+export interface JobIdArgs { id: string }
+export interface ListJobsArgs { limit?: number }
+export interface PingArgs { sent?: number }
+
+export interface Api {
+  /** Round trip check; `time` is the server's clock. */
+  ping(args: PingArgs): Promise<{ time: number; sent: number | null }>;
+  getAppInfo(args: NoArgs): Promise<AppInfo>;
+
+  // repository
+  getRepository(args: NoArgs): Promise<RepositoryInfo | null>;
+  openRepository(args: OpenRepositoryArgs): Promise<RepositoryInfo>;
+  createRepository(args: CreateRepositoryArgs): Promise<RepositoryInfo>;
+  closeRepository(args: NoArgs): Promise<null>;
+  listRecentRepositories(args: NoArgs): Promise<RecentRepository[]>;
+  forgetRecentRepository(args: PathArgs): Promise<RecentRepository[]>;
+  getSummary(args: NoArgs): Promise<RepositorySummary>;
+  updateSettings(args: UpdateSettingsArgs): Promise<RepositoryInfo>;
+
+  // versions
+  listVersions(args: VersionFilterArgs): Promise<Version[]>;
+  getVersionDetail(args: UidArgs): Promise<VersionDetail>;
+  setProtected(args: ProtectArgs): Promise<Version[]>;
+  addTag(args: TagArgs): Promise<Version[]>;
+  removeTag(args: TagArgs): Promise<Version[]>;
+  removeVersions(args: RemoveVersionsArgs): Promise<{ removed: string[] }>;
+  getBlockMap(args: UidArgs): Promise<BlockMap>;
+  getBlockInfo(args: BlockInfoArgs): Promise<BlockInfo>;
+  compareVersions(args: CompareArgs): Promise<Comparison>;
+  diffVersions(args: CompareArgs): Promise<DiffRange[]>;
+  getDu(args: OptionalUidArgs): Promise<DuReport>;
+  listStats(args: StatsArgs): Promise<BackupStats[]>;
+  listScrubReports(args: UidArgs): Promise<ScrubReport[]>;
+  suggestBase(args: NameArgs): Promise<Version | null>;
+
+  // sources and targets
+  listBlockDevices(args: NoArgs): Promise<BlockDevice[]>;
+  inspectPath(args: PathArgs): Promise<PathInfo>;
+  /** Native file dialog (Electron); resolves to null when canceled or unsupported. */
+  pickPath(args: PickPathArgs): Promise<string | null>;
+
+  // jobs
+  startBackup(args: BackupArgs): Promise<Job>;
+  startRestore(args: RestoreArgs): Promise<Job>;
+  startScrub(args: ScrubArgs): Promise<Job>;
+  estimateCleanup(args: NoArgs): Promise<CleanupEstimate>;
+  startCleanup(args: CleanupArgs): Promise<Job>;
+  startExport(args: ExportArgs): Promise<Job>;
+  startImport(args: ImportArgs): Promise<Job>;
+  listJobs(args: ListJobsArgs): Promise<Job[]>;
+  getJob(args: JobIdArgs): Promise<Job>;
+  cancelJob(args: JobIdArgs): Promise<Job>;
+}
+
+export type ApiMethod = keyof Api;
+export type ApiArgs<M extends ApiMethod> = Parameters<Api[M]>[0];
+export type ApiResult<M extends ApiMethod> = Awaited<ReturnType<Api[M]>>;
+
+/** Every method name; `satisfies` makes a missing or unknown name a type error. */
+export const API_METHODS = {
+  ping: true,
+  getAppInfo: true,
+  getRepository: true,
+  openRepository: true,
+  createRepository: true,
+  closeRepository: true,
+  listRecentRepositories: true,
+  forgetRecentRepository: true,
+  getSummary: true,
+  updateSettings: true,
+  listVersions: true,
+  getVersionDetail: true,
+  setProtected: true,
+  addTag: true,
+  removeTag: true,
+  removeVersions: true,
+  getBlockMap: true,
+  getBlockInfo: true,
+  compareVersions: true,
+  diffVersions: true,
+  getDu: true,
+  listStats: true,
+  listScrubReports: true,
+  suggestBase: true,
+  listBlockDevices: true,
+  inspectPath: true,
+  pickPath: true,
+  startBackup: true,
+  startRestore: true,
+  startScrub: true,
+  estimateCleanup: true,
+  startCleanup: true,
+  startExport: true,
+  startImport: true,
+  listJobs: true,
+  getJob: true,
+  cancelJob: true,
+} as const satisfies Record<ApiMethod, true>;
+
+export const METHOD_NAMES = Object.keys(API_METHODS) as ApiMethod[];
+
+export function isApiMethod(name: unknown): name is ApiMethod {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(API_METHODS, name);
+}
+
+/** Events the main side pushes to every client. */
+export interface ApiEvents {
+  jobChanged: Job;
+  versionsChanged: { reason: string; uids: string[] };
+  repositoryChanged: RepositoryInfo | null;
+}
+
+export type ApiEventName = keyof ApiEvents;
+
+export const API_EVENTS = { jobChanged: true, versionsChanged: true, repositoryChanged: true } as const satisfies Record<ApiEventName, true>;
+
+export type ApiEventListener = <E extends ApiEventName>(name: E, payload: ApiEvents[E]) => void;
+
+/** What the Electron preload exposes as `window.blockvault`. */
+export interface Bridge {
+  invoke(method: string, args: unknown): Promise<unknown>;
+  onEvent(listener: (name: string, payload: unknown) => void): () => void;
+}
+
+/** Wire messages of the WebSocket transport. */
+export type WireRequest = { id: number; method: string; args: unknown };
+export type WireMessage =
+  | { id: number; result: Result<unknown> }
+  | { event: ApiEventName; payload: unknown };
+
+/** Channel names of the Electron transport. */
+export const IPC_INVOKE = 'blockvault:invoke';
+export const IPC_EVENT = 'blockvault:event';

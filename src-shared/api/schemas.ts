@@ -1,0 +1,151 @@
+// Validation at the boundary: one zod schema per API method. The renderer and the network
+// are untrusted: unknown fields, wrong types, unbounded sizes and path tricks are refused
+// with INVALID_ARGUMENT before any service code runs. Paths must be absolute; "." and
+// repeated slashes are normalised away, ".." segments and control characters are refused.
+import { z } from 'zod';
+import type { ApiArgs, ApiMethod } from './contract';
+
+export const LIMITS = {
+  path: 4096,
+  name: 1024,
+  tag: 256,
+  tags: 64,
+  uids: 10_000,
+  listLimit: 100_000,
+  /** 64 KiB .. 64 MiB, a power of two */
+  minBlockSize: 64 * 1024,
+  maxBlockSize: 64 * 1024 * 1024,
+  maxAgeDays: 36_500,
+  maxGraceSeconds: 365 * 86_400,
+  maxConcurrentJobs: 8,
+  maxBlockIndex: 2 ** 40,
+} as const;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Collapses "//" and "/./" and drops a trailing slash; the caller has refused "..". */
+export function normalizePath(path: string): string {
+  const parts = path.split('/').filter((part) => part !== '' && part !== '.');
+  return `/${parts.join('/')}`;
+}
+
+export const absolutePath = z
+  .string({ error: 'must be a path (text)' })
+  .min(1, 'must not be empty')
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .refine((p) => !CONTROL.test(p), 'must not contain control characters')
+  .refine((p) => p.startsWith('/'), 'must be an absolute path (starting with /)')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
+  .transform(normalizePath);
+
+export const uid = z
+  .string({ error: 'must be a version UID (text)' })
+  .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, 'must be a version UID (letters, digits, "-", "_", "."; at most 128)');
+
+const uids = z.array(uid, { error: 'must be a list of version UIDs' }).min(1, 'must name at least one version').max(LIMITS.uids, `must name at most ${LIMITS.uids} versions`);
+
+const printable = (max: number, what: string) =>
+  z
+    .string({ error: `must be ${what} (text)` })
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+
+export const versionName = printable(LIMITS.name, 'a name');
+export const tag = printable(LIMITS.tag, 'a tag').refine((t) => !t.includes(','), 'must not contain a comma');
+
+const int = (min: number, max: number, what = 'a whole number') =>
+  z.number({ error: `must be ${what}` }).int(`must be ${what}`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+
+const blockSize = int(LIMITS.minBlockSize, LIMITS.maxBlockSize).refine((n) => (n & (n - 1)) === 0, 'must be a power of two');
+const compression = z.string().regex(/^(none|zstd(:([1-9]|1[0-9]))?)$/, 'must be "none" or "zstd:N" with N from 1 to 19');
+const jobId = z.string({ error: 'must be a job id' }).regex(/^[0-9a-f-]{8,64}$/, 'must be a job id');
+const none = z.strictObject({});
+
+/** One schema per method; `satisfies` checks each against the contract's argument type. */
+export const SCHEMAS = {
+  ping: z.strictObject({ sent: z.number().finite().optional() }),
+  getAppInfo: none,
+  getRepository: none,
+  openRepository: z.strictObject({ path: absolutePath }),
+  createRepository: z.strictObject({
+    path: absolutePath,
+    blockSize: blockSize.optional(),
+    compression: compression.optional(),
+    minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
+    cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
+  }),
+  closeRepository: none,
+  listRecentRepositories: none,
+  forgetRecentRepository: z.strictObject({ path: absolutePath }),
+  getSummary: none,
+  updateSettings: z.strictObject({
+    minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
+    cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
+    maxConcurrentJobs: int(1, LIMITS.maxConcurrentJobs).optional(),
+  }),
+  listVersions: z.strictObject({ name: versionName.optional(), snapshot: z.string().max(LIMITS.name).optional(), tag: tag.optional() }),
+  getVersionDetail: z.strictObject({ uid }),
+  setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),
+  addTag: z.strictObject({ uids, tag }),
+  removeTag: z.strictObject({ uids, tag }),
+  removeVersions: z.strictObject({ uids, force: z.boolean().optional() }),
+  getBlockMap: z.strictObject({ uid }),
+  getBlockInfo: z.strictObject({ uid, idx: int(0, LIMITS.maxBlockIndex) }),
+  compareVersions: z.strictObject({ left: uid, right: uid }),
+  diffVersions: z.strictObject({ left: uid, right: uid }),
+  getDu: z.strictObject({ uid: uid.optional() }),
+  listStats: z.strictObject({ uid: uid.optional(), limit: int(1, LIMITS.listLimit).optional() }),
+  listScrubReports: z.strictObject({ uid }),
+  suggestBase: z.strictObject({ name: versionName }),
+  listBlockDevices: none,
+  inspectPath: z.strictObject({ path: absolutePath }),
+  pickPath: z.strictObject({
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+    defaultPath: absolutePath.optional(),
+  }),
+  startBackup: z.strictObject({
+    source: absolutePath,
+    name: versionName,
+    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
+    tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
+    from: uid.optional(),
+    hints: absolutePath.optional(),
+  }),
+  startRestore: z.strictObject({
+    uid,
+    target: absolutePath,
+    force: z.boolean().optional(),
+    sparse: z.boolean().optional(),
+    confirm: z.string().max(LIMITS.path).optional(),
+  }),
+  startScrub: z.strictObject({
+    uids,
+    mode: z.enum(['fast', 'deep', 'source'], { error: 'must be "fast", "deep" or "source"' }),
+    percent: int(1, 100).optional(),
+    source: absolutePath.optional(),
+  }),
+  estimateCleanup: none,
+  startCleanup: z.strictObject({ full: z.boolean().optional(), graceSeconds: int(0, LIMITS.maxGraceSeconds).optional() }),
+  startExport: z.strictObject({ uids, file: absolutePath }),
+  startImport: z.strictObject({ file: absolutePath }),
+  listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
+  getJob: z.strictObject({ id: jobId }),
+  cancelJob: z.strictObject({ id: jobId }),
+} satisfies { [M in ApiMethod]: z.ZodType<ApiArgs<M>> };
+
+export type ValidationResult<M extends ApiMethod> = { ok: true; value: ApiArgs<M> } | { ok: false; message: string };
+
+/** Validates the arguments of a call; the message names the method and every bad field. */
+export function validateArgs<M extends ApiMethod>(method: M, args: unknown): ValidationResult<M> {
+  const schema = SCHEMAS[method] as unknown as z.ZodType<ApiArgs<M>>;
+  const parsed = schema.safeParse(args === undefined ? {} : args);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const problems = parsed.error.issues.map((issue) => {
+    const field = issue.path.length ? issue.path.join('.') : 'arguments';
+    const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+    return `${field}: ${message}`;
+  });
+  return { ok: false, message: `${method}: invalid arguments: ${problems.join('; ')}` };
+}

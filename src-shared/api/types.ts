@@ -1,0 +1,193 @@
+// Plain data the API carries besides the engine's model: repository summaries, jobs, the
+// facts about paths and devices that wizards show. No classes; everything survives JSON.
+import type { BackupResult, BackupStats, CleanupResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
+import type { SerializedError } from './errors';
+
+export interface AppInfo {
+  version: string;
+  /** which shell serves the API: the Electron window, the web server, or the CLI */
+  mode: 'electron' | 'web' | 'cli';
+  /** true when `pickPath` opens native dialogs (Electron) */
+  nativeDialogs: boolean;
+  platform: string;
+}
+
+export interface RepositoryInfo {
+  path: string;
+  settings: RepositorySettings;
+}
+
+export interface RecentRepository {
+  path: string;
+  /** ISO 8601 */
+  lastOpened: string;
+}
+
+export type Health = 'ok' | 'warning' | 'error';
+
+export interface RepositorySummary {
+  path: string;
+  versions: number;
+  validVersions: number;
+  invalidVersions: number;
+  incompleteVersions: number;
+  protectedVersions: number;
+  /** distinct version names (disks) */
+  names: number;
+  /** logical bytes of every version */
+  logicalBytes: number;
+  /** logical bytes of every non-sparse block reference */
+  referencedBytes: number;
+  /** logical bytes of the distinct objects */
+  uniqueBytes: number;
+  /** bytes of the objects as stored (compressed) */
+  storedBytes: number;
+  objects: number;
+  /** referencedBytes / uniqueBytes: how much deduplication saves */
+  dedupeRatio: number;
+  /** uniqueBytes / storedBytes: how much compression saves */
+  compressionRatio: number;
+  lastBackup: string | null;
+  lastScrub: { date: string; uid: string; ok: boolean; mode: ScrubMode } | null;
+  health: Health;
+  healthReasons: string[];
+}
+
+export interface ScrubSummary {
+  id: number;
+  uid: string;
+  date: string;
+  mode: ScrubMode;
+  percent: number;
+  ok: boolean;
+  blocksChecked: number;
+  blocksInvalid: number;
+  blocksMissing: number;
+  blocksMismatch: number;
+}
+
+export interface BlockInfo {
+  uid: string;
+  idx: number;
+  offset: number;
+  length: number;
+  /** hex digest of the block's object; null for a sparse block */
+  object: string | null;
+  storedSize: number | null;
+  /** code as in BlockMap.states */
+  state: number;
+}
+
+export interface Comparison {
+  left: string;
+  right: string;
+  blockSize: number;
+  /** one code per block of the longer version: 0 same, 1 differs, 2 only left, 3 only right */
+  states: number[];
+  differingBlocks: number;
+  differingBytes: number;
+}
+
+export type PathKind = 'missing' | 'file' | 'device' | 'directory' | 'other';
+
+export interface PathInfo {
+  /** the normalised absolute path */
+  path: string;
+  kind: PathKind;
+  size: number;
+  /** for a missing path: whether its directory exists (a new file can be created there) */
+  parentExists: boolean;
+  /** the path holds a Blockvault repository */
+  isRepository: boolean;
+}
+
+export interface BlockDevice {
+  path: string;
+  name: string;
+  size: number;
+  model: string;
+  readOnly: boolean;
+  removable: boolean;
+}
+
+export type PickPurpose = 'openRepository' | 'createRepository' | 'source' | 'target' | 'hints' | 'exportFile' | 'importFile';
+
+export interface CleanupEstimate {
+  /** unreferenced objects past the grace period: what a fast cleanup deletes now */
+  objects: number;
+  bytes: number;
+  /** unreferenced objects still inside the grace period: what a full cleanup deletes too */
+  waitingObjects: number;
+  waitingBytes: number;
+  graceSeconds: number;
+  incompleteVersions: number;
+}
+
+export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+export const JOB_STATES = ['queued', 'running', 'canceling', 'canceled', 'succeeded', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export function isFinished(state: JobState): boolean {
+  return state === 'canceled' || state === 'succeeded' || state === 'failed';
+}
+
+export interface JobLogLine {
+  /** ISO 8601 */
+  time: string;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export interface ScrubJobResult {
+  reports: ScrubSummary[];
+  invalidatedVersions: string[];
+}
+
+export interface ExportJobResult {
+  file: string;
+  versions: string[];
+}
+
+export interface ImportJobResult {
+  versions: string[];
+  incompleteData: string[];
+}
+
+export type JobResult =
+  | { kind: 'backup'; value: BackupResult }
+  | { kind: 'restore'; value: RestoreResult }
+  | { kind: 'scrub'; value: ScrubJobResult }
+  | { kind: 'cleanup'; value: CleanupResult }
+  | { kind: 'export'; value: ExportJobResult }
+  | { kind: 'import'; value: ImportJobResult };
+
+export type JobParams = Record<string, string | number | boolean | string[] | null>;
+
+export interface Job {
+  id: string;
+  kind: JobKind;
+  state: JobState;
+  title: string;
+  params: JobParams;
+  progress: Progress | null;
+  created: string;
+  started: string | null;
+  ended: string | null;
+  result: JobResult | null;
+  error: SerializedError | null;
+  /** the newest log lines (all of them from getJob) */
+  logs: JobLogLine[];
+  /** true when another process (the CLI, another window) runs it: it cannot be canceled here */
+  foreign: boolean;
+}
+
+export interface VersionDetail {
+  version: Version;
+  stats: BackupStats | null;
+  du: DuReport;
+  scrubs: ScrubSummary[];
+  /** other versions of the same name, newest first, for compare */
+  siblings: Version[];
+}
