@@ -1,0 +1,115 @@
+// Small shared presentational pieces: notices, empty states, badges, progress bars, stats.
+import type { ReactNode } from 'react';
+import { humanBytes, humanDuration, percent } from '../../src-shared/api/format';
+import type { Job } from '../../src-shared/api/types';
+import type { Progress, Version } from '../../src-shared/model';
+
+export function ErrorBox({ code, message, title }: { code?: string; message: string; title?: string }) {
+  return (
+    <div className="notice error" role="alert">
+      {title && <strong>{title}: </strong>}
+      {code && <code className="code">{code}</code>} {message}
+    </div>
+  );
+}
+
+export function EmptyState({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty">
+      <h3>{title}</h3>
+      {children}
+    </div>
+  );
+}
+
+export function StatusBadge({ version }: { version: Pick<Version, 'status' | 'protected'> }) {
+  return (
+    <>
+      <span className={`badge ${version.status}`}>{version.status}</span>
+      {version.protected && <span className="badge protected" title="protected: cannot be removed">protected</span>}
+    </>
+  );
+}
+
+export function JobStateBadge({ state }: { state: Job['state'] }) {
+  return <span className={`badge job-${state}`}>{state}</span>;
+}
+
+export function ProgressBar({ value, label }: { value: number; label: string }) {
+  const clamped = Math.max(0, Math.min(100, value));
+  return (
+    <div className="progress" role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(clamped)}>
+      <div className="progress-fill" style={{ width: `${clamped}%` }} />
+    </div>
+  );
+}
+
+export function progressLine(progress: Progress | null): string {
+  if (!progress) return 'waiting';
+  const parts = [`${humanBytes(progress.bytesDone)} of ${humanBytes(progress.bytesTotal)}`];
+  if (progress.rate > 0) parts.push(`${humanBytes(progress.rate)}/s`);
+  if (progress.eta !== null && progress.phase !== 'done') parts.push(`ETA ${humanDuration(progress.eta)}`);
+  if (progress.phase && progress.phase !== 'done') parts.push(progress.phase);
+  return parts.join(' · ');
+}
+
+/** Progress of one job: bar, bytes, rate, ETA and block counters. */
+export function JobProgress({ job }: { job: Job }) {
+  const p = job.progress;
+  const value = job.state === 'succeeded' ? 100 : p ? percent(p.bytesDone, p.bytesTotal) : 0;
+  return (
+    <div className="job-progress" data-job-state={job.state}>
+      <div className="row">
+        <JobStateBadge state={job.state} />
+        <span className="grow">{job.title}</span>
+        <span className="muted">{Math.floor(value)}%</span>
+      </div>
+      <ProgressBar value={value} label={`${job.title}: progress`} />
+      <div className="muted small-text">{progressLine(p)}</div>
+      {p && (job.kind === 'backup' || job.kind === 'scrub' || job.kind === 'restore') && (
+        <div className="counters small-text">
+          {job.kind === 'backup' && (
+            <>
+              <span>new {p.blocksNew.toLocaleString()}</span>
+              <span>deduplicated {p.blocksDedup.toLocaleString()}</span>
+              <span>sparse {p.blocksSparse.toLocaleString()}</span>
+              {p.blocksFromBase > 0 && <span>from base {p.blocksFromBase.toLocaleString()}</span>}
+            </>
+          )}
+          {job.kind === 'restore' && <span>sparse {p.blocksSparse.toLocaleString()}</span>}
+          {job.kind === 'scrub' && <span className={p.blocksInvalid ? 'bad' : ''}>invalid {p.blocksInvalid.toLocaleString()}</span>}
+          <span>blocks {p.blocksDone.toLocaleString()} / {p.blocksTotal.toLocaleString()}</span>
+        </div>
+      )}
+      {job.error && <ErrorBox code={job.error.code} message={job.error.message} />}
+    </div>
+  );
+}
+
+export function Stat({ label, value, hint, tone }: { label: string; value: ReactNode; hint?: ReactNode; tone?: 'good' | 'bad' | 'warn' }) {
+  return (
+    <div className={`stat ${tone ?? ''}`}>
+      <div className="stat-label">{label}</div>
+      <div className="stat-value">{value}</div>
+      {hint && <div className="stat-hint">{hint}</div>}
+    </div>
+  );
+}
+
+export function formatDate(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  return iso.replace('T', ' ').slice(0, 19);
+}
+
+export function KeyValue({ rows }: { rows: Array<[string, ReactNode]> }) {
+  return (
+    <dl className="kv">
+      {rows.map(([key, value]) => (
+        <div key={key}>
+          <dt>{key}</dt>
+          <dd>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}

@@ -1,0 +1,248 @@
+// The store's slices. Each slice owns its part of the state and the actions that load or
+// change it through the API client; events from the main side write through `setState`.
+import type { StateCreator } from 'zustand';
+import type { AppInfo, Job, RecentRepository, RepositoryInfo, RepositorySummary } from '../../src-shared/api/types';
+import { isFinished } from '../../src-shared/api/types';
+import type { CreateRepositoryArgs } from '../../src-shared/api/contract';
+import type { Version } from '../../src-shared/model';
+import type { ApiClient, ConnectionState } from '../api/client';
+import { toApiError } from '../api/client';
+import type { Route } from './routes';
+
+export interface Notice {
+  id: number;
+  kind: 'error' | 'success' | 'info';
+  /** error code, for errors */
+  code?: string;
+  message: string;
+  /** what was being done, e.g. "Opening the repository" */
+  context?: string;
+}
+
+export interface SessionSlice {
+  appInfo: AppInfo | null;
+  connection: ConnectionState;
+  repository: RepositoryInfo | null;
+  repositoryLoaded: boolean;
+  recent: RecentRepository[];
+  summary: RepositorySummary | null;
+  loadSession(): Promise<void>;
+  openRepository(path: string): Promise<boolean>;
+  createRepository(args: CreateRepositoryArgs): Promise<boolean>;
+  closeRepository(): Promise<void>;
+  forgetRecent(path: string): Promise<void>;
+  loadSummary(): Promise<void>;
+  setRepository(repository: RepositoryInfo | null): void;
+}
+
+export type SortKey = 'date' | 'name' | 'snapshot' | 'size' | 'status';
+
+export interface VersionFilter {
+  text: string;
+  status: 'all' | 'valid' | 'invalid' | 'incomplete';
+  protection: 'all' | 'protected' | 'unprotected';
+  tag: string;
+  /** YYYY-MM-DD bounds, inclusive; empty for none */
+  from: string;
+  to: string;
+}
+
+export const EMPTY_FILTER: VersionFilter = { text: '', status: 'all', protection: 'all', tag: '', from: '', to: '' };
+
+export interface VersionsSlice {
+  versions: Version[];
+  versionsLoaded: boolean;
+  filter: VersionFilter;
+  sort: { key: SortKey; descending: boolean };
+  selected: string[];
+  collapsed: string[];
+  loadVersions(): Promise<void>;
+  setFilter(patch: Partial<VersionFilter>): void;
+  setSort(key: SortKey): void;
+  toggleSelected(uid: string): void;
+  setSelected(uids: string[]): void;
+  toggleCollapsed(name: string): void;
+}
+
+export interface JobsSlice {
+  jobs: Record<string, Job>;
+  jobsLoaded: boolean;
+  loadJobs(): Promise<void>;
+  upsertJob(job: Job): void;
+  cancelJob(id: string): Promise<void>;
+}
+
+export interface UiSlice {
+  route: Route;
+  notices: Notice[];
+  setRoute(route: Route): void;
+  notify(kind: Notice['kind'], message: string, context?: string): void;
+  reportError(error: unknown, context?: string): void;
+  dismiss(id: number): void;
+}
+
+export type AppState = SessionSlice & VersionsSlice & JobsSlice & UiSlice;
+type Slice<T> = StateCreator<AppState, [], [], T>;
+
+export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) => ({
+  appInfo: null,
+  connection: 'connecting',
+  repository: null,
+  repositoryLoaded: false,
+  recent: [],
+  summary: null,
+  async loadSession() {
+    try {
+      const [appInfo, repository, recent] = await Promise.all([api.getAppInfo(), api.getRepository(), api.listRecentRepositories()]);
+      set({ appInfo, repository, recent, repositoryLoaded: true });
+      if (repository) await Promise.all([get().loadSummary(), get().loadVersions(), get().loadJobs()]);
+      else await get().loadJobs();
+    } catch (error) {
+      get().reportError(error, 'Connecting to Blockvault');
+    }
+  },
+  async openRepository(path) {
+    try {
+      const repository = await api.openRepository({ path });
+      get().setRepository(repository);
+      set({ recent: await api.listRecentRepositories() });
+      get().notify('success', `Opened ${repository.path}`);
+      return true;
+    } catch (error) {
+      get().reportError(error, `Opening ${path}`);
+      return false;
+    }
+  },
+  async createRepository(args) {
+    try {
+      const repository = await api.createRepository(args);
+      get().setRepository(repository);
+      set({ recent: await api.listRecentRepositories() });
+      get().notify('success', `Created ${repository.path}`);
+      return true;
+    } catch (error) {
+      get().reportError(error, `Creating ${args.path}`);
+      return false;
+    }
+  },
+  async closeRepository() {
+    try {
+      await api.closeRepository();
+      get().setRepository(null);
+    } catch (error) {
+      get().reportError(error, 'Closing the repository');
+    }
+  },
+  async forgetRecent(path) {
+    try {
+      set({ recent: await api.forgetRecentRepository({ path }) });
+    } catch (error) {
+      get().reportError(error, 'Forgetting a recent repository');
+    }
+  },
+  async loadSummary() {
+    if (!get().repository) return;
+    try {
+      set({ summary: await api.getSummary() });
+    } catch (error) {
+      get().reportError(error, 'Loading the repository summary');
+    }
+  },
+  setRepository(repository) {
+    const changed = repository?.path !== get().repository?.path;
+    set({ repository, repositoryLoaded: true, ...(changed ? { versions: [], versionsLoaded: false, selected: [], summary: null, jobs: {} } : {}) });
+    if (repository) void Promise.all([get().loadSummary(), get().loadVersions(), get().loadJobs()]);
+  },
+});
+
+export const versionsSlice = (api: ApiClient): Slice<VersionsSlice> => (set, get) => ({
+  versions: [],
+  versionsLoaded: false,
+  filter: EMPTY_FILTER,
+  sort: { key: 'date', descending: true },
+  selected: [],
+  collapsed: [],
+  async loadVersions() {
+    if (!get().repository) return;
+    try {
+      const versions = await api.listVersions({});
+      const known = new Set(versions.map((v) => v.uid));
+      set({ versions, versionsLoaded: true, selected: get().selected.filter((uid) => known.has(uid)) });
+    } catch (error) {
+      get().reportError(error, 'Loading versions');
+    }
+  },
+  setFilter(patch) {
+    set({ filter: { ...get().filter, ...patch } });
+  },
+  setSort(key) {
+    const sort = get().sort;
+    set({ sort: sort.key === key ? { key, descending: !sort.descending } : { key, descending: key === 'date' || key === 'size' } });
+  },
+  toggleSelected(uid) {
+    const selected = get().selected;
+    set({ selected: selected.includes(uid) ? selected.filter((u) => u !== uid) : [...selected, uid] });
+  },
+  setSelected(uids) {
+    set({ selected: [...new Set(uids)] });
+  },
+  toggleCollapsed(name) {
+    const collapsed = get().collapsed;
+    set({ collapsed: collapsed.includes(name) ? collapsed.filter((n) => n !== name) : [...collapsed, name] });
+  },
+});
+
+export const jobsSlice = (api: ApiClient): Slice<JobsSlice> => (set, get) => ({
+  jobs: {},
+  jobsLoaded: false,
+  async loadJobs() {
+    try {
+      const list = await api.listJobs({ limit: 200 });
+      const jobs: Record<string, Job> = {};
+      for (const job of list) jobs[job.id] = job;
+      // Events may have arrived while the list was loading: keep the newer of each.
+      for (const job of Object.values(get().jobs)) {
+        const listed = jobs[job.id];
+        if (!listed || (isFinished(job.state) && !isFinished(listed.state))) jobs[job.id] = job;
+      }
+      set({ jobs, jobsLoaded: true });
+    } catch (error) {
+      get().reportError(error, 'Loading jobs');
+    }
+  },
+  upsertJob(job) {
+    const previous = get().jobs[job.id];
+    // A late throttled progress event must not undo a final state.
+    if (previous && isFinished(previous.state) && !isFinished(job.state)) return;
+    set({ jobs: { ...get().jobs, [job.id]: job } });
+  },
+  async cancelJob(id) {
+    try {
+      get().upsertJob(await api.cancelJob({ id }));
+    } catch (error) {
+      get().reportError(error, 'Canceling the job');
+    }
+  },
+});
+
+let nextNotice = 1;
+
+export const uiSlice = (initial: Route): Slice<UiSlice> => (set, get) => ({
+  route: initial,
+  notices: [],
+  setRoute(route) {
+    set({ route });
+  },
+  notify(kind, message, context) {
+    const notice: Notice = { id: nextNotice++, kind, message, context };
+    set({ notices: [...get().notices.slice(-4), notice] });
+  },
+  reportError(error, context) {
+    const apiError = toApiError(error);
+    const notice: Notice = { id: nextNotice++, kind: 'error', code: apiError.code, message: apiError.message, context };
+    set({ notices: [...get().notices.slice(-4), notice] });
+  },
+  dismiss(id) {
+    set({ notices: get().notices.filter((n) => n.id !== id) });
+  },
+});

@@ -1,0 +1,162 @@
+// Repository screen: the open repository's summary (versions, stored bytes, dedupe ratio,
+// last scrub, health), and forms to open or create one, with the recent list.
+import { useState, type FormEvent } from 'react';
+import { humanBytes } from '../../../src-shared/api/format';
+import { EmptyState, formatDate, KeyValue, Stat } from '../../components/common';
+import { PathField } from '../../components/PathField';
+import { useApp } from '../../store';
+import { navigate } from '../../store/routes';
+
+const BLOCK_SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].map((k) => k * 1024);
+const COMPRESSIONS = ['zstd:1', 'zstd:3', 'zstd:9', 'zstd:19', 'none'];
+
+function Summary() {
+  const repository = useApp((s) => s.repository)!;
+  const summary = useApp((s) => s.summary);
+  const closeRepository = useApp((s) => s.closeRepository);
+  const settings = repository.settings;
+  return (
+    <section className="card">
+      <div className="row">
+        <h2 className="grow">Repository <span className="mono small-text">{repository.path}</span></h2>
+        <button type="button" onClick={() => void closeRepository()}>Close</button>
+      </div>
+      {!summary ? (
+        <p className="muted">Loading summary…</p>
+      ) : (
+        <>
+          <div className={`health health-${summary.health}`} role="status">
+            <strong>Health: {summary.health === 'ok' ? 'good' : summary.health}</strong>
+            {summary.healthReasons.length > 0 && (
+              <ul>{summary.healthReasons.map((reason) => <li key={reason}>{reason}</li>)}</ul>
+            )}
+          </div>
+          <div className="stats">
+            <Stat label="Versions" value={summary.versions} hint={`${summary.validVersions} valid · ${summary.invalidVersions} invalid${summary.incompleteVersions ? ` · ${summary.incompleteVersions} incomplete` : ''}`} tone={summary.invalidVersions ? 'bad' : undefined} />
+            <Stat label="Disks" value={summary.names} hint={`${summary.protectedVersions} protected versions`} />
+            <Stat label="Backed-up data" value={humanBytes(summary.logicalBytes)} hint={`${humanBytes(summary.referencedBytes)} non-zero`} />
+            <Stat label="Stored" value={humanBytes(summary.storedBytes)} hint={`${summary.objects.toLocaleString()} objects`} />
+            <Stat label="Dedupe ratio" value={`${summary.dedupeRatio.toFixed(2)}×`} hint={`compression ${summary.compressionRatio.toFixed(2)}×`} tone="good" />
+            <Stat label="Last backup" value={summary.lastBackup ? formatDate(summary.lastBackup).slice(0, 16) : 'never'} />
+            <Stat
+              label="Last scrub"
+              value={summary.lastScrub ? formatDate(summary.lastScrub.date).slice(0, 16) : 'never'}
+              hint={summary.lastScrub ? `${summary.lastScrub.mode}, ${summary.lastScrub.ok ? 'no problems' : 'found invalid data'}` : 'run a deep scrub'}
+              tone={summary.lastScrub && !summary.lastScrub.ok ? 'bad' : undefined}
+            />
+          </div>
+          {summary.versions === 0 && (
+            <EmptyState title="No backups yet">
+              <p>This repository is empty. Back up a disk image or block device to create the first version.</p>
+              <button type="button" className="primary" onClick={() => navigate({ view: 'backup' })}>Back up now</button>
+            </EmptyState>
+          )}
+        </>
+      )}
+      <h3>Settings fixed at creation</h3>
+      <KeyValue rows={[
+        ['Block size', humanBytes(settings.blockSize)],
+        ['Compression', settings.compression],
+        ['Hash', settings.hash],
+        ['Encrypted', settings.encrypted ? 'yes' : 'no'],
+        ['Minimum age before removal', `${settings.minAgeDays} days`],
+        ['Cleanup grace period', `${settings.cleanupGraceSeconds} s`],
+        ['Created', formatDate(settings.created)],
+        ['Repository id', <span className="mono" key="id">{settings.id}</span>],
+      ]} />
+    </section>
+  );
+}
+
+function OpenForm() {
+  const openRepository = useApp((s) => s.openRepository);
+  const [path, setPath] = useState('');
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    if (path && (await openRepository(path))) navigate({ view: 'versions' });
+  };
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby="open-title">
+      <h2 id="open-title">Open a repository</h2>
+      <PathField label="Repository folder" value={path} onChange={setPath} purpose="openRepository" placeholder="/srv/backups/repository" />
+      <button type="submit" className="primary" disabled={!path}>Open</button>
+    </form>
+  );
+}
+
+function CreateForm() {
+  const createRepository = useApp((s) => s.createRepository);
+  const [path, setPath] = useState('');
+  const [blockSize, setBlockSize] = useState(4 * 1024 * 1024);
+  const [compression, setCompression] = useState('zstd:1');
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    if (path && (await createRepository({ path, blockSize, compression }))) navigate({ view: 'repository' });
+  };
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby="create-title">
+      <h2 id="create-title">Create a repository</h2>
+      <PathField label="New or empty folder" value={path} onChange={setPath} purpose="createRepository" placeholder="/srv/backups/new-repository" />
+      <div className="row wrap">
+        <div className="field">
+          <label htmlFor="create-block-size">Block size</label>
+          <select id="create-block-size" value={blockSize} onChange={(e) => setBlockSize(Number(e.target.value))}>
+            {BLOCK_SIZES.map((size) => <option key={size} value={size}>{humanBytes(size)}{size === 4 * 1024 * 1024 ? ' (default)' : ''}</option>)}
+          </select>
+          <div className="hint">fixed for the life of the repository</div>
+        </div>
+        <div className="field">
+          <label htmlFor="create-compression">Compression</label>
+          <select id="create-compression" value={compression} onChange={(e) => setCompression(e.target.value)}>
+            {COMPRESSIONS.map((c) => <option key={c} value={c}>{c}{c === 'zstd:1' ? ' (fast, default)' : ''}</option>)}
+          </select>
+        </div>
+      </div>
+      <button type="submit" className="primary" disabled={!path}>Create</button>
+    </form>
+  );
+}
+
+function Recent() {
+  const recent = useApp((s) => s.recent);
+  const current = useApp((s) => s.repository?.path);
+  const openRepository = useApp((s) => s.openRepository);
+  const forgetRecent = useApp((s) => s.forgetRecent);
+  return (
+    <section className="card" aria-labelledby="recent-title">
+      <h2 id="recent-title">Recent repositories</h2>
+      {recent.length === 0 ? (
+        <p className="muted">None yet: repositories you open or create appear here.</p>
+      ) : (
+        <ul className="recent">
+          {recent.map((r) => (
+            <li key={r.path} className="row">
+              <button type="button" className="link grow mono" disabled={r.path === current} onClick={() => void openRepository(r.path)}>
+                {r.path}
+              </button>
+              <span className="muted small-text">{r.path === current ? 'open now' : formatDate(r.lastOpened).slice(0, 16)}</span>
+              <button type="button" className="small ghost" aria-label={`Forget ${r.path}`} onClick={() => void forgetRecent(r.path)}>✕</button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+export function RepositoryView() {
+  const repository = useApp((s) => s.repository);
+  return (
+    <div className="view">
+      <h1>Repository</h1>
+      {repository && <Summary />}
+      <div className="columns">
+        <div>
+          <OpenForm />
+          <Recent />
+        </div>
+        <CreateForm />
+      </div>
+    </div>
+  );
+}

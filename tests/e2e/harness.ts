@@ -1,0 +1,87 @@
+// End-to-end harness: builds the renderer when it is missing or older than its sources,
+// starts `blockvault serve` (the built CLI) on a free port, and drives Debian's Chromium
+// through playwright-core. Screenshots go to test-output/screenshots/.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+export const ROOT = join(__dirname, '..', '..');
+export const CLI = join(ROOT, 'bin', 'blockvault.js');
+export const SCREENSHOTS = join(ROOT, 'test-output', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    const stats = statSync(path);
+    newest = Math.max(newest, stats.isDirectory() ? newestMtime(path) : stats.mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds out/renderer unless it is newer than every renderer and shared source file. */
+export function ensureRendererBuilt(): void {
+  const index = join(ROOT, 'out', 'renderer', 'index.html');
+  const sources = Math.max(newestMtime(join(ROOT, 'src-renderer')), newestMtime(join(ROOT, 'src-shared')));
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+  const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-web.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('building the renderer failed');
+}
+
+export interface Served {
+  url: string;
+  origin: string;
+  token: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `blockvault serve --port 0` and resolves with the URL it prints. */
+export function serve(args: string[], env: Record<string, string>): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => reject(new Error(`serve did not print its URL in 15 s\n${stdout}\n${stderr}`)), 15_000);
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const match = /(http:\/\/127\.0\.0\.1:\d+\/\?token=([0-9a-f]+))/.exec(stdout);
+      if (!match) return;
+      clearTimeout(timer);
+      const url = match[1];
+      resolve({
+        url,
+        origin: new URL(url).origin,
+        token: match[2],
+        process: child,
+        stop: () => new Promise<void>((done) => {
+          if (child.exitCode !== null) return done();
+          child.once('exit', () => done());
+          child.kill('SIGTERM');
+        }),
+      });
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}\n${stdout}\n${stderr}`)); });
+  });
+}
+
+/** Chromium with a fresh profile folder, at the 1280x800 the GUI is laid out for. */
+export async function launch(profile: string): Promise<BrowserContext> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does) or set CHROMIUM_PATH`);
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const path = join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  return path;
+}
