@@ -75,19 +75,21 @@ function nodeStartupMs(): number {
 }
 
 /** Times one engine call in this process; also the time its final 'syncing' phase took and the foreign load meanwhile. */
-async function engineTimed<T>(what: string, run: (onProgress: (p: Progress) => void) => Promise<T>): Promise<{ seconds: number; syncSeconds: number | null; otherCpuPct: number; result: T }> {
+async function engineTimed<T>(what: string, run: (onProgress: (p: Progress) => void) => Promise<T>): Promise<{ seconds: number; syncSeconds: number | null; otherCpuPct: number; cpuUser: number; cpuSys: number; result: T }> {
   syncAll();
   log(what);
   let syncStarted: number | null = null;
   let started = 0;
   let ended = 0;
+  const cpu0 = process.cpuUsage();
   const { value: result, otherCpuPct } = await withLoad(async () => {
     started = performance.now();
     const value = await run((p) => { if (p.phase === 'syncing' && syncStarted === null) syncStarted = performance.now(); });
     ended = performance.now();
     return value;
   });
-  return { seconds: (ended - started) / 1000, syncSeconds: syncStarted === null ? null : (ended - syncStarted) / 1000, otherCpuPct, result };
+  const cpu = process.cpuUsage(cpu0);
+  return { seconds: (ended - started) / 1000, syncSeconds: syncStarted === null ? null : (ended - syncStarted) / 1000, otherCpuPct, cpuUser: cpu.user / 1e6, cpuSys: cpu.system / 1e6, result };
 }
 
 /** Times an external reference command with the foreign load meanwhile. */
@@ -166,24 +168,27 @@ async function run(args: Args, work: string): Promise<void> {
   const rssBeforeEngine = process.resourceUsage().maxRSS * 1024;
   const tuning: Partial<BackupOptions> = { workers: args.workers, slotsPerWorker: args.slots, syncEachObject: args.syncEachObject };
   const engine: Record<string, unknown> = {};
-  const figure = (timed: { seconds: number; otherCpuPct: number }, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ seconds: round(timed.seconds, 3), mbps: round(rate(size, timed.seconds), 0), otherCpuPct: timed.otherCpuPct, ...extra });
+  const figure = (timed: { seconds: number; otherCpuPct: number; cpuUser: number; cpuSys: number; syncSeconds: number | null }, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    seconds: round(timed.seconds, 3), mbps: round(rate(size, timed.seconds), 0), otherCpuPct: timed.otherCpuPct,
+    cpuUserSeconds: round(timed.cpuUser), cpuSysSeconds: round(timed.cpuSys), syncSeconds: timed.syncSeconds === null ? null : round(timed.syncSeconds, 3), ...extra,
+  });
   let peerResults: PeerResult[] = [];
   try {
     const fresh = await engineTimed('engine: fresh backup', (onProgress) => backup(repo, { source: image, name: 'bench', ...tuning, onProgress }));
     const freshUid = fresh.result.uid;
     const repoBytesFresh = diskUsage(repoPath);
-    engine.freshBackup = figure(fresh, { syncSeconds: fresh.syncSeconds === null ? null : round(fresh.syncSeconds, 3), stats: fresh.result.stats });
+    engine.freshBackup = figure(fresh, { stats: fresh.result.stats });
 
-    const deep = await engineTimed('engine: deep scrub of the fresh version', () => scrub(repo, { uids: [freshUid], mode: 'deep', workers: args.workers }));
+    const deep = await engineTimed('engine: deep scrub of the fresh version', (onProgress) => scrub(repo, { uids: [freshUid], mode: 'deep', workers: args.workers, onProgress }));
     const scrubReport = deep.result[0];
     if (scrubReport.blocksOk !== scrubReport.blocksChecked || scrubReport.blocksChecked !== plan.blockCount) fail(`deep scrub found problems: ${JSON.stringify(scrubReport).slice(0, 500)}`);
     engine.deepScrub = figure(deep, { blocksChecked: scrubReport.blocksChecked });
 
     const restoreTarget = join(work, 'restored.raw');
-    const restored = await engineTimed('engine: restore of the fresh version to a new file', () => restore(repo, { uid: freshUid, target: restoreTarget, workers: args.workers }));
+    const restored = await engineTimed('engine: restore of the fresh version to a new file', (onProgress) => restore(repo, { uid: freshUid, target: restoreTarget, workers: args.workers, onProgress }));
     const restoredSha = sha256File(restoreTarget);
     if (restoredSha !== sha1) fail(`restore of ${freshUid} has sha256 ${restoredSha}, the image ${sha1}`);
-    engine.restore = figure(restored, { blocksVerified: restored.result.blocksVerified, sha256Checked: true, syncSeconds: restored.syncSeconds === null ? null : round(restored.syncSeconds, 3) });
+    engine.restore = figure(restored, { blocksVerified: restored.result.blocksVerified, sha256Checked: true });
     unlinkSync(restoreTarget);
 
     // ---- peers: fresh backups of the same image
@@ -207,7 +212,7 @@ async function run(args: Args, work: string): Promise<void> {
     engine.rebackupHints = figure(hinted, { stats: hs });
 
     const restoreTarget2 = join(work, 'restored-changed.raw');
-    const restored2 = await engineTimed('engine: restore of the hinted version (checked against the changed image)', () => restore(repo, { uid: hinted.result.uid, target: restoreTarget2, workers: args.workers }));
+    const restored2 = await engineTimed('engine: restore of the hinted version (checked against the changed image)', (onProgress) => restore(repo, { uid: hinted.result.uid, target: restoreTarget2, workers: args.workers, onProgress }));
     const restoredSha2 = sha256File(restoreTarget2);
     if (restoredSha2 !== sha2) fail(`restore of the hinted version has sha256 ${restoredSha2}, the changed image ${sha2}`);
     engine.restoreChanged = figure(restored2, { sha256Checked: true });

@@ -14,7 +14,7 @@ export interface Check {
   atMost?: boolean;
 }
 
-interface Figure { seconds: number; mbps: number; otherCpuPct: number; syncSeconds?: number | null }
+interface Figure { seconds: number; mbps: number; otherCpuPct: number; cpuUserSeconds: number; cpuSysSeconds: number; syncSeconds: number | null }
 
 export interface TableInput {
   size: number;
@@ -58,12 +58,13 @@ export function printTable(input: TableInput): string {
 
   const row = (label: string, key: string, refName: string | null, versus: (f: Figure) => string, target: string): string[] => {
     const f = engine[key] as Figure | undefined;
-    if (!f) return [label, '-', '-', '-', '-', '-', '-'];
-    return [label, fs(f.seconds), fm(f.mbps), refName ?? '', versus(f), target, pct(f.otherCpuPct)];
+    if (!f) return [label, '-', '-', '-', '-', '-', '-', '-', '-'];
+    const sync = f.syncSeconds == null ? '' : f.syncSeconds.toFixed(2);
+    return [label, fs(f.seconds), fm(f.mbps), refName ?? '', versus(f), target, `${f.cpuUserSeconds.toFixed(2)}/${f.cpuSysSeconds.toFixed(2)}`, sync, pct(f.otherCpuPct)];
   };
   const ref = (name: string) => (f: Figure): string => (refs[name] ? fx(f.mbps / refs[name].mbps) : 'n/a');
   const fresh = engine.freshBackup as Figure;
-  out.push(grid(['engine (in-process)', 'seconds', 'MB/s', 'versus', 'ratio', 'target', 'other CPU'], [
+  out.push(grid(['engine (in-process)', 'seconds', 'MB/s', 'versus', 'ratio', 'target', 'CPU usr/sys', 'sync s', 'other CPU'], [
     row('fresh backup (zstd:1, durable)', 'freshBackup', 'zstd -1 -T0', ref('zstd'), '>= 0.85x'),
     row(`re-backup, no hints (${image.changedBlocks} blocks changed)`, 'rebackupNoHints', 'openssl', ref('openssl'), '>= 1.5x'),
     row('re-backup with hints', 'rebackupHints', 'fresh backup', (f) => `${(fresh.seconds / f.seconds).toFixed(1)}x faster`, '>= 30x'),
@@ -77,7 +78,7 @@ export function printTable(input: TableInput): string {
   const memory = report.memory as { peakRssBytes: number; peakRssBeforeEngineBytes: number };
   out.push(`peak RSS: ${(memory.peakRssBytes / 1e6).toFixed(0)} MB (this process, engine included; ${(memory.peakRssBeforeEngineBytes / 1e6).toFixed(0)} MB before the engine ran)`);
   if (sparse) {
-    out.push(`sparse test: ${formatBytes(sparse.bytes)} image with ${sparse.dataBlocks} data blocks, separate process: backup ${fs(sparse.backupSeconds)} s (${fm(sparse.backupMbps)} MB/s), restore ${fs(sparse.restoreSeconds)} s (${fm(sparse.restoreMbps)} MB/s), peak RSS ${(sparse.peakRssBytes / 1e6).toFixed(0)} MB`);
+    out.push(`sparse test: ${formatBytes(sparse.bytes)} image with ${sparse.dataBlocks} data blocks, separate process: backup ${fs(sparse.backupSeconds)} s (${fm(sparse.backupMbps)} MB/s), restore ${fs(sparse.restoreSeconds)} s (${fm(sparse.restoreMbps)} MB/s), peak RSS ${(sparse.peakRssBytes / 1e6).toFixed(0)} MB; the test took ${sparse.totalSeconds} s (--no-sparse-test skips it)`);
   }
   const repository = report.repository as { bytesAfterFresh: number; perImageByteAfterFresh: number; bytesAfterThreeVersions: number; perImageByteAfterThreeVersions: number };
   out.push(`repository: ${formatBytes(repository.bytesAfterFresh)} after the fresh backup = ${repository.perImageByteAfterFresh.toFixed(3)} bytes per image byte; ${formatBytes(repository.bytesAfterThreeVersions)} with three versions (${repository.perImageByteAfterThreeVersions.toFixed(3)})`);
@@ -105,6 +106,7 @@ export function printTable(input: TableInput): string {
     const target = c.unit === 'x' ? `${c.atMost ? '<=' : '>='} ${c.target}x` : `${c.atMost ? '<=' : '>='} ${c.target} MB`;
     return [c.name, value, target, pass ? 'ok' : 'MISSED'];
   })));
+  out.push('CPU usr/sys: CPU seconds of this process (main thread and workers) during the measurement; sync s: the final sync phase (store sync, or the restore target fsync)');
   out.push('other CPU: share of both cores that other processes (and hypervisor steal) used during the measurement; above ~10% the figure is disturbed');
   out.push('');
   return `${out.join('\n')}\n`;
