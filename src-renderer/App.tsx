@@ -1,6 +1,6 @@
 // The application frame: header, navigation, the current view, and notices. The route lives
 // in the location hash; Alt+1..9 jump between screens.
-import { useEffect, type ReactNode } from 'react';
+import { useEffect, useRef, type ReactNode } from 'react';
 import { isFinished } from '../src-shared/api/types';
 import { EmptyState } from './components/common';
 import { useApp } from './store';
@@ -31,9 +31,14 @@ const NAV: Array<{ view: ViewName; label: string }> = [
 function Notices() {
   const notices = useApp((s) => s.notices);
   const dismiss = useApp((s) => s.dismiss);
+  const scheduled = useRef(new Set<number>());
   useEffect(() => {
-    const timers = notices.filter((n) => n.kind !== 'error').map((n) => setTimeout(() => dismiss(n.id), 5000));
-    return () => timers.forEach(clearTimeout);
+    // Success and info notices go away after 5 s; errors stay until dismissed.
+    for (const notice of notices) {
+      if (notice.kind === 'error' || scheduled.current.has(notice.id)) continue;
+      scheduled.current.add(notice.id);
+      setTimeout(() => dismiss(notice.id), 5000);
+    }
   }, [notices, dismiss]);
   if (notices.length === 0) return null;
   return (

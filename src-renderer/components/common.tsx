@@ -2,6 +2,7 @@
 import type { ReactNode } from 'react';
 import { humanBytes, humanDuration, percent } from '../../src-shared/api/format';
 import type { Job } from '../../src-shared/api/types';
+import { isFinished } from '../../src-shared/api/types';
 import type { Progress, Version } from '../../src-shared/model';
 
 export function ErrorBox({ code, message, title }: { code?: string; message: string; title?: string }) {
@@ -44,12 +45,12 @@ export function ProgressBar({ value, label }: { value: number; label: string }) 
   );
 }
 
-export function progressLine(progress: Progress | null): string {
-  if (!progress) return 'waiting';
+export function progressLine(progress: Progress | null, finished = false): string {
+  if (!progress) return finished ? '' : 'waiting';
   const parts = [`${humanBytes(progress.bytesDone)} of ${humanBytes(progress.bytesTotal)}`];
   if (progress.rate > 0) parts.push(`${humanBytes(progress.rate)}/s`);
-  if (progress.eta !== null && progress.phase !== 'done') parts.push(`ETA ${humanDuration(progress.eta)}`);
-  if (progress.phase && progress.phase !== 'done') parts.push(progress.phase);
+  if (!finished && progress.eta !== null && progress.phase !== 'done') parts.push(`ETA ${humanDuration(progress.eta)}`);
+  if (!finished && progress.phase && progress.phase !== 'done') parts.push(progress.phase);
   return parts.join(' · ');
 }
 
@@ -65,7 +66,7 @@ export function JobProgress({ job }: { job: Job }) {
         <span className="muted">{Math.floor(value)}%</span>
       </div>
       <ProgressBar value={value} label={`${job.title}: progress`} />
-      <div className="muted small-text">{progressLine(p)}</div>
+      <div className="muted small-text">{progressLine(p, isFinished(job.state))}</div>
       {p && (job.kind === 'backup' || job.kind === 'scrub' || job.kind === 'restore') && (
         <div className="counters small-text">
           {job.kind === 'backup' && (
@@ -112,4 +113,13 @@ export function KeyValue({ rows }: { rows: Array<[string, ReactNode]> }) {
       ))}
     </dl>
   );
+}
+
+/** A short age: "42 s", "17 min", "5 h", "3.2 days". */
+export function humanAge(ms: number): string {
+  const seconds = Math.max(0, ms / 1000);
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 86_400) return `${Math.round(seconds / 3600)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
 }

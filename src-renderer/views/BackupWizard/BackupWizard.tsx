@@ -5,7 +5,7 @@ import { useEffect, useState } from 'react';
 import type { BlockDevice, Job, PathInfo } from '../../../src-shared/api/types';
 import { humanBytes, shortUid } from '../../../src-shared/api/format';
 import type { Version } from '../../../src-shared/model';
-import { ErrorBox, JobProgress, KeyValue, formatDate } from '../../components/common';
+import { JobProgress, KeyValue, formatDate } from '../../components/common';
 import { PathField } from '../../components/PathField';
 import { Steps } from '../../components/Steps';
 import { useApi, useApp } from '../../store';
@@ -40,6 +40,7 @@ export function BackupWizard() {
     if (kind === 'device' && devices === null) api.listBlockDevices().then(setDevices, (e) => { setDevices([]); reportError(e, 'Listing block devices'); });
   }, [kind, devices, api, reportError]);
 
+  const versions = useApp((s) => s.versions);
   useEffect(() => {
     if (!name) {
       setBase(null);
@@ -47,7 +48,7 @@ export function BackupWizard() {
     }
     const timer = setTimeout(() => api.suggestBase({ name }).then(setBase, () => setBase(null)), 200);
     return () => clearTimeout(timer);
-  }, [name, api]);
+  }, [name, api, versions]);
 
   const sourceSize = kind === 'device' ? devices?.find((d) => d.path === source)?.size ?? 0 : sourceInfo?.size ?? 0;
   const sourceOk = kind === 'device' ? Boolean(devices?.some((d) => d.path === source)) : sourceInfo?.kind === 'file' || sourceInfo?.kind === 'device';
@@ -168,12 +169,12 @@ export function BackupWizard() {
           {!job ? <p className="muted">Starting…</p> : <JobProgress job={job} />}
           {job?.state === 'running' && <button type="button" className="danger" onClick={() => void api.cancelJob({ id: job.id })}>Cancel backup</button>}
           {job?.state === 'succeeded' && job.result?.kind === 'backup' && (
-            <div className="notice success" role="status">
+            <div className="notice success" role="status" data-testid="backup-result">
               Backup done: version <a className="mono" href={`#/version/${job.result.value.uid}`}>{job.result.value.uid}</a>.{' '}
               {job.result.value.stats.blocksWritten} new blocks, {job.result.value.stats.blocksDedup} deduplicated, {job.result.value.stats.blocksSparse} sparse; {humanBytes(job.result.value.stats.bytesStored)} stored.
             </div>
           )}
-          {job?.state === 'canceled' && <ErrorBox code="CANCELED" message="The backup was canceled; no version was created. Its data is reclaimed by the next cleanup." />}
+          {job?.state === 'canceled' && <p className="muted">Data the canceled backup wrote is reclaimed by the next cleanup.</p>}
           <div className="wizard-nav">
             <button type="button" onClick={() => { setJobId(null); setStep(0); setSource(''); }}>Another backup</button>
             <button type="button" onClick={() => navigate({ view: 'versions' })}>Versions</button>

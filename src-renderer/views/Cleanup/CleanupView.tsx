@@ -2,9 +2,9 @@
 // younger than the minimum age only when forced) and checks each selected version against
 // them; cleanup shows what it would reclaim before it runs (fast, or full mark-and-sweep).
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { humanBytes, humanDuration, shortUid } from '../../../src-shared/api/format';
+import { humanBytes, shortUid } from '../../../src-shared/api/format';
 import type { CleanupEstimate, Job } from '../../../src-shared/api/types';
-import { EmptyState, formatDate, JobProgress, Stat } from '../../components/common';
+import { EmptyState, formatDate, humanAge, JobProgress, Stat } from '../../components/common';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/routes';
 
@@ -57,7 +57,7 @@ function DeleteSection() {
               {rows.map(({ v, ageDays, verdict, allowed }) => (
                 <tr key={v.uid}>
                   <td>{v.name} <span className="mono">{shortUid(v.uid)}</span></td><td>{formatDate(v.date)}</td>
-                  <td>{ageDays < 1 ? humanDuration(ageDays * 86400) : `${ageDays.toFixed(1)} days`}</td><td className="num">{humanBytes(v.size)}</td>
+                  <td>{humanAge(ageDays * 86_400_000)}</td><td className="num">{humanBytes(v.size)}</td>
                   <td className={allowed ? 'good' : 'bad'}>{verdict}</td>
                 </tr>
               ))}
@@ -99,7 +99,7 @@ function CleanupSection() {
       reportError(error, 'Starting the cleanup');
     }
   };
-  const grace = estimate ? humanDuration(estimate.graceSeconds) : '';
+  const grace = estimate ? humanAge(estimate.graceSeconds * 1000) : '';
   return (
     <section className="card" aria-labelledby="cleanup-title">
       <h2 id="cleanup-title">Cleanup</h2>

@@ -93,7 +93,7 @@ export function JobsView({ selected }: { selected?: string }) {
                 <tbody>
                   {finished.map((job) => (
                     <tr key={job.id} className={job.id === selected ? 'selected' : ''}>
-                      <td>{formatDate(job.started ?? job.created).slice(5, 16)}</td>
+                      <td className="nowrap">{formatDate(job.started ?? job.created).slice(5, 16)}</td>
                       <td><a href={`#/jobs/${job.id}`}>{job.title}</a>{job.error && <div className="bad small-text"><code className="code">{job.error.code}</code> {job.error.message}</div>}</td>
                       <td><JobStateBadge state={job.state} /></td>
                       <td>{duration(job)}</td>
