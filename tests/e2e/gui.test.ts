@@ -341,7 +341,7 @@ test('cancel a running backup: no valid version is left', async () => {
   await page.getByRole('button', { name: 'Start backup' }).click();
   const cancel = page.getByRole('button', { name: 'Cancel backup' });
   await cancel.waitFor();
-  await page.waitForFunction(() => Number(document.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow')) >= 2);
+  await page.waitForFunction("Number(document.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow')) >= 2");
   await cancel.click();
   await waitJob('canceled');
   await page.locator('.job-progress').getByText('no version was created').waitFor();
@@ -373,7 +373,7 @@ test('a 262,144-block version (1 TiB at 4 MiB blocks) renders its block map in u
   await go(`#/version/${uid}`);
   const map = page.locator('canvas[data-blocks="262144"]');
   await map.waitFor();
-  await page.waitForFunction(() => document.querySelector('canvas[data-blocks="262144"]')?.getAttribute('data-render-ms') !== null);
+  await page.waitForFunction(`document.querySelector('canvas[data-blocks="262144"]')?.getAttribute('data-render-ms') != null`);
   const renderMs = Number(await map.getAttribute('data-render-ms'));
   console.log(`block map of 262,144 blocks: drawn in ${renderMs.toFixed(0)} ms (page to map ${Date.now() - started} ms including the metadata query)`);
   assert.ok(renderMs < 1000, `drawn in ${renderMs} ms`);
