@@ -6,6 +6,12 @@ import { EngineError } from '../errors';
 
 export interface OpenedFile {
   fd: number;
+  /**
+   * The same file opened with O_DIRECT, where that pays: a restore target (writing through
+   * the page cache costs a host fault per new page on these VMs and evicts useful cache), and
+   * a mostly sparse source (reading holes would fill the cache with zero pages).
+   */
+  directFd?: number;
   path: string;
   size: number;
   isDevice: boolean;
@@ -23,7 +29,16 @@ function deviceSize(stats: Stats, path: string): number {
   }
 }
 
-function describe(fd: number, path: string): OpenedFile {
+/** Opens path again with O_DIRECT, or returns undefined where the file system refuses it. */
+function openDirect(path: string, flags: number): number | undefined {
+  try {
+    return openSync(path, flags | constants.O_DIRECT);
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(fd: number, path: string, directFlags?: number): OpenedFile {
   const stats = fstatSync(fd);
   const isDevice = stats.isBlockDevice();
   if (!isDevice && !stats.isFile()) {
@@ -31,16 +46,28 @@ function describe(fd: number, path: string): OpenedFile {
     throw new EngineError('INVALID_ARGUMENT', `${path} is neither a regular file nor a block device`);
   }
   let closed = false;
+  const size = isDevice ? deviceSize(stats, path) : stats.size;
+  const directFd = directFlags === undefined ? undefined : openDirect(path, directFlags);
   return {
     fd,
+    directFd,
     path,
-    size: isDevice ? deviceSize(stats, path) : stats.size,
+    size,
     isDevice,
     close() {
-      if (!closed) closeSync(fd);
+      if (!closed) {
+        closeSync(fd);
+        if (directFd !== undefined) closeSync(directFd);
+      }
       closed = true;
     },
   };
+}
+
+/** A regular file with less than a quarter of its bytes allocated. */
+function mostlySparse(fd: number): boolean {
+  const stats = fstatSync(fd);
+  return stats.isFile() && stats.size > 0 && stats.blocks * 512 < stats.size / 4;
 }
 
 /** Opens a source read-only; it is never written. */
@@ -53,7 +80,7 @@ export function openSource(path: string): OpenedFile {
     if (code === 'ENOENT') throw new EngineError('NOT_FOUND', `source ${path} does not exist`);
     throw new EngineError('IO_ERROR', `cannot open source ${path}: ${(error as Error).message}`, { cause: error });
   }
-  return describe(fd, path);
+  return describe(fd, path, mostlySparse(fd) ? constants.O_RDONLY : undefined);
 }
 
 /** Facts about a would-be target without opening it for writing. */
@@ -81,5 +108,5 @@ export function openTarget(path: string, create: boolean): OpenedFile {
     if (code === 'ENOENT') throw new EngineError('NOT_FOUND', `cannot create target ${path}: its directory does not exist`);
     throw new EngineError('IO_ERROR', `cannot open target ${path}: ${(error as Error).message}`, { cause: error });
   }
-  return describe(fd, path);
+  return describe(fd, path, constants.O_WRONLY);
 }

@@ -181,7 +181,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       const length = blockLength(idx);
       let released = false;
       try {
-        const hashed = await pool!.runOn(slot.worker, { op: 'hash', slot: slot.slot, fd: source.fd, offset: idx * blockSize, length });
+        const hashed = await pool!.runOn(slot.worker, { op: 'hash', slot: slot.slot, fd: source.fd, directFd: source.directFd, offset: idx * blockSize, length });
         stats.blocksRead++;
         stats.bytesRead += length;
         if (hashed.zero) {

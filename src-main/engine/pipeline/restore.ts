@@ -75,9 +75,9 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
       let request: PoolRequest | null = null;
       if (block.object_id !== null) {
         const name = block.digest!.toString('hex');
-        request = { op: 'restore', path: repo.store.objectPath(name), digest: name, length, fd: target.fd, position: offset };
+        request = { op: 'restore', path: repo.store.objectPath(name), digest: name, length, fd: target.fd, directFd: target.directFd, position: offset };
       } else if (writeZeros) {
-        request = { op: 'zero', fd: target.fd, position: offset, length };
+        request = { op: 'zero', fd: target.fd, directFd: target.directFd, position: offset, length };
       }
       if (request) {
         try {

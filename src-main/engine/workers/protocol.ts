@@ -1,6 +1,7 @@
 // Messages between the engine's main thread and its worker threads. A *slot* is one of a
 // worker's block-sized buffers: `hash` fills it from the source and keeps it until the
 // matching `store` writes it as an object or drops it, so a block is read exactly once.
+// A `directFd` is the same file opened with O_DIRECT: used for whole 4 KiB-aligned blocks.
 import type { ErrorCode } from '../../../src-shared/api/errors';
 import type { CodecKeys, CompressionSetting } from '../codec/object';
 
@@ -15,11 +16,11 @@ export interface WorkerSettings {
 }
 
 export type WorkerRequest =
-  | { op: 'hash'; id: number; slot: number; fd: number; offset: number; length: number }
+  | { op: 'hash'; id: number; slot: number; fd: number; directFd?: number; offset: number; length: number }
   | { op: 'store'; id: number; slot: number; path: string | null }
   | { op: 'hashOnly'; id: number; fd: number; offset: number; length: number }
-  | { op: 'restore'; id: number; path: string; digest: string; length: number; fd: number; position: number }
-  | { op: 'zero'; id: number; fd: number; position: number; length: number }
+  | { op: 'restore'; id: number; path: string; digest: string; length: number; fd: number; directFd?: number; position: number }
+  | { op: 'zero'; id: number; fd: number; directFd?: number; position: number; length: number }
   | { op: 'check'; id: number; path: string; digest: string; storedSize: number; length: number };
 
 export type WorkerReply =

@@ -3,18 +3,24 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ObjectCodec, isZero } from '../codec/object';
+import { ObjectCodec, alignedBuffer, isZero } from '../codec/object';
 import { EngineError, toEngineError } from '../errors';
 import { OBJECT_HEADER_SIZE } from '../format';
 import type { WorkerReply, WorkerRequest, WorkerSettings } from './protocol';
 
 const settings = workerData as WorkerSettings;
 const codec = new ObjectCodec(settings.blockSize, settings.compression, settings.keys);
-const slots: Buffer[] = Array.from({ length: settings.slots }, () => Buffer.alloc(settings.blockSize));
+const slots: Buffer[] = Array.from({ length: settings.slots }, () => alignedBuffer(settings.blockSize));
 const slotLength: number[] = new Array(settings.slots).fill(0);
-const scratch = Buffer.alloc(settings.blockSize);
-let objectBuffer = Buffer.alloc(settings.blockSize + OBJECT_HEADER_SIZE + 1024);
-const zeroBlock = Buffer.alloc(settings.blockSize);
+const scratch = alignedBuffer(settings.blockSize);
+let objectBuffer = alignedBuffer(settings.blockSize + OBJECT_HEADER_SIZE + 1024);
+const zeroBlock = alignedBuffer(settings.blockSize);
+const DIRECT_ALIGNMENT = 4096;
+
+/** The O_DIRECT descriptor when the transfer is aligned for it, else the ordinary one. */
+function pick(fd: number, directFd: number | undefined, position: number, length: number): number {
+  return directFd !== undefined && position % DIRECT_ALIGNMENT === 0 && length % DIRECT_ALIGNMENT === 0 ? directFd : fd;
+}
 let tmpCounter = 0;
 
 function readFully(fd: number, target: Buffer, length: number, position: number): void {
@@ -70,7 +76,7 @@ function readObject(path: string): Buffer {
     const size = fstatSync(fd).size;
     if (size > objectBuffer.length) {
       if (size > settings.blockSize * 2 + 65536) throw new EngineError('OBJECT_CORRUPT', `object has ${size} bytes, far more than a block`);
-      objectBuffer = Buffer.alloc(size);
+      objectBuffer = alignedBuffer(size);
     }
     let done = 0;
     while (done < size) {
@@ -98,7 +104,7 @@ function handle(request: WorkerRequest): WorkerReply {
   switch (request.op) {
     case 'hash': {
       const buffer = slots[request.slot];
-      readFully(request.fd, buffer, request.length, request.offset);
+      readFully(pick(request.fd, request.directFd, request.offset, request.length), buffer, request.length, request.offset);
       slotLength[request.slot] = request.length;
       const data = buffer.subarray(0, request.length);
       if (isZero(data)) return { id: request.id, ok: true, zero: true };
@@ -117,11 +123,11 @@ function handle(request: WorkerRequest): WorkerReply {
     }
     case 'restore': {
       const plaintext = decodeAndVerify(readObject(request.path), request.digest, request.length);
-      writeFully(request.fd, plaintext, request.position);
+      writeFully(pick(request.fd, request.directFd, request.position, plaintext.length), plaintext, request.position);
       return { id: request.id, ok: true };
     }
     case 'zero': {
-      writeFully(request.fd, zeroBlock.subarray(0, request.length), request.position);
+      writeFully(pick(request.fd, request.directFd, request.position, request.length), zeroBlock.subarray(0, request.length), request.position);
       return { id: request.id, ok: true };
     }
     case 'check': {
