@@ -2,7 +2,7 @@
 // routes API events into it and renders the app.
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { connectClient } from './api/client';
+import { connectClient } from './api/connect';
 import { App } from './App';
 import { bindEvents, createAppStore, StoreContext } from './store';
 import { parseRoute } from './store/routes';

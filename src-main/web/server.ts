@@ -154,7 +154,14 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     send(res, 200, readFileSync(file), type, { 'Cache-Control': cache });
   };
 
-  const server = createServer(handle);
+  const server = createServer((req, res) => {
+    try {
+      handle(req, res);
+    } catch (error) {
+      if (!res.headersSent) send(res, 500, `500 Internal Server Error: ${(error as Error).message}\n`);
+      else res.destroy();
+    }
+  });
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -24,6 +24,8 @@ export interface Transport {
   invoke(method: string, args: unknown): Promise<Result<unknown>>;
   onEvent(listener: (name: string, payload: unknown) => void): () => void;
   onConnection(listener: (state: ConnectionState) => void): () => void;
+  /** Stops the transport for good (no reconnect). */
+  close?(): void;
 }
 
 export type EventHandler = <E extends ApiEventName>(name: E, payload: ApiEvents[E]) => void;
@@ -93,6 +95,7 @@ export function webSocketTransport(url: string, WebSocketImpl: typeof WebSocket 
   let state: ConnectionState = 'connecting';
   let nextId = 1;
   let retryMs = 250;
+  let closed = false;
 
   const setState = (next: ConnectionState): void => {
     state = next;
@@ -123,8 +126,10 @@ export function webSocketTransport(url: string, WebSocketImpl: typeof WebSocket 
         call?.resolve(message.result);
       }
     };
+    // A failed connection also closes; onclose reconnects.
+    ws.onerror = () => {};
     ws.onclose = () => {
-      if (socket !== ws) return;
+      if (socket !== ws || closed) return;
       for (const call of pending.values()) call.reject(new ApiError('IO_ERROR', 'the connection to the Blockvault server was lost; the call may or may not have run'));
       pending.clear();
       setState('closed');
@@ -155,18 +160,10 @@ export function webSocketTransport(url: string, WebSocketImpl: typeof WebSocket 
       listener(state);
       return () => connectionListeners.delete(listener);
     },
+    close() {
+      closed = true;
+      socket?.close();
+      setState('closed');
+    },
   };
-}
-
-declare global {
-  interface Window {
-    blockvault?: Bridge;
-  }
-}
-
-/** The client for this page: the preload bridge inside Electron, else the web server's socket. */
-export function connectClient(): ApiClient {
-  if (window.blockvault) return createClient(bridgeTransport(window.blockvault));
-  const protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return createClient(webSocketTransport(`${protocol}//${location.host}/api`));
 }

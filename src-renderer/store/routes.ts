@@ -47,8 +47,3 @@ export function routeHash(route: Route): string {
       return `#/${route.view}`;
   }
 }
-
-export function navigate(route: Route): void {
-  const hash = routeHash(route);
-  if (location.hash !== hash) location.hash = hash;
-}

@@ -9,7 +9,7 @@ import { JobProgress, KeyValue, formatDate } from '../../components/common';
 import { PathField } from '../../components/PathField';
 import { Steps } from '../../components/Steps';
 import { useApi, useApp } from '../../store';
-import { navigate } from '../../store/routes';
+import { navigate } from '../../store/navigate';
 
 const STEPS = ['Source', 'Details', 'Summary', 'Progress'];
 

@@ -6,7 +6,7 @@ import { humanBytes, shortUid } from '../../../src-shared/api/format';
 import type { CleanupEstimate, Job } from '../../../src-shared/api/types';
 import { EmptyState, formatDate, humanAge, JobProgress, Stat } from '../../components/common';
 import { useApi, useApp } from '../../store';
-import { navigate } from '../../store/routes';
+import { navigate } from '../../store/navigate';
 
 function DeleteSection() {
   const api = useApi();

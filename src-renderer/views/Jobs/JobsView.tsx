@@ -7,7 +7,7 @@ import { isFinished } from '../../../src-shared/api/types';
 import { toApiError } from '../../api/client';
 import { EmptyState, ErrorBox, formatDate, JobProgress, JobStateBadge } from '../../components/common';
 import { useApi, useApp } from '../../store';
-import { navigate } from '../../store/routes';
+import { navigate } from '../../store/navigate';
 import { orderJobs } from '../../store/selectors';
 
 function duration(job: Job): string {

@@ -5,7 +5,7 @@ import { humanBytes } from '../../../src-shared/api/format';
 import { EmptyState, formatDate, KeyValue, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
 import { useApp } from '../../store';
-import { navigate } from '../../store/routes';
+import { navigate } from '../../store/navigate';
 
 const BLOCK_SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].map((k) => k * 1024);
 const COMPRESSIONS = ['zstd:1', 'zstd:3', 'zstd:9', 'zstd:19', 'none'];

@@ -9,7 +9,7 @@ import { EmptyState, ErrorBox, JobProgress, KeyValue, formatDate } from '../../c
 import { PathField } from '../../components/PathField';
 import { Steps } from '../../components/Steps';
 import { useApi, useApp } from '../../store';
-import { navigate } from '../../store/routes';
+import { navigate } from '../../store/navigate';
 
 const STEPS = ['Version', 'Target', 'Confirm', 'Progress'];
 type TargetKind = 'new' | 'existing' | 'device';

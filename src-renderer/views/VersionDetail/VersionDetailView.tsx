@@ -10,7 +10,7 @@ import { BlockMap } from '../../components/BlockMap';
 import { EmptyState, ErrorBox, formatDate, KeyValue, Stat, StatusBadge } from '../../components/common';
 import { COMPARE_LEGEND, STATE_NAMES, VERSION_LEGEND } from '../../components/palettes';
 import { useApi, useApp } from '../../store';
-import { navigate } from '../../store/routes';
+import { navigate } from '../../store/navigate';
 
 function useBlockInfo(uid: string): [BlockInfo | null, (idx: number | null) => void] {
   const api = useApi();

@@ -5,7 +5,7 @@ import { useMemo, useState } from 'react';
 import { humanBytes, shortUid } from '../../../src-shared/api/format';
 import { EmptyState, formatDate, StatusBadge } from '../../components/common';
 import { useApi, useApp } from '../../store';
-import { navigate } from '../../store/routes';
+import { navigate } from '../../store/navigate';
 import { allTags, groupVersions } from '../../store/selectors';
 import { EMPTY_FILTER, type SortKey } from '../../store/slices';
 

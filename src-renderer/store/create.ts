@@ -1,0 +1,42 @@
+// Building the store: `createAppStore` makes a fresh store of slices around an API client
+// (tests make their own), `bindEvents` routes the main side's events into it. No React here.
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import type { ApiClient } from '../api/client';
+import type { Route } from './routes';
+import { jobsSlice, sessionSlice, uiSlice, versionsSlice, type AppState } from './slices';
+
+export type AppStore = StoreApi<AppState> & { api: ApiClient };
+export type { AppState };
+
+export function createAppStore(api: ApiClient, initialRoute: Route = { view: 'repository' }): AppStore {
+  const store = createStore<AppState>()((...a) => ({
+    ...sessionSlice(api)(...a),
+    ...versionsSlice(api)(...a),
+    ...jobsSlice(api)(...a),
+    ...uiSlice(initialRoute)(...a),
+  }));
+  return Object.assign(store, { api });
+}
+
+/** Routes API events into the store; returns the unsubscribe function. */
+export function bindEvents(store: AppStore): () => void {
+  const offEvents = store.api.onEvent((name, payload) => {
+    const state = store.getState();
+    if (name === 'jobChanged') state.upsertJob(payload as AppState['jobs'][string]);
+    else if (name === 'versionsChanged') {
+      void state.loadVersions();
+      void state.loadSummary();
+    } else if (name === 'repositoryChanged') {
+      state.setRepository(payload as AppState['repository']);
+    }
+  });
+  const offConnection = store.api.onConnection((connection) => {
+    const wasClosed = store.getState().connection === 'closed';
+    store.setState({ connection });
+    if (connection === 'open' && wasClosed) void store.getState().loadSession();
+  });
+  return () => {
+    offEvents();
+    offConnection();
+  };
+}

@@ -1,0 +1,132 @@
+// The store's slices with a fake client: loading, errors that keep their code, events that
+// write through, late progress that must not undo a final state, and the version selectors.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ApiEventName } from '../../../src-shared/api/contract';
+import type { Job, RepositoryInfo } from '../../../src-shared/api/types';
+import type { Version } from '../../../src-shared/model';
+import { ApiError, type ApiClient, type ConnectionState } from '../../../src-renderer/api/client';
+import { bindEvents, createAppStore } from '../../../src-renderer/store/create';
+import { parseRoute, routeHash, type Route } from '../../../src-renderer/store/routes';
+import { groupVersions, matchesFilter, orderJobs } from '../../../src-renderer/store/selectors';
+import { EMPTY_FILTER } from '../../../src-renderer/store/slices';
+
+const repository: RepositoryInfo = {
+  path: '/srv/repo',
+  settings: { id: 'r', formatVersion: 1, blockSize: 4194304, hash: 'sha256', compression: 'zstd:1', encrypted: false, minAgeDays: 6, cleanupGraceSeconds: 3600, created: '2024-01-01T00:00:00.000Z' },
+};
+
+function version(uid: string, name: string, date: string, extra: Partial<Version> = {}): Version {
+  return { uid, name, snapshot: '', date, size: 1024, blockSize: 4194304, blocks: 1, valid: true, status: 'valid', protected: false, tags: [], baseUid: null, source: '/x', ...extra };
+}
+
+function job(id: string, state: Job['state'], extra: Partial<Job> = {}): Job {
+  return { id, kind: 'backup', state, title: id, params: {}, progress: null, created: '2024-01-01T00:00:00.000Z', started: null, ended: null, result: null, error: null, logs: [], foreign: false, ...extra };
+}
+
+/** A fake client: methods answer from a table; events and connection changes are pushed by the test. */
+function fakeClient(answers: Record<string, (args: unknown) => unknown>) {
+  let emit: (name: ApiEventName, payload: unknown) => void = () => {};
+  let connect: (state: ConnectionState) => void = () => {};
+  const calls: string[] = [];
+  const client = new Proxy({} as Record<string, unknown>, {
+    get(_target, key: string) {
+      if (key === 'onEvent') return (handler: typeof emit) => { emit = handler; return () => {}; };
+      if (key === 'onConnection') return (listener: typeof connect) => { connect = listener; return () => {}; };
+      return async (args: unknown) => {
+        calls.push(key);
+        const answer = answers[key];
+        if (!answer) throw new ApiError('INTERNAL', `unexpected call ${key}`);
+        return answer(args);
+      };
+    },
+  }) as unknown as ApiClient;
+  return { client, calls, emit: (name: ApiEventName, payload: unknown) => emit(name, payload), connect: (state: ConnectionState) => connect(state) };
+}
+
+const versions = [
+  version('a1', 'alpha', '2024-03-01T10:00:00.000Z', { tags: ['daily'] }),
+  version('a2', 'alpha', '2024-03-02T10:00:00.000Z', { status: 'invalid', valid: false, snapshot: 'snap' }),
+  version('b1', 'beta', '2024-02-01T10:00:00.000Z', { protected: true, size: 4096 }),
+];
+
+test('loadSession fills the session, versions and jobs slices', async () => {
+  const fake = fakeClient({
+    getAppInfo: () => ({ version: '0.1.0', mode: 'web', nativeDialogs: false, platform: 'linux' }),
+    getRepository: () => repository,
+    listRecentRepositories: () => [{ path: '/srv/repo', lastOpened: '2024-01-01T00:00:00.000Z' }],
+    getSummary: () => ({ versions: 3 }),
+    listVersions: () => versions,
+    listJobs: () => [job('j1', 'succeeded')],
+  });
+  const store = createAppStore(fake.client);
+  await store.getState().loadSession();
+  const state = store.getState();
+  assert.equal(state.repository?.path, '/srv/repo');
+  assert.equal(state.versions.length, 3);
+  assert.equal(state.versionsLoaded, true);
+  assert.equal(state.jobs.j1.state, 'succeeded');
+  assert.equal(state.recent.length, 1);
+});
+
+test('a failed call becomes an error notice that keeps its code', async () => {
+  const fake = fakeClient({ openRepository: () => { throw new ApiError('NOT_A_REPOSITORY', '/tmp is not a Blockvault repository'); } });
+  const store = createAppStore(fake.client);
+  assert.equal(await store.getState().openRepository('/tmp'), false);
+  const [notice] = store.getState().notices;
+  assert.equal(notice.kind, 'error');
+  assert.equal(notice.code, 'NOT_A_REPOSITORY');
+  assert.match(notice.context!, /Opening \/tmp/);
+  store.getState().dismiss(notice.id);
+  assert.equal(store.getState().notices.length, 0);
+});
+
+test('events write into the store; a late progress event does not undo a final state', async () => {
+  const fake = fakeClient({ listVersions: () => versions, getSummary: () => ({}), listJobs: () => [] });
+  const store = createAppStore(fake.client);
+  bindEvents(store);
+  fake.emit('jobChanged', job('j', 'running', { progress: { bytesDone: 5 } as Job['progress'] }));
+  assert.equal(store.getState().jobs.j.state, 'running');
+  fake.emit('jobChanged', job('j', 'succeeded'));
+  fake.emit('jobChanged', job('j', 'running'));
+  assert.equal(store.getState().jobs.j.state, 'succeeded');
+  fake.emit('repositoryChanged', repository);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(store.getState().repository?.path, '/srv/repo');
+  assert.equal(store.getState().versions.length, 3, 'a new repository loads its versions');
+  fake.connect('open');
+  assert.equal(store.getState().connection, 'open');
+});
+
+test('selection, sorting and filters', () => {
+  const store = createAppStore(fakeClient({}).client);
+  const s = store.getState();
+  s.toggleSelected('a1');
+  s.toggleSelected('b1');
+  store.getState().toggleSelected('a1');
+  assert.deepEqual(store.getState().selected, ['b1']);
+  store.getState().setSort('size');
+  assert.deepEqual(store.getState().sort, { key: 'size', descending: true });
+  store.getState().setSort('size');
+  assert.deepEqual(store.getState().sort, { key: 'size', descending: false });
+
+  const byDate = groupVersions(versions, EMPTY_FILTER, { key: 'date', descending: true });
+  assert.deepEqual(byDate.map((g) => g.name), ['alpha', 'beta']);
+  assert.deepEqual(byDate[0].versions.map((v) => v.uid), ['a2', 'a1']);
+  assert.equal(byDate[0].invalid, 1);
+  assert.deepEqual(groupVersions(versions, { ...EMPTY_FILTER, status: 'invalid' }, { key: 'date', descending: true }).flatMap((g) => g.versions.map((v) => v.uid)), ['a2']);
+  assert.equal(matchesFilter(versions[0], { ...EMPTY_FILTER, tag: 'daily' }), true);
+  assert.equal(matchesFilter(versions[1], { ...EMPTY_FILTER, text: 'SNAP' }), true);
+  assert.equal(matchesFilter(versions[2], { ...EMPTY_FILTER, protection: 'unprotected' }), false);
+  assert.equal(matchesFilter(versions[2], { ...EMPTY_FILTER, from: '2024-02-02' }), false);
+  assert.equal(matchesFilter(versions[2], { ...EMPTY_FILTER, to: '2024-02-01' }), true);
+});
+
+test('job order and routes', () => {
+  const { active, finished } = orderJobs({ a: job('a', 'succeeded', { created: '2024-01-02' }), b: job('b', 'running'), c: job('c', 'failed', { created: '2024-01-03' }) });
+  assert.deepEqual(active.map((j) => j.id), ['b']);
+  assert.deepEqual(finished.map((j) => j.id), ['c', 'a']);
+  const routes: Route[] = [{ view: 'versions' }, { view: 'version', uid: 'u1', compare: 'u2' }, { view: 'scrub', uids: ['a', 'b'], report: 'a' }, { view: 'jobs', job: 'j' }, { view: 'restore', uid: 'u' }];
+  for (const route of routes) assert.deepEqual(parseRoute(routeHash(route)), route);
+  assert.deepEqual(parseRoute('#/nonsense'), { view: 'repository' });
+});

@@ -1,0 +1,113 @@
+// Validation at the boundary: every method, called with wrong types, missing fields,
+// unknown fields, huge sizes and path tricks, is refused with a readable message.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { METHOD_NAMES, type ApiMethod } from '../../../../src-shared/api/contract';
+import { normalizePath, validateArgs } from '../../../../src-shared/api/schemas';
+
+const UID = '3f2b8c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
+const JOB = '9a8b7c6d-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
+
+/** A valid call of every method, and which of its fields are required. */
+const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string[] }> = {
+  ping: { args: { sent: 1 }, required: [] },
+  getAppInfo: { args: {}, required: [] },
+  getRepository: { args: {}, required: [] },
+  openRepository: { args: { path: '/srv/repo' }, required: ['path'] },
+  createRepository: { args: { path: '/srv/new', blockSize: 4194304, compression: 'zstd:3', minAgeDays: 6, cleanupGraceSeconds: 3600 }, required: ['path'] },
+  closeRepository: { args: {}, required: [] },
+  listRecentRepositories: { args: {}, required: [] },
+  forgetRecentRepository: { args: { path: '/srv/repo' }, required: ['path'] },
+  getSummary: { args: {}, required: [] },
+  updateSettings: { args: { minAgeDays: 1, cleanupGraceSeconds: 10, maxConcurrentJobs: 2 }, required: [] },
+  listVersions: { args: { name: 'vm1', snapshot: 's', tag: 't' }, required: [] },
+  getVersionDetail: { args: { uid: UID }, required: ['uid'] },
+  setProtected: { args: { uids: [UID], value: true }, required: ['uids', 'value'] },
+  addTag: { args: { uids: [UID], tag: 'daily' }, required: ['uids', 'tag'] },
+  removeTag: { args: { uids: [UID], tag: 'daily' }, required: ['uids', 'tag'] },
+  removeVersions: { args: { uids: [UID], force: true }, required: ['uids'] },
+  getBlockMap: { args: { uid: UID }, required: ['uid'] },
+  getBlockInfo: { args: { uid: UID, idx: 7 }, required: ['uid', 'idx'] },
+  compareVersions: { args: { left: UID, right: UID }, required: ['left', 'right'] },
+  diffVersions: { args: { left: UID, right: UID }, required: ['left', 'right'] },
+  getDu: { args: { uid: UID }, required: [] },
+  listStats: { args: { uid: UID, limit: 10 }, required: [] },
+  listScrubReports: { args: { uid: UID }, required: ['uid'] },
+  suggestBase: { args: { name: 'vm1' }, required: ['name'] },
+  listBlockDevices: { args: {}, required: [] },
+  inspectPath: { args: { path: '/dev/sda' }, required: ['path'] },
+  pickPath: { args: { purpose: 'source', defaultPath: '/dev' }, required: ['purpose'] },
+  startBackup: { args: { source: '/images/a.raw', name: 'vm1', snapshot: 's', tags: ['a'], from: UID, hints: '/tmp/h.json' }, required: ['source', 'name'] },
+  startRestore: { args: { uid: UID, target: '/tmp/out.raw', force: true, sparse: false, confirm: 'out.raw' }, required: ['uid', 'target'] },
+  startScrub: { args: { uids: [UID], mode: 'source', percent: 50, source: '/images/a.raw' }, required: ['uids', 'mode'] },
+  estimateCleanup: { args: {}, required: [] },
+  startCleanup: { args: { full: true, graceSeconds: 0 }, required: [] },
+  startExport: { args: { uids: [UID], file: '/tmp/e.jsonl' }, required: ['uids', 'file'] },
+  startImport: { args: { file: '/tmp/e.jsonl' }, required: ['file'] },
+  listJobs: { args: { limit: 5 }, required: [] },
+  getJob: { args: { id: JOB }, required: ['id'] },
+  cancelJob: { args: { id: JOB }, required: ['id'] },
+};
+
+const PATH_FIELDS = new Set(['path', 'source', 'target', 'hints', 'file', 'defaultPath']);
+const PATH_TRICKS = ['relative/path', '../etc/passwd', '/srv/../etc/shadow', '/srv/a/..', '/a\u0000b', '/a\nb', '', `/${'x'.repeat(5000)}`, '~/repo'];
+const NUMBER_TRICKS = [1e18, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '12', null];
+
+function wrongType(value: unknown): unknown {
+  if (typeof value === 'string') return 12345;
+  if (typeof value === 'number') return 'twelve';
+  if (typeof value === 'boolean') return 'yes';
+  if (Array.isArray(value)) return 'not-a-list';
+  return 'text';
+}
+
+function refused(method: ApiMethod, args: unknown): string {
+  const result = validateArgs(method, args);
+  assert.equal(result.ok, false, `${method}(${JSON.stringify(args)?.slice(0, 120)}) should be refused`);
+  return result.ok ? '' : result.message;
+}
+
+test('the table covers every method of the contract', () => {
+  assert.deepEqual(Object.keys(VALID).sort(), [...METHOD_NAMES].sort());
+});
+
+for (const method of METHOD_NAMES) {
+  const { args, required } = VALID[method];
+  test(`${method}: valid arguments pass; wrong types, missing, unknown and oversized fields are refused`, () => {
+    assert.equal(validateArgs(method, args).ok, true, JSON.stringify(validateArgs(method, args)));
+    for (const bad of ['text', 42, [], true]) refused(method, bad);
+    const unknown = refused(method, { ...args, extra: 1 });
+    assert.match(unknown, /unknown field/);
+    assert.match(unknown, new RegExp(`^${method}: invalid arguments`));
+    for (const field of required) {
+      const rest = { ...args };
+      delete rest[field];
+      assert.match(refused(method, rest), new RegExp(field));
+    }
+    for (const [field, value] of Object.entries(args)) {
+      refused(method, { ...args, [field]: wrongType(value) });
+      if (PATH_FIELDS.has(field)) for (const trick of PATH_TRICKS) refused(method, { ...args, [field]: trick });
+      if (typeof value === 'number' && field !== 'sent') for (const trick of NUMBER_TRICKS) refused(method, { ...args, [field]: trick });
+      if (Array.isArray(value)) refused(method, { ...args, [field]: Array.from({ length: 100_001 }, () => value[0]) });
+      if (typeof value === 'string' && !PATH_FIELDS.has(field)) refused(method, { ...args, [field]: 'x'.repeat(100_000) });
+    }
+  });
+}
+
+test('paths are normalised: repeated slashes and "." segments go, ".." is refused', () => {
+  const result = validateArgs('inspectPath', { path: '//srv/./backups//repo/' });
+  assert.deepEqual(result, { ok: true, value: { path: '/srv/backups/repo' } });
+  assert.equal(normalizePath('/'), '/');
+  assert.match(refused('inspectPath', { path: '/srv/../etc' }), /"\.\." segments/);
+});
+
+test('block sizes must be powers of two in range; tags may not hold commas; UIDs are checked', () => {
+  assert.match(refused('createRepository', { path: '/r', blockSize: 3 * 1024 * 1024 }), /power of two/);
+  assert.match(refused('createRepository', { path: '/r', blockSize: 32 * 1024 }), /at least/);
+  assert.match(refused('addTag', { uids: [UID], tag: 'a,b' }), /comma/);
+  assert.match(refused('getBlockMap', { uid: '../../x' }), /UID/);
+  assert.match(refused('startScrub', { uids: [UID], mode: 'thorough' }), /mode/);
+  assert.match(refused('startScrub', { uids: [], mode: 'deep' }), /at least one/);
+  assert.match(refused('startScrub', { uids: [UID], mode: 'deep', percent: 0 }), /at least 1/);
+  assert.match(refused('createRepository', { path: '/r', compression: 'gzip' }), /zstd/);
+});
