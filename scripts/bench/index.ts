@@ -191,6 +191,19 @@ async function run(args: Args, work: string): Promise<void> {
     engine.restore = figure(restored, { blocksVerified: restored.result.blocksVerified, sha256Checked: true });
     unlinkSync(restoreTarget);
 
+    // ---- the same fresh backup and restore in an encrypted repository (issue: at most 20% slower)
+    const encPath = join(work, 'repo-encrypted');
+    const encRepo = Repository.init(encPath, { blockSize: 4 * 1024 * 1024, compression: 'zstd:1', encryption: { passphrase: 'benchmark passphrase' } });
+    const encFresh = await engineTimed('engine: encrypted fresh backup', (onProgress) => backup(encRepo, { source: image, name: 'bench', ...tuning, onProgress }));
+    engine.encryptedFreshBackup = figure(encFresh, { stats: encFresh.result.stats });
+    const encRestored = await engineTimed('engine: encrypted restore to a new file', (onProgress) => restore(encRepo, { uid: encFresh.result.uid, target: restoreTarget, workers: args.workers, onProgress }));
+    const encSha = sha256File(restoreTarget);
+    if (encSha !== sha1) fail(`encrypted restore has sha256 ${encSha}, the image ${sha1}`);
+    engine.encryptedRestore = figure(encRestored, { sha256Checked: true });
+    unlinkSync(restoreTarget);
+    encRepo.close();
+    rmSync(encPath, { recursive: true, force: true });
+
     // ---- peers: fresh backups of the same image
     const { peers: installed, missing } = args.peers ? findPeers() : { peers: [] as PeerName[], missing: [] as PeerName[] };
     const peers = installed.map((name) => makePeer(name, work, image));
@@ -261,6 +274,8 @@ async function run(args: Args, work: string): Promise<void> {
     checks.push({ name: 're-backup with hints: times faster than fresh', value: fresh.seconds / hinted.seconds, target: 30, unit: 'x' });
     if (openssl) checks.push({ name: 'deep scrub vs openssl', value: mb(deep.seconds) / openssl, target: 1.5, unit: 'x' });
     if (openssl) checks.push({ name: 'restore vs openssl', value: mb(restored.seconds) / openssl, target: 1.2, unit: 'x' });
+    checks.push({ name: 'encrypted fresh backup vs plain', value: fresh.seconds / encFresh.seconds, target: 0.8, unit: 'x' });
+    checks.push({ name: 'encrypted restore vs plain', value: restored.seconds / encRestored.seconds, target: 0.8, unit: 'x' });
     checks.push({ name: 'peak RSS', value: rssPeak / 1e6, target: 400, unit: 'MB', atMost: true });
     const peerTargets: Record<PeerName, { fresh: number; rebackup: number; restore: number }> = { restic: { fresh: 3, rebackup: 3, restore: 2 }, borg: { fresh: 2.5, rebackup: 2, restore: 2 } };
     for (const p of peerResults) {

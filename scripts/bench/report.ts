@@ -72,6 +72,8 @@ export function printTable(input: TableInput): string {
     row('restore of the fresh version (verified)', 'restore', 'openssl', ref('openssl'), '>= 1.2x'),
     row('  same restore', 'restore', 'cp --sparse', ref('cp'), '(reference)'),
     row('restore of the hinted version (verified)', 'restoreChanged', 'openssl', ref('openssl'), ''),
+    row('encrypted fresh backup (AES-256-GCM)', 'encryptedFreshBackup', 'plain fresh', (f) => fx(f.mbps / fresh.mbps), '>= 0.80x'),
+    row('encrypted restore (verified)', 'encryptedRestore', 'plain restore', (f) => fx(f.mbps / (engine.restore as Figure).mbps), '>= 0.80x'),
   ]));
   const stats = (engine.freshBackup as { stats: { bytesStored: number; blocksWritten: number; blocksDedup: number; blocksSparse: number } }).stats;
   out.push(`fresh backup: ${stats.blocksWritten} objects written (${formatBytes(stats.bytesStored)} stored), ${stats.blocksDedup} deduplicated, ${stats.blocksSparse} sparse; final sync phase ${fresh.syncSeconds == null ? 'n/a' : `${fs(fresh.syncSeconds)} s`}`);

@@ -66,6 +66,20 @@ export function alignedBuffer(size: number): Buffer {
 }
 
 
+/**
+ * Runs a cipher over input into output at `at`, 64 KiB at a time: one update of a whole block
+ * would allocate a fresh block-sized buffer per object (fresh pages cost a host fault on these
+ * VMs); small chunks reuse the allocator's memory. Returns the new end offset.
+ */
+function cryptInto(cipher: { update(data: Uint8Array): Buffer }, input: Buffer, output: Buffer, at: number): number {
+  let end = at;
+  for (let offset = 0; offset < input.length; offset += CRYPT_CHUNK) {
+    end += cipher.update(input.subarray(offset, Math.min(offset + CRYPT_CHUNK, input.length))).copy(output, end);
+  }
+  return end;
+}
+const CRYPT_CHUNK = 64 * 1024;
+
 /** Keys of an encrypted repository that the codec needs (see keys.ts). */
 export interface CodecKeys {
   data: Uint8Array;
@@ -116,8 +130,7 @@ export class ObjectCodec {
     nonce.copy(this.encoded, OBJECT_HEADER_SIZE);
     const cipher = createCipheriv('aes-256-gcm', this.keys.data, nonce);
     cipher.setAAD(this.encoded.subarray(0, OBJECT_HEADER_SIZE));
-    let at = OBJECT_HEADER_SIZE + GCM_NONCE_SIZE;
-    at += cipher.update(payload).copy(this.encoded, at);
+    let at = cryptInto(cipher, payload, this.encoded, OBJECT_HEADER_SIZE + GCM_NONCE_SIZE);
     at += cipher.final().copy(this.encoded, at);
     at += cipher.getAuthTag().copy(this.encoded, at);
     return this.encoded.subarray(0, at);
@@ -162,9 +175,9 @@ export class ObjectCodec {
     decipher.setAAD(object.subarray(0, OBJECT_HEADER_SIZE));
     decipher.setAuthTag(object.subarray(object.length - GCM_TAG_SIZE));
     try {
-      const first = decipher.update(object.subarray(OBJECT_HEADER_SIZE + GCM_NONCE_SIZE, object.length - GCM_TAG_SIZE));
+      const at = cryptInto(decipher, object.subarray(OBJECT_HEADER_SIZE + GCM_NONCE_SIZE, object.length - GCM_TAG_SIZE), this.compressed!, 0);
       const last = decipher.final();
-      return last.length ? Buffer.concat([first, last]) : first;
+      return this.compressed!.subarray(0, at + last.copy(this.compressed!, at));
     } catch {
       throw new EngineError('OBJECT_CORRUPT', 'authentication failed: the object was altered or damaged');
     }
