@@ -39,6 +39,22 @@ function removeAbandonedVersions(repo: Repository): string[] {
   return removed;
 }
 
+/**
+ * Fast cleanup takes objects unused since before this moment. Every object a running backup
+ * inserted or touched was used after that backup took its lock, and a backup skips touching
+ * objects used within half the repository's grace period: so while backups run, the cutoff is
+ * never after the oldest one's start nor inside the repository's grace period, whatever
+ * `graceSeconds` asks. Runs inside the marking transaction, which orders it with backups
+ * taking their locks.
+ */
+function fastCutoff(repo: Repository, graceSeconds: number): number {
+  const now = Date.now();
+  const backups = repo.meta.liveLocks().filter((lock) => lock.name.startsWith('backup:'));
+  if (backups.length === 0) return now - graceSeconds * 1000;
+  const graceMs = Math.max(graceSeconds, repo.settings.cleanupGraceSeconds) * 1000;
+  return Math.min(now - graceMs, ...backups.map((lock) => lock.since));
+}
+
 export async function cleanup(repo: Repository, options: CleanupOptions = {}): Promise<CleanupResult> {
   const meta = repo.meta;
   const full = options.full ?? false;
@@ -50,11 +66,12 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   const result: CleanupResult = { full, objectsDeleted: 0, bytesFreed: 0, temporaryFilesDeleted: 0, incompleteVersionsRemoved: [], objectsWaiting: 0, bytesWaiting: 0 };
   try {
     result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
-    const cutoff = full ? Number.MAX_SAFE_INTEGER : Date.now() - graceSeconds * 1000;
     const unreferenced = `NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = o.id)`;
 
     // Mark: candidates become `deleting` in one transaction, so no backup can pick them now.
+    let cutoff = Number.MAX_SAFE_INTEGER;
     const candidates = meta.transaction(() => {
+      if (!full) cutoff = fastCutoff(repo, graceSeconds);
       const rows = meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used < ? AND ${unreferenced}`).all(cutoff) as Candidate[];
       const mark = meta.sql(`UPDATE objects SET state = ${ObjectState.deleting} WHERE id = ?`);
       for (const row of rows) mark.run(row.id);
