@@ -10,7 +10,8 @@ import { after } from 'node:test';
 import assert from 'node:assert/strict';
 
 const ROOT = join(__dirname, '..');
-export const CLI = join(ROOT, 'bin', 'blockvault.js');
+/** The CLI under test; BLOCKVAULT_TEST_CLI points the suite at another build (e.g. to check a test fails without a fix). */
+export const CLI = process.env.BLOCKVAULT_TEST_CLI ?? join(ROOT, 'bin', 'blockvault.js');
 
 /** Block size of the test repositories (the smallest the engine accepts). */
 export const BS = 64 * 1024;
@@ -242,4 +243,65 @@ export function repoState(repo: string): string {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns a value (not undefined/false) or the timeout passes. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 30_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Resolves with the exit code (or signal name) of a child process. */
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => { stdout += d; });
+  child.stderr?.on('data', (d) => { stderr += d; });
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+/** The incomplete version of a running backup with at least `rows` block rows, if any. */
+export function runningBackup(repo: string, rows = 1): { uid: string; rows: number } | undefined {
+  const [row] = query<{ uid: string; rows: number }>(
+    repo,
+    `SELECT v.uid, (SELECT count(*) FROM blocks b WHERE b.version_id = v.id) AS rows FROM versions v WHERE v.state = 0 ORDER BY v.id DESC LIMIT 1`,
+  );
+  return row && row.rows >= rows ? row : undefined;
+}
+
+/** Sets objects.last_used (ms) for the objects matched by `where` (white-box aging). */
+export function ageObjects(repo: string, lastUsed: number, where = '1'): number {
+  const db = openDb(repo, false);
+  try {
+    return db.prepare(`UPDATE objects SET last_used = ? WHERE ${where}`).run(lastUsed).changes;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Stops a child process (SIGSTOP) at a moment when it holds no SQLite write lock, so other
+ * processes can keep using the repository while it is frozen mid-run. Resume with SIGCONT.
+ */
+export async function freeze(child: ChildProcess, repo: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    child.kill('SIGSTOP');
+    const db = new Database(join(repo, 'metadata.sqlite'), { fileMustExist: true });
+    db.pragma('busy_timeout = 300');
+    try {
+      db.exec('BEGIN IMMEDIATE; ROLLBACK;');
+      return;
+    } catch {
+      child.kill('SIGCONT');
+      await sleep(20);
+    } finally {
+      db.close();
+    }
+  }
+  throw new Error('could not freeze the child outside a transaction');
 }

@@ -110,6 +110,7 @@ describe('versions: ls, tags, protection, rm', () => {
       assert.equal(result.code, 1, `rm ${args.join(' ')}`);
       assert.match(result.stderr, /\[PROTECTED\]/);
     }
+    assert.equal(repoState(repo), before, 'nothing removed');
     const db = openDb(repo, false);
     db.prepare('UPDATE versions SET date = ? WHERE uid = ?').run(Date.now() - 30 * 86_400_000, web2);
     db.close();
