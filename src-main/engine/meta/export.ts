@@ -98,7 +98,12 @@ export async function exportToFile(repo: Repository, uids: string[], file: strin
   const text = exportMetadata(repo, uids);
   const tmp = `${file}.tmp-${process.pid}`;
   await fs.writeFile(tmp, text, { flag: 'wx' });
-  await fs.rename(tmp, file);
+  // link, unlike rename, refuses an existing file (EEXIST): an export never replaces one.
+  try {
+    await fs.link(tmp, file);
+  } finally {
+    await fs.unlink(tmp);
+  }
 }
 
 function bad(message: string): EngineError {
