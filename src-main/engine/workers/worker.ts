@@ -2,7 +2,7 @@
 // objects back for restore and scrub. All buffers are allocated once per worker.
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { ObjectCodec, alignedBuffer, isZero } from '../codec/object';
 import { EngineError, toEngineError } from '../errors';
 import { OBJECT_HEADER_SIZE } from '../format';
@@ -41,7 +41,8 @@ function writeFully(fd: number, data: Buffer, position: number | null): void {
 
 function writeObject(path: string, plaintext: Buffer): number {
   const encoded = codec.encode(plaintext);
-  const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
+  // Unique per thread: workers of two backups in one process may write the same object at once.
+  const tmp = `${path}.tmp-${process.pid}-${threadId}-${tmpCounter++}`;
   let fd: number;
   try {
     fd = openSync(tmp, 'w', 0o644);
