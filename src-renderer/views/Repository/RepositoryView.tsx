@@ -1,8 +1,8 @@
 // Repository screen: the open repository's summary (versions, stored bytes, dedupe ratio,
 // last scrub, health), and forms to open or create one, with the recent list.
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { humanBytes } from '../../../src-shared/api/format';
-import { EmptyState, formatDate, KeyValue, Stat } from '../../components/common';
+import { EmptyState, formatDate, humanAge, KeyValue, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
 import { useApp } from '../../store';
 import { navigate } from '../../store/navigate';
@@ -14,6 +14,10 @@ function Summary() {
   const repository = useApp((s) => s.repository)!;
   const summary = useApp((s) => s.summary);
   const closeRepository = useApp((s) => s.closeRepository);
+  const loadSummary = useApp((s) => s.loadSummary);
+  useEffect(() => {
+    void loadSummary();
+  }, [loadSummary]);
   const settings = repository.settings;
   return (
     <section className="card">
@@ -37,10 +41,10 @@ function Summary() {
             <Stat label="Backed-up data" value={humanBytes(summary.logicalBytes)} hint={`${humanBytes(summary.referencedBytes)} non-zero`} />
             <Stat label="Stored" value={humanBytes(summary.storedBytes)} hint={`${summary.objects.toLocaleString()} objects`} />
             <Stat label="Dedupe ratio" value={`${summary.dedupeRatio.toFixed(2)}×`} hint={`compression ${summary.compressionRatio.toFixed(2)}×`} tone="good" />
-            <Stat label="Last backup" value={summary.lastBackup ? formatDate(summary.lastBackup).slice(0, 16) : 'never'} />
+            <Stat label="Last backup" value={summary.lastBackup ? `${humanAge(Date.now() - Date.parse(summary.lastBackup))} ago` : 'never'} hint={summary.lastBackup ? formatDate(summary.lastBackup) : undefined} />
             <Stat
               label="Last scrub"
-              value={summary.lastScrub ? formatDate(summary.lastScrub.date).slice(0, 16) : 'never'}
+              value={summary.lastScrub ? `${humanAge(Date.now() - Date.parse(summary.lastScrub.date))} ago` : 'never'}
               hint={summary.lastScrub ? `${summary.lastScrub.mode}, ${summary.lastScrub.ok ? 'no problems' : 'found invalid data'}` : 'run a deep scrub'}
               tone={summary.lastScrub && !summary.lastScrub.ok ? 'bad' : undefined}
             />
