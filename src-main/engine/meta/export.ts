@@ -186,12 +186,27 @@ export async function importMetadata(repo: Repository, text: string): Promise<Im
     if (uidsInFile.has(line.uid)) throw bad(`version ${line.uid} appears twice`);
     uidsInFile.add(line.uid);
   }
+  // The shared lock keeps a full cleanup from sweeping objects between the check below and
+  // the transaction; a fast cleanup only takes objects that have rows, checked again inside.
+  const lockName = `import:${process.pid}:${Date.now()}`;
+  meta.acquireLock(lockName, 'shared', 'metadata import');
+  try {
+    return await importChecked(repo, versions);
+  } finally {
+    meta.releaseLock(lockName);
+  }
+}
+
+async function importChecked(repo: Repository, versions: ParsedVersion[]): Promise<ImportResult> {
+  const meta = repo.meta;
   // Which objects exist in the store (checked before the transaction: it may take a while).
   const present = new Map<string, number | null>();
+  const hadRow = new Set<string>();
   for (const { objects } of versions) {
     for (const object of objects) {
       if (!object || present.has(object[0])) continue;
       const row = meta.objectByDigest(Buffer.from(object[0], 'hex'));
+      if (row && row.state !== ObjectState.deleting) hadRow.add(object[0]);
       present.set(object[0], row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(object[0]));
     }
   }
@@ -215,6 +230,7 @@ export async function importMetadata(repo: Repository, text: string): Promise<Im
           meta.touchObject(existing.id, now);
           return [idx, existing.id];
         }
+        if (hadRow.has(object[0])) throw new EngineError('LOCKED', 'a cleanup removed objects this import needs while it ran; run the import again');
         const storedSize = present.get(object[0]);
         const state = storedSize === null ? ObjectState.invalid : ObjectState.live;
         return [idx, meta.insertObject(digest, object[1], state, null, now, storedSize ?? object[2])];
