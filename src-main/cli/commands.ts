@@ -13,7 +13,8 @@ import { reportFromRow, scrub } from '../engine/pipeline/scrub';
 import { parseSize, Repository } from '../engine/repository';
 import { addTag, blockMap, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats } from '../engine/versions';
 import { newCredentials } from './credentials';
-import { humanBytes, humanDuration, machineLines, ProgressBar, table } from './format';
+import { humanBytes, humanDuration } from '../../src-shared/api/format';
+import { machineLines, ProgressBar, table } from './format';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
 

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import type { Job, JobLogLine, JobResult } from '../../src-shared/api/types';
 import type { SerializedError } from '../../src-shared/api/errors';
 import type { Progress } from '../../src-shared/model';
-import type { Metadata } from '../engine/meta/database';
+import { processAlive, type Metadata } from '../engine/meta/database';
 
 interface JobRow {
   id: string;
@@ -24,14 +24,6 @@ interface JobRow {
   host: string;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const ms = (text: string | null): number | null => (text === null ? null : Date.parse(text));

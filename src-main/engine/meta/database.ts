@@ -93,7 +93,8 @@ export interface LockRow {
 const VERSION_COLUMNS = `v.id, v.uid, v.name, v.snapshot, v.date, v.size, v.block_size, v.state, v.protected, v.base_uid, v.source,
   (SELECT group_concat(tag, ',') FROM (SELECT tag FROM tags t WHERE t.version_id = v.id ORDER BY tag)) AS tags`;
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host is alive (a lock or job of a dead one is stale). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
