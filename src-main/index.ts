@@ -112,7 +112,10 @@ async function openInitialRepository(): Promise<void> {
   try {
     await services.api.openRepository({ path });
   } catch (error) {
-    dialog.showErrorBox('Blockvault', `Cannot open ${path}: ${(error as Error).message}`);
+    // An encrypted repository: it becomes the newest recent one, and the window asks for
+    // its passphrase at start.
+    if ((error as { code?: string }).code === 'WRONG_KEY') services.context.config.addRecent(path, true);
+    else dialog.showErrorBox('Blockvault', `Cannot open ${path}: ${(error as Error).message}`);
   }
 }
 

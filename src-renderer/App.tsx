@@ -2,7 +2,8 @@
 // in the location hash; Alt+1..9 jump between screens.
 import { useEffect, useRef, type ReactNode } from 'react';
 import { isFinished } from '../src-shared/api/types';
-import { EmptyState } from './components/common';
+import { EmptyState, LockIcon } from './components/common';
+import { PassphraseDialog } from './components/PassphraseDialog';
 import { useApp } from './store';
 import { navigate } from './store/navigate';
 import { parseRoute, routeHash, type Route, type ViewName } from './store/routes';
@@ -129,6 +130,7 @@ export function App() {
       <header className="topbar">
         <span className="brand">Blockvault</span>
         <span className="repo-path mono" title={repository?.path}>{repository ? repository.path : 'no repository open'}</span>
+        {repository?.settings.encrypted && <span className="badge encrypted" title="objects are encrypted with AES-256-GCM"><LockIcon /> encrypted</span>}
         <span className="spacer" />
         {activeJobs > 0 && (
           <a className="badge job-running" href="#/jobs">{activeJobs} job{activeJobs === 1 ? '' : 's'} running</a>
@@ -150,6 +152,7 @@ export function App() {
         <CurrentView route={route} />
       </main>
       <Notices />
+      <PassphraseDialog />
     </div>
   );
 }

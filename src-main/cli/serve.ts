@@ -1,8 +1,24 @@
 // `blockvault serve`: web mode. Starts the services and the web server on 127.0.0.1 and
 // prints the URL with its token; runs until interrupted, then cancels running jobs.
-import { createServices } from '../services';
+import { createServices, type Services } from '../services';
 import { startWebServer } from '../web/server';
 import { UsageError, type Command } from './commands';
+
+/**
+ * Opens `--repo`; an encrypted one with BLOCKVAULT_PASSPHRASE. Without it the server still
+ * starts: the repository is listed first among the recent ones and the browser asks for
+ * the passphrase when it is opened.
+ */
+async function openInitial(services: Services, path: string, note: (line: string) => void): Promise<void> {
+  const passphrase = process.env.BLOCKVAULT_PASSPHRASE;
+  try {
+    await services.api.openRepository(passphrase === undefined ? { path } : { path, passphrase });
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'WRONG_KEY' || passphrase !== undefined) throw error;
+    services.context.config.addRecent(path, true);
+    note(`${path} is encrypted: open it from the Repository screen, which asks for its passphrase (or set BLOCKVAULT_PASSPHRASE)`);
+  }
+}
 
 export const serveCommand: Command = {
   usage: 'serve [--repo PATH] [--port N]',
@@ -16,7 +32,7 @@ export const serveCommand: Command = {
     const services = createServices({ mode: 'web' });
     try {
       const repoPath = (typeof ctx.values.repo === 'string' ? ctx.values.repo : undefined) ?? process.env.BLOCKVAULT_REPO;
-      if (repoPath) await services.api.openRepository({ path: repoPath.startsWith('/') ? repoPath : `${process.cwd()}/${repoPath}` });
+      if (repoPath) await openInitial(services, repoPath.startsWith('/') ? repoPath : `${process.cwd()}/${repoPath}`, (line) => ctx.err(line));
       const server = await startWebServer({ services, port });
       ctx.out(`Blockvault web mode: ${server.url}`);
       ctx.err('Open the URL above in a browser on this machine; press Ctrl-C to stop.');

@@ -1,6 +1,7 @@
 // Application settings that belong to the user, not to a repository: the recent
-// repositories list. Stored as JSON in the config folder (Electron: userData; otherwise
-// $XDG_CONFIG_HOME/blockvault or ~/.config/blockvault).
+// repositories list (paths, and whether each is encrypted; never a passphrase). Stored as
+// JSON in the config folder (Electron: userData; otherwise $XDG_CONFIG_HOME/blockvault or
+// ~/.config/blockvault).
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,11 @@ export class AppConfig {
   private read(): ConfigFile {
     try {
       const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<ConfigFile>;
-      const recent = Array.isArray(parsed.recent) ? parsed.recent.filter((r) => typeof r?.path === 'string' && typeof r?.lastOpened === 'string') : [];
+      const recent = Array.isArray(parsed.recent)
+        ? parsed.recent
+            .filter((r) => typeof r?.path === 'string' && typeof r?.lastOpened === 'string')
+            .map((r) => ({ path: r.path, lastOpened: r.lastOpened, ...(r.encrypted === true ? { encrypted: true } : {}) }))
+        : [];
       return { recent };
     } catch {
       return { recent: [] };
@@ -45,9 +50,11 @@ export class AppConfig {
     return this.read().recent;
   }
 
-  addRecent(path: string): RecentRepository[] {
+  /** `encrypted` marks a repository whose opening asks for a passphrase; no secret is kept. */
+  addRecent(path: string, encrypted = false): RecentRepository[] {
     const config = this.read();
-    config.recent = [{ path, lastOpened: new Date().toISOString() }, ...config.recent.filter((r) => r.path !== path)].slice(0, MAX_RECENT);
+    const entry: RecentRepository = { path, lastOpened: new Date().toISOString(), ...(encrypted ? { encrypted: true } : {}) };
+    config.recent = [entry, ...config.recent.filter((r) => r.path !== path)].slice(0, MAX_RECENT);
     this.write(config);
     return config.recent;
   }

@@ -54,6 +54,7 @@ export function summarize(repo: Repository): RepositorySummary {
   if (health === 'ok' && reasons.length > 0) health = 'warning';
   return {
     path: repo.path,
+    encrypted: repo.settings.encrypted,
     versions: versions.length,
     validVersions: count(VersionState.valid),
     invalidVersions: invalid,
@@ -75,9 +76,11 @@ export function summarize(repo: Repository): RepositorySummary {
 }
 
 export function repositoryServices(ctx: ServiceContext): RepositoryApi {
+  // The passphrase goes to the engine and nowhere else: the recent list keeps only whether
+  // the repository is encrypted, and no job, log or event sees it.
   const opened = (repo: Repository): RepositoryInfo => {
     ctx.setRepository(repo);
-    ctx.config.addRecent(repo.path);
+    ctx.config.addRecent(repo.path, repo.settings.encrypted);
     const info = repositoryInfo(repo);
     ctx.events.emit('repositoryChanged', info);
     return info;
@@ -86,14 +89,20 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     async getRepository() {
       return ctx.repo ? repositoryInfo(ctx.repo) : null;
     },
-    async openRepository({ path }) {
+    async openRepository({ path, passphrase }) {
       if (ctx.repo?.path === path) return repositoryInfo(ctx.repo);
       if (ctx.jobs.activeCount > 0) throw new EngineError('LOCKED', 'jobs are still running in this repository; wait for them or cancel them first');
-      return opened(Repository.open(path));
+      // Asked first so the message suits a dialog rather than the command line's options.
+      if (passphrase === undefined && Repository.isEncrypted(path)) {
+        throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
+      }
+      return opened(Repository.open(path, passphrase === undefined ? {} : { passphrase }));
     },
-    async createRepository({ path, blockSize, compression, minAgeDays, cleanupGraceSeconds }) {
+    async createRepository({ path, blockSize, compression, minAgeDays, cleanupGraceSeconds, encrypt, passphrase }) {
       if (ctx.jobs.activeCount > 0) throw new EngineError('LOCKED', 'jobs are still running in this repository; wait for them or cancel them first');
-      return opened(Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds }));
+      if (encrypt && passphrase === undefined) throw new EngineError('INVALID_ARGUMENT', 'an encrypted repository needs a passphrase');
+      const encryption = encrypt ? { passphrase } : undefined;
+      return opened(Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption }));
     },
     async closeRepository() {
       ctx.setRepository(null);

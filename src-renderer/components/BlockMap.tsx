@@ -173,6 +173,24 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
     setPan(clampPan(x, y, nextScale));
   };
 
+  // The wheel zooms the map and must not scroll the page as well. React registers wheel
+  // listeners as passive (preventDefault is ignored there), so this one is added by hand; the
+  // ref lets the listener, registered once, call the current zoomTo.
+  const zoomRef = useRef({ zoomTo, zoom });
+  zoomRef.current = { zoomTo, zoom };
+  useEffect(() => {
+    const canvas = canvasRef.current;
+    if (!canvas) return;
+    const onWheel = (event: WheelEvent): void => {
+      event.preventDefault();
+      const rect = canvas.getBoundingClientRect();
+      const { zoomTo: zoomNow, zoom: current } = zoomRef.current;
+      zoomNow(current * (event.deltaY < 0 ? 1.25 : 0.8), event.clientX - rect.left, event.clientY - rect.top);
+    };
+    canvas.addEventListener('wheel', onWheel, { passive: false });
+    return () => canvas.removeEventListener('wheel', onWheel);
+  }, []);
+
   const showCursor = (idx: number): void => {
     setCursor(idx);
     onInspect?.(idx);
@@ -258,10 +276,6 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
               const hit = blockAt(event.clientX, event.clientY);
               if (hit) showCursor(hit.idx);
             }
-          }}
-          onWheel={(event) => {
-            const rect = canvasRef.current!.getBoundingClientRect();
-            zoomTo(zoom * (event.deltaY < 0 ? 1.25 : 0.8), event.clientX - rect.left, event.clientY - rect.top);
           }}
         />
         {pointer && describe && (

@@ -53,7 +53,7 @@ export function PathField({ label, value, onChange, purpose, placeholder, onInfo
   }, [value, api]);
 
   const describe = (i: PathInfo): string => {
-    if (i.kind === 'missing') return i.parentExists ? 'does not exist yet (a new file will be created)' : 'does not exist, nor does its folder';
+    if (i.kind === 'missing') return i.parentExists ? `does not exist yet (a new ${purpose === 'createRepository' ? 'folder' : 'file'} will be created)` : 'does not exist, nor does its folder';
     if (i.kind === 'directory') return i.isRepository ? 'a Blockvault repository' : 'a folder';
     if (i.kind === 'file' || i.kind === 'device') return `${i.kind === 'device' ? 'block device' : 'file'}, ${humanBytes(i.size)} (${i.size.toLocaleString()} bytes)`;
     return 'not a file, folder or block device';

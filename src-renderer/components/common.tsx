@@ -123,3 +123,12 @@ export function humanAge(ms: number): string {
   if (seconds < 86_400) return `${Math.round(seconds / 3600)} h`;
   return `${(seconds / 86_400).toFixed(1)} days`;
 }
+
+/** A padlock drawn inline (no emoji: not every system has a font for it). */
+export function LockIcon() {
+  return (
+    <svg className="icon" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true" focusable="false">
+      <path fill="currentColor" d="M8 1a3.5 3.5 0 0 0-3.5 3.5V7H4a1 1 0 0 0-1 1v6a1 1 0 0 0 1 1h8a1 1 0 0 0 1-1V8a1 1 0 0 0-1-1h-.5V4.5A3.5 3.5 0 0 0 8 1Zm-2 3.5a2 2 0 1 1 4 0V7H6V4.5Z" />
+    </svg>
+  );
+}

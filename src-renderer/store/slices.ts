@@ -19,6 +19,13 @@ export interface Notice {
   context?: string;
 }
 
+/** The passphrase dialog: which repository asks, and the last failure (never the passphrase). */
+export interface PassphrasePrompt {
+  path: string;
+  busy: boolean;
+  error: { code: string; message: string } | null;
+}
+
 export interface SessionSlice {
   appInfo: AppInfo | null;
   connection: ConnectionState;
@@ -26,8 +33,15 @@ export interface SessionSlice {
   repositoryLoaded: boolean;
   recent: RecentRepository[];
   summary: RepositorySummary | null;
+  passphrasePrompt: PassphrasePrompt | null;
   loadSession(): Promise<void>;
-  openRepository(path: string): Promise<boolean>;
+  /**
+   * Opens a repository. An encrypted one refused for want of a passphrase (WRONG_KEY) opens
+   * the passphrase dialog instead of a notice; a wrong passphrase shows its error there.
+   */
+  openRepository(path: string, passphrase?: string): Promise<boolean>;
+  askPassphrase(path: string): void;
+  cancelPassphrase(): void;
   createRepository(args: CreateRepositoryArgs): Promise<boolean>;
   closeRepository(): Promise<void>;
   forgetRecent(path: string): Promise<void>;
@@ -91,27 +105,45 @@ export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) 
   repositoryLoaded: false,
   recent: [],
   summary: null,
+  passphrasePrompt: null,
   async loadSession() {
     try {
       const [appInfo, repository, recent] = await Promise.all([api.getAppInfo(), api.getRepository(), api.listRecentRepositories()]);
       set({ appInfo, repository, recent, repositoryLoaded: true });
+      // The desktop app opens the last repository at start; an encrypted one asks first.
+      if (!repository && appInfo.mode === 'electron' && recent[0]?.encrypted && !get().passphrasePrompt) get().askPassphrase(recent[0].path);
       if (repository) await Promise.all([get().loadSummary(), get().loadVersions(), get().loadJobs()]);
       else await get().loadJobs();
     } catch (error) {
       get().reportError(error, 'Connecting to Blockvault');
     }
   },
-  async openRepository(path) {
+  async openRepository(path, passphrase) {
+    const asked = passphrase !== undefined;
+    if (asked) set({ passphrasePrompt: { path, busy: true, error: null } });
     try {
-      const repository = await api.openRepository({ path });
+      const repository = await api.openRepository(asked ? { path, passphrase } : { path });
+      set({ passphrasePrompt: null });
       get().setRepository(repository);
       set({ recent: await api.listRecentRepositories() });
-      get().notify('success', `Opened ${repository.path}`);
+      get().notify('success', `Opened ${repository.path}${repository.settings.encrypted ? ' (encrypted)' : ''}`);
       return true;
     } catch (error) {
-      get().reportError(error, `Opening ${path}`);
+      const apiError = toApiError(error);
+      if (apiError.code === 'WRONG_KEY' || asked) {
+        // Without a passphrase this is the question, not an error; with one, the dialog says why.
+        set({ passphrasePrompt: { path, busy: false, error: asked ? { code: apiError.code, message: apiError.message } : null } });
+      } else {
+        get().reportError(apiError, `Opening ${path}`);
+      }
       return false;
     }
+  },
+  askPassphrase(path) {
+    set({ passphrasePrompt: { path, busy: false, error: null } });
+  },
+  cancelPassphrase() {
+    set({ passphrasePrompt: null });
   },
   async createRepository(args) {
     try {

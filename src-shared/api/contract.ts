@@ -22,8 +22,24 @@ import type {
 
 export type NoArgs = Record<string, never>;
 
-export interface OpenRepositoryArgs { path: string }
-export interface CreateRepositoryArgs { path: string; blockSize?: number; compression?: string; minAgeDays?: number; cleanupGraceSeconds?: number }
+export interface OpenRepositoryArgs {
+  path: string;
+  /**
+   * of an encrypted repository; without it (or with a wrong one) opening fails with WRONG_KEY.
+   * Used only to unwrap the key: never logged, never stored.
+   */
+  passphrase?: string;
+}
+export interface CreateRepositoryArgs {
+  path: string;
+  blockSize?: number;
+  compression?: string;
+  minAgeDays?: number;
+  cleanupGraceSeconds?: number;
+  /** encrypt objects (AES-256-GCM) under a key wrapped by `passphrase`, which is then required */
+  encrypt?: boolean;
+  passphrase?: string;
+}
 export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number }
 export interface VersionFilterArgs { name?: string; snapshot?: string; tag?: string }
 export interface UidArgs { uid: string }

@@ -4,6 +4,7 @@
 // repeated slashes are normalised away, ".." segments and control characters are refused.
 import { z } from 'zod';
 import type { ApiArgs, ApiMethod } from './contract';
+import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH } from './passphrase';
 
 export const LIMITS = {
   path: 4096,
@@ -19,6 +20,7 @@ export const LIMITS = {
   maxGraceSeconds: 365 * 86_400,
   maxConcurrentJobs: 8,
   maxBlockIndex: 2 ** 40,
+  passphrase: MAX_PASSPHRASE_LENGTH,
 } as const;
 
 // eslint-disable-next-line no-control-regex
@@ -63,19 +65,31 @@ const compression = z.string().regex(/^(none|zstd(:([1-9]|1[0-9]))?)$/, 'must be
 const jobId = z.string({ error: 'must be a job id' }).regex(/^[0-9a-f-]{8,64}$/, 'must be a job id');
 const none = z.strictObject({});
 
+// Any characters (a passphrase file's line may hold tabs), bounded; messages never echo it.
+const passphrase = z
+  .string({ error: 'must be a passphrase (text)' })
+  .min(1, 'must not be empty')
+  .max(LIMITS.passphrase, `must be at most ${LIMITS.passphrase} characters`);
+const newPassphrase = passphrase.refine((p) => p.length >= MIN_PASSPHRASE_LENGTH, `must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
+
 /** One schema per method; `satisfies` checks each against the contract's argument type. */
 export const SCHEMAS = {
   ping: z.strictObject({ sent: z.number().finite().optional() }),
   getAppInfo: none,
   getRepository: none,
-  openRepository: z.strictObject({ path: absolutePath }),
-  createRepository: z.strictObject({
-    path: absolutePath,
-    blockSize: blockSize.optional(),
-    compression: compression.optional(),
-    minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
-    cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
-  }),
+  openRepository: z.strictObject({ path: absolutePath, passphrase: passphrase.optional() }),
+  createRepository: z
+    .strictObject({
+      path: absolutePath,
+      blockSize: blockSize.optional(),
+      compression: compression.optional(),
+      minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
+      cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
+      encrypt: z.boolean({ error: 'must be true or false' }).optional(),
+      passphrase: newPassphrase.optional(),
+    })
+    .refine((a) => !a.encrypt || a.passphrase !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
+    .refine((a) => a.encrypt || a.passphrase === undefined, { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
   closeRepository: none,
   listRecentRepositories: none,
   forgetRecentRepository: z.strictObject({ path: absolutePath }),

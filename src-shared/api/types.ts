@@ -21,12 +21,16 @@ export interface RecentRepository {
   path: string;
   /** ISO 8601 */
   lastOpened: string;
+  /** opening it asks for a passphrase (the passphrase itself is never kept) */
+  encrypted?: boolean;
 }
 
 export type Health = 'ok' | 'warning' | 'error';
 
 export interface RepositorySummary {
   path: string;
+  /** objects are encrypted (AES-256-GCM); opening needs the passphrase */
+  encrypted: boolean;
   versions: number;
   validVersions: number;
   invalidVersions: number;

@@ -6,7 +6,11 @@
 // encrypt metadata exports.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
 import { EngineError } from '../errors';
+import { MIN_PASSPHRASE_LENGTH } from '../../../src-shared/api/passphrase';
 import { KEY_WRAP_AAD, SCRYPT_DEFAULTS } from '../format';
+
+/** Shared with the renderer: the same minimum and strength estimate everywhere. */
+export { MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../src-shared/api/passphrase';
 
 export interface ScryptParameters { algorithm: 'scrypt'; N: number; r: number; p: number; salt: string }
 export interface HkdfParameters { algorithm: 'hkdf-sha256'; salt: string }
@@ -37,7 +41,6 @@ export interface SubKeys {
   meta: Buffer;
 }
 
-export const MIN_PASSPHRASE_LENGTH = 8;
 export const MIN_KEY_FILE_BYTES = 32;
 
 function deriveKek(slot: Pick<KeySlot, 'kind' | 'kdf'>, credentials: Credentials): Buffer | null {
@@ -106,16 +109,4 @@ export function deriveSubKeys(master: Buffer, repositoryId: string): SubKeys {
 
 export function newMasterKey(): Buffer {
   return randomBytes(32);
-}
-
-/** A rough strength estimate for a passphrase, for hints in the GUI and CLI. */
-export function passphraseStrength(passphrase: string): { bits: number; verdict: 'weak' | 'fair' | 'strong' } {
-  let pool = 0;
-  if (/[a-z]/.test(passphrase)) pool += 26;
-  if (/[A-Z]/.test(passphrase)) pool += 26;
-  if (/[0-9]/.test(passphrase)) pool += 10;
-  if (/[^a-zA-Z0-9]/.test(passphrase)) pool += 33;
-  const unique = new Set(passphrase).size;
-  const bits = Math.round(Math.min(passphrase.length, unique * 2) * Math.log2(Math.max(pool, 2)));
-  return { bits, verdict: bits < 50 ? 'weak' : bits < 80 ? 'fair' : 'strong' };
 }

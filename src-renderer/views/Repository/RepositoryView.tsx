@@ -1,8 +1,10 @@
-// Repository screen: the open repository's summary (versions, stored bytes, dedupe ratio,
-// last scrub, health), and forms to open or create one, with the recent list.
+// Repository screen: the open repository's summary (encryption, versions, stored bytes,
+// dedupe ratio, last scrub, health), and forms to open or create one (optionally encrypted),
+// with the recent list. Opening an encrypted repository asks in the passphrase dialog.
 import { useEffect, useState, type FormEvent } from 'react';
 import { humanBytes } from '../../../src-shared/api/format';
-import { EmptyState, formatDate, humanAge, KeyValue, Stat } from '../../components/common';
+import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../src-shared/api/passphrase';
+import { EmptyState, formatDate, humanAge, KeyValue, LockIcon, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
 import { useApp } from '../../store';
 import { navigate } from '../../store/navigate';
@@ -23,6 +25,7 @@ function Summary() {
     <section className="card">
       <div className="row">
         <h2 className="grow">Repository <span className="mono small-text">{repository.path}</span></h2>
+        <EncryptionBadge encrypted={settings.encrypted} />
         <button type="button" onClick={() => void closeRepository()}>Close</button>
       </div>
       {!summary ? (
@@ -62,13 +65,35 @@ function Summary() {
         ['Block size', humanBytes(settings.blockSize)],
         ['Compression', settings.compression],
         ['Hash', settings.hash],
-        ['Encrypted', settings.encrypted ? 'yes' : 'no'],
+        ['Encryption', settings.encrypted ? 'AES-256-GCM (opening asks for the passphrase)' : 'none'],
         ['Minimum age before removal', `${settings.minAgeDays} days`],
         ['Cleanup grace period', `${settings.cleanupGraceSeconds} s`],
         ['Created', formatDate(settings.created)],
         ['Repository id', <span className="mono" key="id">{settings.id}</span>],
       ]} />
     </section>
+  );
+}
+
+function EncryptionBadge({ encrypted }: { encrypted: boolean }) {
+  return encrypted ? (
+    <span className="badge encrypted large" data-testid="encryption-badge" title="objects are encrypted with AES-256-GCM; opening needs the passphrase"><LockIcon /> Encrypted · AES-256-GCM</span>
+  ) : (
+    <span className="badge large" data-testid="encryption-badge" title="objects are stored unencrypted">Not encrypted</span>
+  );
+}
+
+function StrengthHint({ passphrase }: { passphrase: string }) {
+  if (!passphrase) return <div className="hint">at least {MIN_PASSPHRASE_LENGTH} characters; a few unrelated words make a strong one</div>;
+  const { bits, verdict } = passphraseStrength(passphrase);
+  const short = passphrase.length < MIN_PASSPHRASE_LENGTH;
+  return (
+    <div className="strength" data-verdict={short ? 'too-short' : verdict} aria-live="polite">
+      <div className={`strength-bar strength-${short ? 'weak' : verdict}`} aria-hidden="true"><span style={{ width: `${Math.min(100, (bits / 100) * 100)}%` }} /></div>
+      <div className="hint">
+        Strength: <strong className={`strength-text-${short ? 'weak' : verdict}`}>{short ? `too short (at least ${MIN_PASSPHRASE_LENGTH} characters)` : verdict}</strong> · about {bits} bits
+      </div>
+    </div>
   );
 }
 
@@ -93,9 +118,23 @@ function CreateForm() {
   const [path, setPath] = useState('');
   const [blockSize, setBlockSize] = useState(4 * 1024 * 1024);
   const [compression, setCompression] = useState('zstd:1');
+  const [encrypt, setEncrypt] = useState(false);
+  const [passphrase, setPassphrase] = useState('');
+  const [confirm, setConfirm] = useState('');
+  const [acknowledged, setAcknowledged] = useState(false);
+  const mismatch = confirm.length > 0 && confirm !== passphrase;
+  const encryptionReady = !encrypt || (passphrase.length >= MIN_PASSPHRASE_LENGTH && confirm === passphrase && acknowledged);
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
-    if (path && (await createRepository({ path, blockSize, compression }))) navigate({ view: 'repository' });
+    if (!path || !encryptionReady) return;
+    const args = encrypt ? { path, blockSize, compression, encrypt: true, passphrase } : { path, blockSize, compression };
+    if (await createRepository(args)) {
+      // Nothing keeps the passphrase once the repository exists.
+      setPassphrase('');
+      setConfirm('');
+      setAcknowledged(false);
+      navigate({ view: 'repository' });
+    }
   };
   return (
     <form className="card" onSubmit={submit} aria-labelledby="create-title">
@@ -116,7 +155,34 @@ function CreateForm() {
           </select>
         </div>
       </div>
-      <button type="submit" className="primary" disabled={!path}>Create</button>
+      <label className="checkbox">
+        <input type="checkbox" checked={encrypt} onChange={(e) => setEncrypt(e.target.checked)} /> Encrypt (AES-256-GCM)
+      </label>
+      {encrypt && (
+        <fieldset className="encryption">
+          <legend>Encryption</legend>
+          <div className="field">
+            <label htmlFor="create-passphrase">Passphrase</label>
+            <input id="create-passphrase" type="password" autoComplete="new-password" maxLength={MAX_PASSPHRASE_LENGTH} value={passphrase} onChange={(e) => setPassphrase(e.target.value)} />
+            <StrengthHint passphrase={passphrase} />
+          </div>
+          <div className="field">
+            <label htmlFor="create-passphrase-confirm">Repeat the passphrase</label>
+            <input id="create-passphrase-confirm" type="password" autoComplete="new-password" maxLength={MAX_PASSPHRASE_LENGTH} value={confirm} onChange={(e) => setConfirm(e.target.value)} aria-invalid={mismatch || undefined} />
+            {mismatch && <div className="hint bad">the passphrases differ</div>}
+            {!mismatch && confirm.length > 0 && <div className="hint good">the passphrases match</div>}
+          </div>
+          <div className="warning" role="note">
+            <strong>⚠ A lost passphrase means lost data.</strong> Nobody can open this repository or restore
+            anything from it without the passphrase (or a key file added later with <code>blockvault key add</code>);
+            there is no reset and no back door. Keep it in a password manager or another safe place.
+          </div>
+          <label className="checkbox acknowledge">
+            <input type="checkbox" checked={acknowledged} onChange={(e) => setAcknowledged(e.target.checked)} /> I understand that if I lose the passphrase, the backups in this repository are lost
+          </label>
+        </fieldset>
+      )}
+      <button type="submit" className="primary" disabled={!path || !encryptionReady}>Create</button>
     </form>
   );
 }
@@ -125,6 +191,7 @@ function Recent() {
   const recent = useApp((s) => s.recent);
   const current = useApp((s) => s.repository?.path);
   const openRepository = useApp((s) => s.openRepository);
+  const askPassphrase = useApp((s) => s.askPassphrase);
   const forgetRecent = useApp((s) => s.forgetRecent);
   return (
     <section className="card" aria-labelledby="recent-title">
@@ -135,9 +202,10 @@ function Recent() {
         <ul className="recent">
           {recent.map((r) => (
             <li key={r.path} className="row">
-              <button type="button" className="link grow mono" disabled={r.path === current} onClick={() => void openRepository(r.path)}>
+              <button type="button" className="link grow mono" disabled={r.path === current} onClick={() => (r.encrypted ? askPassphrase(r.path) : void openRepository(r.path))}>
                 {r.path}
               </button>
+              {r.encrypted && <span className="badge encrypted" title="encrypted: opening asks for the passphrase"><LockIcon /> encrypted</span>}
               <span className="muted small-text">{r.path === current ? 'open now' : formatDate(r.lastOpened).slice(0, 16)}</span>
               <button type="button" className="small ghost" aria-label={`Forget ${r.path}`} onClick={() => void forgetRecent(r.path)}>✕</button>
             </li>

@@ -81,6 +81,55 @@ test('a failed call becomes an error notice that keeps its code', async () => {
   assert.equal(store.getState().notices.length, 0);
 });
 
+test('an encrypted repository asks for its passphrase: WRONG_KEY opens the dialog, a wrong one shows there, the right one opens', async () => {
+  const secret = { ...repository, settings: { ...repository.settings, encrypted: true } };
+  const seen: unknown[] = [];
+  const fake = fakeClient({
+    openRepository: (args) => {
+      seen.push(args);
+      const { passphrase } = args as { passphrase?: string };
+      if (passphrase === undefined) throw new ApiError('WRONG_KEY', '/srv/repo is encrypted: enter its passphrase to open it');
+      if (passphrase !== 'right passphrase') throw new ApiError('WRONG_KEY', 'wrong passphrase: no key of this repository opens with it');
+      return secret;
+    },
+    listRecentRepositories: () => [{ path: '/srv/repo', lastOpened: '2024-01-01T00:00:00.000Z', encrypted: true }],
+    getSummary: () => ({}),
+    listVersions: () => [],
+    listJobs: () => [],
+  });
+  const store = createAppStore(fake.client);
+  assert.equal(await store.getState().openRepository('/srv/repo'), false);
+  assert.deepEqual(store.getState().passphrasePrompt, { path: '/srv/repo', busy: false, error: null });
+  assert.equal(store.getState().notices.length, 0, 'asking is not an error');
+  assert.equal(await store.getState().openRepository('/srv/repo', 'wrong passphrase'), false);
+  assert.equal(store.getState().passphrasePrompt?.error?.code, 'WRONG_KEY');
+  assert.equal(store.getState().repository, null);
+  assert.equal(await store.getState().openRepository('/srv/repo', 'right passphrase'), true);
+  assert.equal(store.getState().passphrasePrompt, null);
+  assert.equal(store.getState().repository?.settings.encrypted, true);
+  assert.deepEqual(seen, [{ path: '/srv/repo' }, { path: '/srv/repo', passphrase: 'wrong passphrase' }, { path: '/srv/repo', passphrase: 'right passphrase' }]);
+  assert.ok(store.getState().notices.every((n) => !n.message.includes('passphrase:') && !JSON.stringify(n).includes('right passphrase')));
+  assert.ok(!JSON.stringify(store.getState()).includes('right passphrase'), 'the store keeps no passphrase');
+  store.getState().askPassphrase('/srv/other');
+  store.getState().cancelPassphrase();
+  assert.equal(store.getState().passphrasePrompt, null);
+});
+
+test('the desktop app asks for the passphrase of its last repository at start when it is encrypted', async () => {
+  const answers = (mode: 'electron' | 'web') => fakeClient({
+    getAppInfo: () => ({ version: '0.1.0', mode, nativeDialogs: mode === 'electron', platform: 'linux' }),
+    getRepository: () => null,
+    listRecentRepositories: () => [{ path: '/srv/secret', lastOpened: '2024-01-01T00:00:00.000Z', encrypted: true }],
+    listJobs: () => [],
+  });
+  const desktop = createAppStore(answers('electron').client);
+  await desktop.getState().loadSession();
+  assert.equal(desktop.getState().passphrasePrompt?.path, '/srv/secret');
+  const web = createAppStore(answers('web').client);
+  await web.getState().loadSession();
+  assert.equal(web.getState().passphrasePrompt, null, 'web mode opens what `serve --repo` opened and asks only when told to');
+});
+
 test('events write into the store; a late progress event does not undo a final state', async () => {
   const fake = fakeClient({ listVersions: () => versions, getSummary: () => ({}), listJobs: () => [] });
   const store = createAppStore(fake.client);

@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { METHOD_NAMES, type ApiMethod } from '../../../../src-shared/api/contract';
-import { normalizePath, validateArgs } from '../../../../src-shared/api/schemas';
+import { passphraseStrength as enginePassphraseStrength, MIN_PASSPHRASE_LENGTH as ENGINE_MIN } from '../../../../src-main/engine/codec/keys';
+import { MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../../src-shared/api/passphrase';
+import { LIMITS, normalizePath, validateArgs } from '../../../../src-shared/api/schemas';
 
 const UID = '3f2b8c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
 const JOB = '9a8b7c6d-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
@@ -13,8 +15,8 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   ping: { args: { sent: 1 }, required: [] },
   getAppInfo: { args: {}, required: [] },
   getRepository: { args: {}, required: [] },
-  openRepository: { args: { path: '/srv/repo' }, required: ['path'] },
-  createRepository: { args: { path: '/srv/new', blockSize: 4194304, compression: 'zstd:3', minAgeDays: 6, cleanupGraceSeconds: 3600 }, required: ['path'] },
+  openRepository: { args: { path: '/srv/repo', passphrase: 'correct horse' }, required: ['path'] },
+  createRepository: { args: { path: '/srv/new', blockSize: 4194304, compression: 'zstd:3', minAgeDays: 6, cleanupGraceSeconds: 3600, encrypt: true, passphrase: 'correct horse battery' }, required: ['path'] },
   closeRepository: { args: {}, required: [] },
   listRecentRepositories: { args: {}, required: [] },
   forgetRecentRepository: { args: { path: '/srv/repo' }, required: ['path'] },
@@ -110,4 +112,33 @@ test('block sizes must be powers of two in range; tags may not hold commas; UIDs
   assert.match(refused('startScrub', { uids: [], mode: 'deep' }), /at least one/);
   assert.match(refused('startScrub', { uids: [UID], mode: 'deep', percent: 0 }), /at least 1/);
   assert.match(refused('createRepository', { path: '/r', compression: 'gzip' }), /zstd/);
+});
+
+test('passphrases: optional to open, required with encrypt, at least 8 characters to create, bounded, never echoed', () => {
+  assert.deepEqual(validateArgs('openRepository', { path: '/r' }), { ok: true, value: { path: '/r' } });
+  assert.equal(validateArgs('openRepository', { path: '/r', passphrase: 'x' }).ok, true, 'opening tries any passphrase: the key decides');
+  assert.equal(validateArgs('openRepository', { path: '/r', passphrase: 'tab\tinside' }).ok, true);
+  assert.match(refused('openRepository', { path: '/r', passphrase: '' }), /passphrase: must not be empty/);
+  assert.match(refused('openRepository', { path: '/r', passphrase: 'p'.repeat(LIMITS.passphrase + 1) }), /at most 1024/);
+  assert.equal(validateArgs('createRepository', { path: '/r', encrypt: false }).ok, true);
+  assert.match(refused('createRepository', { path: '/r', encrypt: true }), /passphrase: is required to encrypt/);
+  assert.match(refused('createRepository', { path: '/r', passphrase: 'long enough' }), /passphrase: is only used with "encrypt": true/);
+  assert.match(refused('createRepository', { path: '/r', encrypt: true, passphrase: 'short' }), /at least 8 characters/);
+  assert.match(refused('createRepository', { path: '/r', encrypt: 'yes', passphrase: 'long enough' }), /encrypt: must be true or false/);
+  const secret = 'hunter2-secret-words';
+  for (const message of [
+    refused('openRepository', { path: 'relative', passphrase: secret }),
+    refused('createRepository', { path: '/r', encrypt: false, passphrase: secret }),
+    refused('createRepository', { path: '/r', encrypt: true, passphrase: secret, extra: 1 }),
+  ]) assert.doesNotMatch(message, /hunter2/, 'validation messages never contain the passphrase');
+});
+
+test('the shared passphrase strength estimate is the engine\'s', () => {
+  assert.equal(ENGINE_MIN, MIN_PASSPHRASE_LENGTH);
+  assert.equal(enginePassphraseStrength, passphraseStrength);
+  assert.deepEqual(passphraseStrength(''), { bits: 0, verdict: 'weak' });
+  assert.deepEqual(passphraseStrength('password'), { bits: 38, verdict: 'weak' });
+  assert.deepEqual(passphraseStrength('aaaaaaaaaaaaaaaaaaaa'), { bits: 9, verdict: 'weak' }, 'repetition does not count');
+  assert.equal(passphraseStrength('Tr0ub4dor&3x').verdict, 'fair');
+  assert.equal(passphraseStrength('correct horse battery staple').verdict, 'strong');
 });
