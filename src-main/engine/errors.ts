@@ -20,9 +20,11 @@ export function toEngineError(error: unknown, context?: string): EngineError {
   const err = error as NodeJS.ErrnoException;
   const prefix = context ? `${context}: ` : '';
   const message = `${prefix}${err?.message ?? String(error)}`;
+  if (typeof err?.code === 'string' && err.code.startsWith('SQLITE_IOERR')) return new EngineError('IO_ERROR', message, { cause: error });
   switch (err?.code) {
     case 'ENOSPC':
     case 'EDQUOT':
+    case 'SQLITE_FULL':
       return new EngineError('NO_SPACE', message, { cause: error });
     case 'ENOENT':
       return new EngineError('NOT_FOUND', message, { cause: error });
@@ -30,6 +32,10 @@ export function toEngineError(error: unknown, context?: string): EngineError {
       return new EngineError('ALREADY_EXISTS', message, { cause: error });
     case 'ABORT_ERR':
       return new EngineError('CANCELED', `${prefix}canceled`, { cause: error });
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return new EngineError('LOCKED', message, { cause: error });
+    case 'SQLITE_READONLY':
     case 'EIO':
     case 'EACCES':
     case 'EPERM':
