@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Version } from '../src-shared/model';
 
 const ROOT = join(__dirname, '..');
 /** The CLI under test; BLOCKVAULT_TEST_CLI points the suite at another build (e.g. to check a test fails without a fix). */
@@ -149,20 +150,8 @@ export async function restoreEquals(repo: string, uid: string, target: string, i
   assert.equal(await sha256File(target), await sha256File(image), `restore of ${uid}: bytes differ from ${image}`);
 }
 
-export interface VersionJson {
-  uid: string;
-  name: string;
-  snapshot: string;
-  date: string;
-  size: number;
-  blockSize: number;
-  blocks: number;
-  valid: boolean;
-  status: string;
-  protected: boolean;
-  tags: string[];
-  baseUid: string | null;
-}
+/** What `ls --json` prints for a version: the shared model's Version. */
+export type VersionJson = Version;
 
 export async function lsJson(repo: string, args: string[] = []): Promise<VersionJson[]> {
   return JSON.parse(await ok(['--repo', repo, 'ls', '--json', ...args])) as VersionJson[];
