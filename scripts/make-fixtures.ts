@@ -39,7 +39,10 @@ async function make(name: string, encryption?: { passphrase: string }): Promise<
     const result = await backup(repo, { source: file, name: 'fixture-disk', snapshot: `s${variant}`, tags: ['golden'], from: manifest[0]?.uid });
     manifest.push({ uid: result.uid, name: 'fixture-disk', sha256: createHash('sha256').update(data).digest('hex'), size: data.length });
   }
-  repo.meta.db.pragma('wal_checkpoint(TRUNCATE)');
+  // No machine paths in committed files: the sources were temporary files.
+  repo.meta.db.prepare("UPDATE versions SET source = 'fixture-disk.img'").run();
+  repo.meta.db.exec('VACUUM');
+  repo.meta.db.pragma('journal_mode = DELETE');
   repo.close();
   rmSync(join(dir, 'metadata.sqlite-wal'), { force: true });
   rmSync(join(dir, 'metadata.sqlite-shm'), { force: true });
