@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { ApiMethod } from '../../../../src-shared/api/contract';
 import type { Job, RecentRepository, RepositoryInfo, RepositorySummary } from '../../../../src-shared/api/types';
-import { createServices, dispatch, type Services } from '../../../../src-main/services';
+import { createServices, type Services } from '../../../../src-main/services';
 import { tempDir, writeImage } from '../../fixtures';
+import { caller } from './caller';
 
 const BLOCK = 64 * 1024;
 const PASSPHRASE = 'Sesame-opens-7-blue-doors';
@@ -20,19 +20,7 @@ const plain = join(dir, 'plain-repo');
 let services: Services;
 const events: string[] = [];
 
-async function call<T>(method: ApiMethod, args: unknown): Promise<T> {
-  const result = await dispatch(services.api, method, args);
-  if (!result.ok) throw Object.assign(new Error(result.error.message), { code: result.error.code });
-  return result.value as T;
-}
-
-async function refusedWith(code: string, method: ApiMethod, args: unknown): Promise<string> {
-  const result = await dispatch(services.api, method, args);
-  assert.equal(result.ok, false, `${method} should fail with ${code}`);
-  if (result.ok) return '';
-  assert.equal(result.error.code, code, result.error.message);
-  return result.error.message;
-}
+const { call, refusedWith } = caller(() => services);
 
 /** Every file under `root` (the repository, the config folder): none may hold the passphrase. */
 function filesHolding(root: string, secret: string): string[] {

@@ -7,27 +7,16 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ApiMethod } from '../../../../src-shared/api/contract';
 import type { Job } from '../../../../src-shared/api/types';
-import { createServices, dispatch, type Services } from '../../../../src-main/services';
+import { createServices, type Services } from '../../../../src-main/services';
 import { tempDir, writeImage } from '../../fixtures';
+import { caller } from './caller';
 
 const BLOCK = 64 * 1024;
 const dir = tempDir();
 let services: Services;
 const events: Array<{ name: string; payload: unknown }> = [];
 
-async function call(method: ApiMethod, args: unknown): Promise<unknown> {
-  const result = await dispatch(services.api, method, args);
-  if (!result.ok) throw Object.assign(new Error(result.error.message), { code: result.error.code });
-  return result.value;
-}
-
-async function refusedWith(code: string, method: ApiMethod, args: unknown): Promise<string> {
-  const result = await dispatch(services.api, method, args);
-  assert.equal(result.ok, false, `${method} should fail with ${code}`);
-  if (result.ok) return '';
-  assert.equal(result.error.code, code, result.error.message);
-  return result.error.message;
-}
+const { call, refusedWith } = caller(() => services);
 
 async function finished(job: Job): Promise<Job> {
   return services.context.jobs.wait(job.id);
