@@ -10,7 +10,7 @@ import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { ProgressTracker, type RunOptions } from './progress';
-import { runBounded } from './restore';
+import { runBounded } from './bounded';
 
 export interface CleanupOptions extends RunOptions {
   full?: boolean;

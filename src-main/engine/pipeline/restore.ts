@@ -8,6 +8,7 @@ import { inspectTarget, openTarget } from '../io/device';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { defaultWorkerCount, WorkerPool, type PoolRequest } from '../workers/pool';
+import { runBounded } from './bounded';
 import { ProgressTracker, type RunOptions } from './progress';
 
 export interface RestoreOptions extends RunOptions {
@@ -17,21 +18,6 @@ export interface RestoreOptions extends RunOptions {
   /** the existing target is known to be zeroed: skip writing zero blocks */
   sparse?: boolean;
   workers?: number;
-}
-
-/** Runs tasks with at most `limit` in flight; stops launching at the first error. */
-export async function runBounded<T>(items: Iterable<T>, limit: number, signal: AbortSignal | undefined, task: (item: T) => Promise<void>): Promise<void> {
-  let firstError: unknown = null;
-  const inFlight = new Set<Promise<void>>();
-  for (const item of items) {
-    if (firstError || signal?.aborted) break;
-    if (inFlight.size >= limit) await Promise.race(inFlight);
-    if (firstError || signal?.aborted) break;
-    const running: Promise<void> = task(item).catch((error) => { firstError ??= error; }).finally(() => inFlight.delete(running));
-    inFlight.add(running);
-  }
-  await Promise.all(inFlight);
-  if (firstError) throw firstError;
 }
 
 export async function restore(repo: Repository, options: RestoreOptions): Promise<RestoreResult> {

@@ -11,7 +11,7 @@ import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { WorkerPool } from '../workers/pool';
 import { ProgressTracker, type RunOptions } from './progress';
-import { runBounded } from './restore';
+import { runBounded } from './bounded';
 
 export interface ScrubOptions extends RunOptions {
   uids: string[];
