@@ -90,7 +90,7 @@ export interface CodecKeys {
 export class ObjectCodec {
   private readonly cctx = new CCtx();
   private readonly dctx = new DCtx();
-  private readonly encoded: Buffer;
+  private ownEncoded: Buffer | undefined;
   private readonly compressed: Buffer | null;
 
   constructor(
@@ -99,8 +99,16 @@ export class ObjectCodec {
     private readonly keys?: CodecKeys,
   ) {
     const bound = Math.max(compressBound(maxPlaintext), maxPlaintext);
-    this.encoded = alignedBuffer(OBJECT_HEADER_SIZE + GCM_NONCE_SIZE + bound + GCM_TAG_SIZE);
+    this.encodedCapacity = OBJECT_HEADER_SIZE + GCM_NONCE_SIZE + bound + GCM_TAG_SIZE;
     this.compressed = keys ? alignedBuffer(bound) : null;
+  }
+
+  /** Bytes an output buffer of encode() needs: the largest object of a block. */
+  readonly encodedCapacity: number;
+
+  /** The codec's own output buffer, allocated on first use. */
+  private get encoded(): Buffer {
+    return (this.ownEncoded ??= alignedBuffer(this.encodedCapacity));
   }
 
   /** The object name of a block: SHA-256 of the plaintext, or HMAC-SHA256 when encrypted. */
@@ -108,11 +116,15 @@ export class ObjectCodec {
     return this.keys ? createHmac('sha256', this.keys.name).update(plaintext).digest('hex') : digestHex(plaintext);
   }
 
-  /** Encodes plaintext into the codec's buffer; the returned view is valid until the next call. */
-  encode(plaintext: Buffer): Buffer {
+  /**
+   * Encodes plaintext into `out` (encodedCapacity bytes; the codec's own buffer by default);
+   * returns the view of `out` that holds the object, valid until `out` is reused.
+   */
+  encode(plaintext: Buffer, out: Buffer = this.encoded): Buffer {
+    if (out.length < this.encodedCapacity) throw new EngineError('INTERNAL', `encode buffer of ${out.length} bytes, needs ${this.encodedCapacity}`);
     let compression: CompressionId = Compression.none;
     let payload: Buffer = plaintext;
-    const staging = this.compressed ?? this.encoded.subarray(OBJECT_HEADER_SIZE);
+    const staging = this.compressed ?? out.subarray(OBJECT_HEADER_SIZE);
     if (this.compression.algorithm === 'zstd' && plaintext.length > 0) {
       const written = this.cctx.compress(staging, plaintext, this.compression.level);
       if (written < plaintext.length) {
@@ -121,19 +133,19 @@ export class ObjectCodec {
       }
     }
     if (!this.keys) {
-      if (compression === Compression.none) plaintext.copy(this.encoded, OBJECT_HEADER_SIZE);
-      writeHeader(this.encoded, compression, Encryption.none, plaintext.length);
-      return this.encoded.subarray(0, OBJECT_HEADER_SIZE + payload.length);
+      if (compression === Compression.none) plaintext.copy(out, OBJECT_HEADER_SIZE);
+      writeHeader(out, compression, Encryption.none, plaintext.length);
+      return out.subarray(0, OBJECT_HEADER_SIZE + payload.length);
     }
-    writeHeader(this.encoded, compression, Encryption.aes256gcm, plaintext.length);
+    writeHeader(out, compression, Encryption.aes256gcm, plaintext.length);
     const nonce = randomBytes(GCM_NONCE_SIZE);
-    nonce.copy(this.encoded, OBJECT_HEADER_SIZE);
+    nonce.copy(out, OBJECT_HEADER_SIZE);
     const cipher = createCipheriv('aes-256-gcm', this.keys.data, nonce);
-    cipher.setAAD(this.encoded.subarray(0, OBJECT_HEADER_SIZE));
-    let at = cryptInto(cipher, payload, this.encoded, OBJECT_HEADER_SIZE + GCM_NONCE_SIZE);
-    at += cipher.final().copy(this.encoded, at);
-    at += cipher.getAuthTag().copy(this.encoded, at);
-    return this.encoded.subarray(0, at);
+    cipher.setAAD(out.subarray(0, OBJECT_HEADER_SIZE));
+    let at = cryptInto(cipher, payload, out, OBJECT_HEADER_SIZE + GCM_NONCE_SIZE);
+    at += cipher.final().copy(out, at);
+    at += cipher.getAuthTag().copy(out, at);
+    return out.subarray(0, at);
   }
 
   /** Decodes an object into `out`; returns the plaintext view. Throws OBJECT_CORRUPT. */

@@ -72,7 +72,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   const lockName = `backup:${uid}`;
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
-    pool = new WorkerPool(repo.workerSettings({ slots: options.slotsPerWorker ?? 3, syncEachObject: options.syncEachObject }), options.workers);
+    pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
 
     // Blocks to read, and the base's object for each block that is not read.
     let baseObjects: Array<number | null> = [];
@@ -269,7 +269,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     throw toEngineError(error);
   } finally {
     source.close();
-    await pool?.close();
+    await pool?.release();
     meta.releaseLock(lockName);
   }
 }

@@ -74,7 +74,7 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
   const lockName = `scrub:${process.pid}:${Date.now()}`;
   try {
     meta.acquireLock(lockName, 'shared', `scrub of ${options.uids.length} version(s)`);
-    if (mode !== 'fast') pool = new WorkerPool(repo.workerSettings({ slots: 1 }), options.workers);
+    if (mode !== 'fast') pool = WorkerPool.take(repo.workerSettings({}), options.workers);
     if (mode === 'source') source = openSource(options.source!);
 
     const checkObject = (block: BlockRow, blockLength: number): Promise<ObjectVerdict> => {
@@ -175,7 +175,7 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
     throw toEngineError(error);
   } finally {
     source?.close();
-    await pool?.close();
+    await pool?.release();
     meta.releaseLock(lockName);
   }
 }

@@ -1,6 +1,12 @@
 // Worker pool: a fixed set of worker threads, each with a few block *slots*. `acquireSlot`
 // waits until some worker has a free slot (this is what bounds memory), `runOn` sends a
 // request to a given worker, `run` to the least busy one.
+//
+// Pools are reused: `WorkerPool.take` hands out an idle pool with the same settings if one is
+// parked, and `release` parks a healthy, quiet pool for IDLE_CLOSE_MS instead of ending it.
+// A worker thread takes about 50 ms to start here and its buffers' first use costs a host
+// fault per page, so a long-running process (the GUI, `serve`) starts each job warm. Parked
+// workers are unref'd: they never keep a finished CLI process alive.
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -18,6 +24,29 @@ function startWorker(settings: WorkerSettings): Worker {
     return new Worker(`require('tsx/cjs'); require(${script});`, { eval: true, workerData: settings });
   }
   return new Worker(join(__dirname, 'worker.js'), { workerData: settings });
+}
+
+/** How long an idle pool stays parked for the next job before its threads end. */
+const IDLE_CLOSE_MS = 20_000;
+/** Parked pools kept at most (each holds a few block buffers per thread). */
+const MAX_PARKED = 1;
+
+interface Parked {
+  key: string;
+  keys?: WorkerSettings['keys'];
+  pool: WorkerPool;
+  timer: NodeJS.Timeout;
+}
+const parked: Parked[] = [];
+
+function settingsKey(settings: WorkerSettings, count: number): string {
+  const { keys: _keys, ...rest } = settings;
+  return JSON.stringify({ ...rest, count });
+}
+
+function sameKeys(a: WorkerSettings['keys'], b: WorkerSettings['keys']): boolean {
+  if (!a || !b) return a === b;
+  return Buffer.from(a.data).equals(Buffer.from(b.data)) && Buffer.from(a.name).equals(Buffer.from(b.name));
 }
 
 export function defaultWorkerCount(): number {
@@ -42,8 +71,23 @@ export class WorkerPool {
   private nextId = 1;
   private failure: Error | null = null;
   private closed = false;
+  private readonly settings: WorkerSettings;
+
+  /** A pool for these settings: a parked one if there is one, else a new one. */
+  static take(settings: WorkerSettings, count = defaultWorkerCount()): WorkerPool {
+    const key = settingsKey(settings, count);
+    const at = parked.findIndex((p) => p.key === key && sameKeys(p.keys, settings.keys));
+    if (at >= 0) {
+      const [entry] = parked.splice(at, 1);
+      clearTimeout(entry.timer);
+      entry.pool.ref();
+      return entry.pool;
+    }
+    return new WorkerPool(settings, count);
+  }
 
   constructor(settings: WorkerSettings, count = defaultWorkerCount()) {
+    this.settings = settings;
     for (let i = 0; i < count; i++) {
       const worker = startWorker(settings);
       worker.on('message', (reply: WorkerReply) => this.settle(reply));
@@ -97,9 +141,46 @@ export class WorkerPool {
     return this.runOn(best, request);
   }
 
+  /**
+   * Ends a job's use of the pool: a pool with no failure and nothing in flight is parked for
+   * the next job with the same settings (the oldest parked one is ended beyond a few); any
+   * other pool is closed.
+   */
+  async release(): Promise<void> {
+    const quiet = !this.failure && !this.closed && this.pending.size === 0 && this.slotWaiters.length === 0
+      && this.workers.every((state) => state.busy === 0 && state.freeSlots.length === this.settings.slots);
+    if (!quiet) return this.close();
+    this.unref();
+    const entry: Parked = {
+      key: settingsKey(this.settings, this.workers.length),
+      keys: this.settings.keys,
+      pool: this,
+      timer: setTimeout(() => {
+        const at = parked.indexOf(entry);
+        if (at >= 0) parked.splice(at, 1);
+        void this.close();
+      }, IDLE_CLOSE_MS),
+    };
+    entry.timer.unref();
+    parked.push(entry);
+    while (parked.length > MAX_PARKED) {
+      const oldest = parked.shift()!;
+      clearTimeout(oldest.timer);
+      await oldest.pool.close();
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((state) => state.worker.terminate()));
+  }
+
+  private ref(): void {
+    for (const state of this.workers) state.worker.ref();
+  }
+
+  private unref(): void {
+    for (const state of this.workers) state.worker.unref();
   }
 
   private settle(reply: WorkerReply): void {

@@ -11,6 +11,11 @@ export interface WorkerSettings {
   slots: number;
   /** fsync every object before its rename (otherwise the caller syncs the file system). */
   syncEachObject: boolean;
+  /**
+   * Write and read object files with O_DIRECT (falling back to the page cache where the file
+   * system refuses it). On for block sizes of 1 MiB and more: see repository.workerSettings.
+   */
+  directObjects: boolean;
   /** present for encrypted repositories */
   keys?: CodecKeys;
 }
