@@ -9,6 +9,9 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Progress } from '../../src-shared/model';
 import { backup, type BackupOptions } from '../../src-main/engine/pipeline/backup';
+
+interface EngineRun<T> { seconds: number; syncSeconds: number | null; otherCpuPct: number; cpuUser: number; cpuSys: number; result: T }
+type BackupRun = EngineRun<Awaited<ReturnType<typeof backup>>>;
 import { restore } from '../../src-main/engine/pipeline/restore';
 import { scrub } from '../../src-main/engine/pipeline/scrub';
 import { Repository } from '../../src-main/engine/repository';
@@ -75,7 +78,7 @@ function nodeStartupMs(): number {
 }
 
 /** Times one engine call in this process; also the time its final 'syncing' phase took and the foreign load meanwhile. */
-async function engineTimed<T>(what: string, run: (onProgress: (p: Progress) => void) => Promise<T>): Promise<{ seconds: number; syncSeconds: number | null; otherCpuPct: number; cpuUser: number; cpuSys: number; result: T }> {
+async function engineTimed<T>(what: string, run: (onProgress: (p: Progress) => void) => Promise<T>): Promise<EngineRun<T>> {
   syncAll();
   log(what);
   let syncStarted: number | null = null;
@@ -158,6 +161,20 @@ async function run(args: Args, work: string): Promise<void> {
     refs.cp = { ...r, mbps: rate(size, r.seconds) };
     unlinkSync(copy);
   }
+  // The disk itself, past the page cache: what a durable restore writes and what reading a
+  // store that is not cached costs. dd with O_DIRECT, 4 MiB requests, the first GiB of the image.
+  {
+    const sample = Math.min(size, 1024 ** 3);
+    const count = Math.max(1, Math.floor(sample / (4 * 1024 * 1024)));
+    const bytes = count * 4 * 1024 * 1024;
+    const copy = join(work, 'dd-copy.raw');
+    const w = await reference('dd oflag=direct to a new file (the disk, written)', () => timedRun('dd', [`if=${image}`, `of=${copy}`, 'bs=4M', `count=${count}`, 'oflag=direct', 'status=none']));
+    refs.diskWrite = { ...w, mbps: rate(bytes, w.seconds) };
+    syncAll();
+    const r = await reference('dd iflag=direct of that file (the disk, read)', () => timedRun('dd', [`if=${copy}`, 'of=/dev/null', 'bs=4M', 'iflag=direct', 'status=none']));
+    refs.diskRead = { ...r, mbps: rate(bytes, r.seconds) };
+    unlinkSync(copy);
+  }
   for (const r of Object.values(refs)) delete (r as { timed?: Timed }).timed;
   report.references = Object.fromEntries(Object.entries(refs).map(([k, v]) => [k, { seconds: round(v.seconds, 3), mbps: round(v.mbps, 0), command: v.note, otherCpuPct: v.otherCpuPct }]));
   report.pageCache = 'warm: the image was read once (cat > /dev/null) before any measurement; no cache was dropped';
@@ -191,18 +208,35 @@ async function run(args: Args, work: string): Promise<void> {
     engine.restore = figure(restored, { blocksVerified: restored.result.blocksVerified, sha256Checked: true });
     unlinkSync(restoreTarget);
 
-    // ---- the same fresh backup and restore in an encrypted repository (issue: at most 20% slower)
-    const encPath = join(work, 'repo-encrypted');
-    const encRepo = Repository.init(encPath, { blockSize: 4 * 1024 * 1024, compression: 'zstd:1', encryption: { passphrase: 'benchmark passphrase' } });
-    const encFresh = await engineTimed('engine: encrypted fresh backup', (onProgress) => backup(encRepo, { source: image, name: 'bench', ...tuning, onProgress }));
-    engine.encryptedFreshBackup = figure(encFresh, { stats: encFresh.result.stats });
-    const encRestored = await engineTimed('engine: encrypted restore to a new file', (onProgress) => restore(encRepo, { uid: encFresh.result.uid, target: restoreTarget, workers: args.workers, onProgress }));
-    const encSha = sha256File(restoreTarget);
-    if (encSha !== sha1) fail(`encrypted restore has sha256 ${encSha}, the image ${sha1}`);
-    engine.encryptedRestore = figure(encRestored, { sha256Checked: true });
-    unlinkSync(restoreTarget);
-    encRepo.close();
-    rmSync(encPath, { recursive: true, force: true });
+    // ---- the same fresh backup and restore in an encrypted repository (issue: at most 20% slower).
+    // The disk's speed here varies by up to 2x from one GiB to the next, more than encryption
+    // costs, so this pair is measured twice, alternating with a plain pair in a scratch
+    // repository, and the best run of each kind is compared.
+    const pairs: Record<'plain' | 'encrypted', Array<{ backup: BackupRun; restore: EngineRun<unknown> }>> = { plain: [], encrypted: [] };
+    pairs.plain.push({ backup: fresh, restore: restored });
+    for (let round = 1; round <= 2; round++) {
+      for (const kind of round === 1 ? (['encrypted'] as const) : (['plain', 'encrypted'] as const)) {
+        const scratchPath = join(work, `repo-${kind}-${round}`);
+        const scratchRepo = Repository.init(scratchPath, { blockSize: 4 * 1024 * 1024, compression: 'zstd:1', encryption: kind === 'encrypted' ? { passphrase: 'benchmark passphrase' } : undefined });
+        const b = await engineTimed(`engine: ${kind} fresh backup (comparison run ${round})`, (onProgress) => backup(scratchRepo, { source: image, name: 'bench', ...tuning, onProgress }));
+        const r = await engineTimed(`engine: ${kind} restore to a new file (comparison run ${round})`, (onProgress) => restore(scratchRepo, { uid: b.result.uid, target: restoreTarget, workers: args.workers, onProgress }));
+        const sha = sha256File(restoreTarget);
+        if (sha !== sha1) fail(`${kind} restore has sha256 ${sha}, the image ${sha1}`);
+        unlinkSync(restoreTarget);
+        scratchRepo.close();
+        rmSync(scratchPath, { recursive: true, force: true });
+        pairs[kind].push({ backup: b, restore: r });
+      }
+    }
+    const best = <T extends { seconds: number }>(runs: T[]): T => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const encFresh = best(pairs.encrypted.map((p) => p.backup));
+    const encRestored = best(pairs.encrypted.map((p) => p.restore));
+    const plainFreshBest = best(pairs.plain.map((p) => p.backup));
+    const plainRestoreBest = best(pairs.plain.map((p) => p.restore));
+    engine.encryptedFreshBackup = figure(encFresh, { stats: encFresh.result.stats, runsSeconds: pairs.encrypted.map((p) => round(p.backup.seconds, 3)) });
+    engine.encryptedRestore = figure(encRestored, { sha256Checked: true, runsSeconds: pairs.encrypted.map((p) => round(p.restore.seconds, 3)) });
+    engine.plainFreshBackupBest = figure(plainFreshBest, { runsSeconds: pairs.plain.map((p) => round(p.backup.seconds, 3)) });
+    engine.plainRestoreBest = figure(plainRestoreBest, { runsSeconds: pairs.plain.map((p) => round(p.restore.seconds, 3)) });
 
     // ---- peers: fresh backups of the same image
     const { peers: installed, missing } = args.peers ? findPeers() : { peers: [] as PeerName[], missing: [] as PeerName[] };
@@ -231,6 +265,17 @@ async function run(args: Args, work: string): Promise<void> {
     engine.restoreChanged = figure(restored2, { sha256Checked: true });
     unlinkSync(restoreTarget2);
 
+    if (refs.diskRead && refs.diskWrite) {
+      const st = fresh.result.stats;
+      const objectBytes = st.bytesStored;
+      const dataBytes = size - st.bytesSparse;
+      report.disk = {
+        objectBytes, dataBytes,
+        scrubFloorSeconds: round(objectBytes / (refs.diskRead.mbps * 1e6), 3),
+        restoreFloorSeconds: round(objectBytes / (refs.diskRead.mbps * 1e6) + dataBytes / (refs.diskWrite.mbps * 1e6), 3),
+        note: 'objects are written and read with O_DIRECT, so a scrub or restore right after the backup reads them from the disk: these are the times the dd rates allow',
+      };
+    }
     const rssPeak = process.resourceUsage().maxRSS * 1024;
     const repoBytesAll = diskUsage(repoPath);
     report.engine = engine;
@@ -274,8 +319,8 @@ async function run(args: Args, work: string): Promise<void> {
     checks.push({ name: 're-backup with hints: times faster than fresh', value: fresh.seconds / hinted.seconds, target: 30, unit: 'x' });
     if (openssl) checks.push({ name: 'deep scrub vs openssl', value: mb(deep.seconds) / openssl, target: 1.5, unit: 'x' });
     if (openssl) checks.push({ name: 'restore vs openssl', value: mb(restored.seconds) / openssl, target: 1.2, unit: 'x' });
-    checks.push({ name: 'encrypted fresh backup vs plain', value: fresh.seconds / encFresh.seconds, target: 0.8, unit: 'x' });
-    checks.push({ name: 'encrypted restore vs plain', value: restored.seconds / encRestored.seconds, target: 0.8, unit: 'x' });
+    checks.push({ name: 'encrypted fresh backup vs plain (best of 2)', value: plainFreshBest.seconds / encFresh.seconds, target: 0.8, unit: 'x' });
+    checks.push({ name: 'encrypted restore vs plain (best of 2)', value: plainRestoreBest.seconds / encRestored.seconds, target: 0.8, unit: 'x' });
     checks.push({ name: 'peak RSS', value: rssPeak / 1e6, target: 400, unit: 'MB', atMost: true });
     const peerTargets: Record<PeerName, { fresh: number; rebackup: number; restore: number }> = { restic: { fresh: 3, rebackup: 3, restore: 2 }, borg: { fresh: 2.5, rebackup: 2, restore: 2 } };
     for (const p of peerResults) {

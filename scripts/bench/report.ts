@@ -72,9 +72,16 @@ export function printTable(input: TableInput): string {
     row('restore of the fresh version (verified)', 'restore', 'openssl', ref('openssl'), '>= 1.2x'),
     row('  same restore', 'restore', 'cp --sparse', ref('cp'), '(reference)'),
     row('restore of the hinted version (verified)', 'restoreChanged', 'openssl', ref('openssl'), ''),
-    row('encrypted fresh backup (AES-256-GCM)', 'encryptedFreshBackup', 'plain fresh', (f) => fx(f.mbps / fresh.mbps), '>= 0.80x'),
-    row('encrypted restore (verified)', 'encryptedRestore', 'plain restore', (f) => fx(f.mbps / (engine.restore as Figure).mbps), '>= 0.80x'),
+    row('encrypted fresh backup (AES-256-GCM, best of 2)', 'encryptedFreshBackup', 'plain, best of 2', (f) => fx(f.mbps / (engine.plainFreshBackupBest as Figure).mbps), '>= 0.80x'),
+    row('encrypted restore (verified, best of 2)', 'encryptedRestore', 'plain, best of 2', (f) => fx(f.mbps / (engine.plainRestoreBest as Figure).mbps), '>= 0.80x'),
   ]));
+  const runs = (key: string): string => ((engine[key] as { runsSeconds?: number[] }).runsSeconds ?? []).map((x) => x.toFixed(2)).join(' and ');
+  out.push(`encrypted vs plain, each run twice alternating (the disk's speed varies): plain backups ${runs('plainFreshBackupBest')} s, encrypted ${runs('encryptedFreshBackup')} s; plain restores ${runs('plainRestoreBest')} s, encrypted ${runs('encryptedRestore')} s`);
+  const disk = report.disk as { scrubFloorSeconds: number; restoreFloorSeconds: number; objectBytes: number; dataBytes: number } | undefined;
+  if (disk) {
+    const share = (key: string, floor: number): string => `${((floor / (engine[key] as Figure).seconds) * 100).toFixed(0)}%`;
+    out.push(`disk floor (dd rates above): the deep scrub reads ${formatBytes(disk.objectBytes)} of objects past the page cache, at least ${fs(disk.scrubFloorSeconds)} s (the scrub ran at ${share('deepScrub', disk.scrubFloorSeconds)} of that speed); the restore reads them and writes ${formatBytes(disk.dataBytes)}, at least ${fs(disk.restoreFloorSeconds)} s (${share('restore', disk.restoreFloorSeconds)})`);
+  }
   const stats = (engine.freshBackup as { stats: { bytesStored: number; blocksWritten: number; blocksDedup: number; blocksSparse: number } }).stats;
   out.push(`fresh backup: ${stats.blocksWritten} objects written (${formatBytes(stats.bytesStored)} stored), ${stats.blocksDedup} deduplicated, ${stats.blocksSparse} sparse; final sync phase ${fresh.syncSeconds == null ? 'n/a' : `${fs(fresh.syncSeconds)} s`}`);
   const memory = report.memory as { peakRssBytes: number; peakRssBeforeEngineBytes: number };

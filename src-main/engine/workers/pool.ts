@@ -172,6 +172,9 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    const closed = new EngineError('INTERNAL', 'worker pool closed with a request in flight');
+    for (const pending of this.pending.values()) pending.reject(closed);
+    this.pending.clear();
     await Promise.all(this.workers.map((state) => state.worker.terminate()));
   }
 

@@ -1,0 +1,68 @@
+// Worker pools are parked after a job and handed to the next job with the same settings; a pool
+// that failed, or still has work in flight, is ended instead.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { WorkerPool } from '../../../../src-main/engine/workers/pool';
+import type { WorkerSettings } from '../../../../src-main/engine/workers/protocol';
+
+const BS = 65536;
+const settings = (extra: Partial<WorkerSettings> = {}): WorkerSettings => ({
+  blockSize: BS, compression: { algorithm: 'zstd', level: 1 }, slots: 2, syncEachObject: false, directObjects: false, ...extra,
+});
+
+describe('WorkerPool.take and release', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bv-pool-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'data');
+  const data = Buffer.alloc(BS, 7);
+  writeFileSync(file, data);
+  const digest = createHash('sha256').update(data).digest('hex');
+
+  async function hashWith(pool: WorkerPool): Promise<string | undefined> {
+    const fd = openSync(file, 'r');
+    try {
+      return (await pool.run({ op: 'hashOnly', fd, offset: 0, length: BS })).digest;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  it('hands a released pool to the next job with the same settings, and not to others', async () => {
+    const first = WorkerPool.take(settings(), 2);
+    assert.equal(await hashWith(first), digest);
+    await first.release();
+    const other = WorkerPool.take(settings({ compression: { algorithm: 'none', level: 0 } }), 2);
+    assert.notEqual(other, first, 'other settings get a new pool');
+    const again = WorkerPool.take(settings(), 2);
+    assert.equal(again, first, 'the parked pool is reused');
+    assert.equal(await hashWith(again), digest, 'and still works');
+    const keyed = WorkerPool.take(settings({ keys: { data: Buffer.alloc(32, 1), name: Buffer.alloc(32, 2) } }), 2);
+    assert.notEqual(keyed, first, 'different keys get a new pool');
+    await Promise.all([other.close(), again.close(), keyed.close()]);
+  });
+
+  it('ends a pool released with work in flight or after a worker died', async () => {
+    const busy = WorkerPool.take(settings(), 3);
+    const fd = openSync(file, 'r');
+    const inFlight = assert.rejects(busy.run({ op: 'hashOnly', fd, offset: 0, length: BS }), /closed with a request in flight/);
+    await busy.release();
+    await inFlight;
+    closeSync(fd);
+    const next = WorkerPool.take(settings(), 3);
+    assert.notEqual(next, busy, 'a pool released while busy is not reused');
+
+    // a worker thread that exits fails the pool: it is ended, not parked
+    const worker = (next as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers[0].worker;
+    await worker.terminate();
+    await assert.rejects(hashWith(next));
+    await next.release();
+    const fresh = WorkerPool.take(settings(), 3);
+    assert.notEqual(fresh, next);
+    assert.equal(await hashWith(fresh), digest);
+    await fresh.close();
+  });
+});
