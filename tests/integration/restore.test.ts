@@ -98,6 +98,37 @@ describe('restore rules', () => {
     assert.equal(existsSync(target), false);
   });
 
+  it('reads a repeated object once and writes it to every block that holds it', async () => {
+    // Seed 5 at blocks 0, 3 and 6; seed 6 at 2 and 7; zeros at 4; a lone block at 1 and 5.
+    const repeats = join(dir, 'repeats.img');
+    writeBlocks(repeats, [5, 7, 6, 5, 0, 8, 5, 6]);
+    const repeatUid = await backupCli(repo, repeats, 'repeats');
+    const target = join(dir, 'repeats.restored');
+    const out = await ok(['--repo', repo, 'restore', repeatUid, target]);
+    assert.match(out, /7 blocks verified, 1 sparse/);
+    assert.equal(await sha256File(target), await sha256File(repeats));
+    const forced = join(dir, 'repeats.forced');
+    writeFileSync(forced, Buffer.alloc(8 * BS, 0xab));
+    await ok(['--repo', repo, 'restore', '--force', repeatUid, forced]);
+    assert.equal(await sha256File(forced), await sha256File(repeats), 'a forced target gets the repeats and the zero block');
+
+    // A damaged repeated object fails the restore at its first block, naming the object.
+    const digest = sha256(readFileSync(repeats).subarray(0, BS));
+    const objectFile = join(repo, 'objects', digest.slice(0, 2), digest.slice(2, 4), digest);
+    const original = readFileSync(objectFile);
+    const damaged = Buffer.from(original);
+    damaged[damaged.length - 1] ^= 0x01;
+    writeFileSync(objectFile, damaged);
+    try {
+      const failed = await cli(['--repo', repo, 'restore', repeatUid, join(dir, 'repeats.bad')]);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, new RegExp(`block 0 \\(offset 0\\) object ${digest}`));
+      assert.equal(existsSync(join(dir, 'repeats.bad')), false, 'the partial new file is removed');
+    } finally {
+      writeFileSync(objectFile, original);
+    }
+  });
+
   describe('block devices (loop)', () => {
     const loops: string[] = [];
     after(() => {

@@ -272,6 +272,25 @@ export class Metadata {
     return result;
   }
 
+  /**
+   * Objects that a version references from more than one block, with those blocks' indexes
+   * in order: a restore reads and verifies such an object once and writes it everywhere.
+   */
+  repeatedObjects(versionId: number): Map<number, number[]> {
+    const rows = this.sql(
+      `SELECT object_id, idx FROM blocks WHERE version_id = ? AND object_id IN (
+         SELECT object_id FROM blocks WHERE version_id = ? AND object_id IS NOT NULL GROUP BY object_id HAVING COUNT(*) > 1)
+       ORDER BY object_id, idx`,
+    ).raw().all(versionId, versionId) as Array<[number, number]>;
+    const result = new Map<number, number[]>();
+    for (const [objectId, idx] of rows) {
+      const list = result.get(objectId);
+      if (list) list.push(idx);
+      else result.set(objectId, [idx]);
+    }
+    return result;
+  }
+
   insertBlocks(versionId: number, rows: ReadonlyArray<readonly [number, number | null]>): void {
     const insert = this.sql('INSERT OR REPLACE INTO blocks(version_id, idx, object_id) VALUES (?, ?, ?)');
     this.transaction(() => {

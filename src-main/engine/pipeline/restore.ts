@@ -57,13 +57,24 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     // pool, so it decompresses and verifies one block while others wait on the disk.
     pool = WorkerPool.take(repo.workerSettings({ blockSize: version.block_size }), options.workers ?? defaultWorkerCount());
     const p = pool;
+    // An object the version repeats is read and verified once, at its first block, and
+    // written to all of its blocks then; its later blocks only count as done.
+    const repeated = meta.repeatedObjects(version.id);
     await runBounded(meta.iterateBlocks(version.id), p.size * 3, options.signal, async (block) => {
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);
       let request: PoolRequest | null = null;
+      let blocks = 1;
       if (block.object_id !== null) {
         const name = block.digest!.toString('hex');
-        request = { op: 'restore', path: repo.store.objectPath(name), digest: name, length, fd: target.fd, directFd: target.directFd, position: offset };
+        let positions = [offset];
+        const repeats = repeated.get(block.object_id);
+        if (repeats) {
+          if (repeats[0] !== block.idx) return; // written with the first block of this object
+          positions = repeats.map((idx) => idx * version.block_size);
+          blocks = repeats.length;
+        }
+        request = { op: 'restore', path: repo.store.objectPath(name), digest: name, length, fd: target.fd, directFd: target.directFd, positions };
       } else if (writeZeros) {
         request = { op: 'zero', fd: target.fd, directFd: target.directFd, position: offset, length };
       }
@@ -75,9 +86,9 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
           throw toEngineError(error, `restore of version ${version.uid} block ${block.idx} (offset ${offset})${object}`);
         }
       }
-      if (block.object_id !== null) { verified++; written++; } else { sparse++; c.blocksSparse++; if (writeZeros) written++; }
-      c.blocksDone++;
-      c.bytesDone += length;
+      if (block.object_id !== null) { verified += blocks; written += blocks; } else { sparse++; c.blocksSparse++; if (writeZeros) written++; }
+      c.blocksDone += blocks;
+      c.bytesDone += length * blocks;
     });
     throwIfAborted(options.signal, 'restore');
     tracker.phase('syncing');

@@ -24,7 +24,8 @@ export type WorkerRequest =
   | { op: 'hash'; id: number; slot: number; fd: number; directFd?: number; offset: number; length: number }
   | { op: 'store'; id: number; slot: number; path: string | null }
   | { op: 'hashOnly'; id: number; fd: number; offset: number; length: number }
-  | { op: 'restore'; id: number; path: string; digest: string; length: number; fd: number; directFd?: number; position: number }
+  /** `positions`: every offset of the target that gets this object (a version may repeat a block) */
+  | { op: 'restore'; id: number; path: string; digest: string; length: number; fd: number; directFd?: number; positions: number[] }
   | { op: 'zero'; id: number; fd: number; directFd?: number; position: number; length: number }
   | { op: 'check'; id: number; path: string; digest: string; storedSize: number; length: number };
 

@@ -269,9 +269,10 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       }
     }
     case 'restore': {
-      const { fd, directFd, position } = request;
-      await withVerifiedObject(request.path, request.digest, request.length, (plaintext) =>
-        writeFully(pick(fd, directFd, position, plaintext.length), plaintext, position));
+      const { fd, directFd, positions } = request;
+      await withVerifiedObject(request.path, request.digest, request.length, async (plaintext) => {
+        for (const position of positions) await writeFully(pick(fd, directFd, position, plaintext.length), plaintext, position);
+      });
       return { id: request.id, ok: true };
     }
     case 'zero': {
