@@ -79,6 +79,11 @@ function cryptInto(cipher: { update(data: Uint8Array): Buffer }, input: Buffer, 
   return end;
 }
 const CRYPT_CHUNK = 64 * 1024;
+/** Incompressibility probes (see ObjectCodec.incompressible). */
+const PROBES = 8;
+const PROBE_SIZE = 8 * 1024;
+const PROBE_RATIO = 0.97;
+const PROBE_MIN_BLOCK = 256 * 1024;
 
 /** Keys of an encrypted repository that the codec needs (see keys.ts). */
 export interface CodecKeys {
@@ -125,7 +130,7 @@ export class ObjectCodec {
     let compression: CompressionId = Compression.none;
     let payload: Buffer = plaintext;
     const staging = this.compressed ?? out.subarray(OBJECT_HEADER_SIZE);
-    if (this.compression.algorithm === 'zstd' && plaintext.length > 0) {
+    if (this.compression.algorithm === 'zstd' && plaintext.length > 0 && !this.incompressible(plaintext, staging)) {
       const written = this.cctx.compress(staging, plaintext, this.compression.level);
       if (written < plaintext.length) {
         compression = Compression.zstd;
@@ -146,6 +151,23 @@ export class ObjectCodec {
     at += cipher.final().copy(out, at);
     at += cipher.getAuthTag().copy(out, at);
     return out.subarray(0, at);
+  }
+
+  /**
+   * Whether a large block looks incompressible (already compressed or encrypted data): eight
+   * 8 KiB probes spread over it, and none gets 3% smaller. Such a block is stored as it is
+   * without compressing all of it first, which on random data costs as much as hashing it.
+   * One compressible probe is enough to compress the whole block.
+   */
+  private incompressible(plaintext: Buffer, staging: Buffer): boolean {
+    if (plaintext.length < PROBE_MIN_BLOCK) return false;
+    const step = Math.floor((plaintext.length - PROBE_SIZE) / (PROBES - 1));
+    for (let i = 0; i < PROBES; i++) {
+      const at = i * step;
+      const written = this.cctx.compress(staging, plaintext.subarray(at, at + PROBE_SIZE), this.compression.level);
+      if (written < PROBE_SIZE * PROBE_RATIO) return false;
+    }
+    return true;
   }
 
   /** Decodes an object into `out`; returns the plaintext view. Throws OBJECT_CORRUPT. */

@@ -1,0 +1,67 @@
+// Object encoding: a block is compressed when that makes it smaller; a large block that looks
+// incompressible (every probe fails to shrink) is stored as it is without compressing it all.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { ObjectCodec, alignedBuffer } from '../../../../src-main/engine/codec/object';
+import { Compression, OBJECT_HEADER_SIZE } from '../../../../src-main/engine/format';
+
+const MIB = 1024 * 1024;
+
+function text(length: number): Buffer {
+  const words = ['alpha', 'block', 'cache', 'delta', 'entry', 'frame', 'guard', 'index'];
+  const parts: string[] = [];
+  for (let i = 0, size = 0; size < length; i++) {
+    const word = `${words[(i * 7 + (i >> 3)) % words.length]}${i % 1000} `;
+    parts.push(word);
+    size += word.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, length);
+}
+
+function roundTrip(codec: ObjectCodec, plaintext: Buffer): { compression: number; size: number } {
+  const out = alignedBuffer(codec.encodedCapacity);
+  const object = Buffer.from(codec.encode(plaintext, out));
+  const decoded = codec.decode(object, alignedBuffer(plaintext.length));
+  assert.ok(decoded.equals(plaintext), 'decodes to the same bytes');
+  return { compression: object[5], size: object.length };
+}
+
+describe('ObjectCodec compression decisions', () => {
+  const codec = new ObjectCodec(4 * MIB, { algorithm: 'zstd', level: 1 });
+
+  it('stores random data as it is', () => {
+    const result = roundTrip(codec, randomBytes(4 * MIB));
+    assert.equal(result.compression, Compression.none);
+    assert.equal(result.size, OBJECT_HEADER_SIZE + 4 * MIB);
+  });
+
+  it('compresses text', () => {
+    const result = roundTrip(codec, text(4 * MIB));
+    assert.equal(result.compression, Compression.zstd);
+    assert.ok(result.size < 2 * MIB, `text compressed to ${result.size}`);
+  });
+
+  it('compresses a block that is random except for one compressible stretch', () => {
+    // 3.5 MiB random, then 512 KiB of text: one probe of eight lands in the text.
+    const block = Buffer.concat([randomBytes(3.5 * MIB), text(0.5 * MIB)]);
+    const result = roundTrip(codec, block);
+    assert.equal(result.compression, Compression.zstd);
+    assert.ok(result.size < 4 * MIB - 256 * 1024, `mixed block compressed to ${result.size}`);
+  });
+
+  it('tries small blocks whole, and stores them raw when compression does not pay', () => {
+    const small = new ObjectCodec(64 * 1024, { algorithm: 'zstd', level: 1 });
+    assert.equal(roundTrip(small, randomBytes(64 * 1024)).compression, Compression.none);
+    assert.equal(roundTrip(small, text(64 * 1024)).compression, Compression.zstd);
+  });
+
+  it('encrypted: the same decisions, and the object is larger by nonce and tag only when raw', () => {
+    const keys = { data: randomBytes(32), name: randomBytes(32) };
+    const encrypted = new ObjectCodec(4 * MIB, { algorithm: 'zstd', level: 1 }, keys);
+    const raw = roundTrip(encrypted, randomBytes(4 * MIB));
+    assert.equal(raw.compression, Compression.none);
+    assert.equal(raw.size, OBJECT_HEADER_SIZE + 12 + 4 * MIB + 16);
+    assert.equal(roundTrip(encrypted, text(4 * MIB)).compression, Compression.zstd);
+  });
+});
