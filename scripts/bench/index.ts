@@ -267,13 +267,12 @@ async function run(args: Args, work: string): Promise<void> {
 
     if (refs.diskRead && refs.diskWrite) {
       const st = fresh.result.stats;
-      const objectBytes = st.bytesStored;
-      const dataBytes = size - st.bytesSparse;
       report.disk = {
-        objectBytes, dataBytes,
-        scrubFloorSeconds: round(objectBytes / (refs.diskRead.mbps * 1e6), 3),
-        restoreFloorSeconds: round(objectBytes / (refs.diskRead.mbps * 1e6) + dataBytes / (refs.diskWrite.mbps * 1e6), 3),
-        note: 'objects are written and read with O_DIRECT, so a scrub or restore right after the backup reads them from the disk: these are the times the dd rates allow',
+        objectBytes: st.bytesStored,
+        dataBytes: size - st.bytesSparse,
+        scrubObjectReadMbps: round(st.bytesStored / deep.seconds / 1e6, 0),
+        restoreDiskMbps: round((st.bytesStored + size - st.bytesSparse) / restored.seconds / 1e6, 0),
+        note: 'objects are written and read with O_DIRECT, so a scrub or restore right after the backup reads them from the disk; compare with references.diskRead and diskWrite',
       };
     }
     const rssPeak = process.resourceUsage().maxRSS * 1024;

@@ -77,10 +77,12 @@ export function printTable(input: TableInput): string {
   ]));
   const runs = (key: string): string => ((engine[key] as { runsSeconds?: number[] }).runsSeconds ?? []).map((x) => x.toFixed(2)).join(' and ');
   out.push(`encrypted vs plain, each run twice alternating (the disk's speed varies): plain backups ${runs('plainFreshBackupBest')} s, encrypted ${runs('encryptedFreshBackup')} s; plain restores ${runs('plainRestoreBest')} s, encrypted ${runs('encryptedRestore')} s`);
-  const disk = report.disk as { scrubFloorSeconds: number; restoreFloorSeconds: number; objectBytes: number; dataBytes: number } | undefined;
-  if (disk) {
-    const share = (key: string, floor: number): string => `${((floor / (engine[key] as Figure).seconds) * 100).toFixed(0)}%`;
-    out.push(`disk floor (dd rates above): the deep scrub reads ${formatBytes(disk.objectBytes)} of objects past the page cache, at least ${fs(disk.scrubFloorSeconds)} s (the scrub ran at ${share('deepScrub', disk.scrubFloorSeconds)} of that speed); the restore reads them and writes ${formatBytes(disk.dataBytes)}, at least ${fs(disk.restoreFloorSeconds)} s (${share('restore', disk.restoreFloorSeconds)})`);
+  const disk = report.disk as { objectBytes: number; dataBytes: number } | undefined;
+  if (disk && refs.diskRead && refs.diskWrite) {
+    const f = (key: string): Figure => engine[key] as Figure;
+    const scrubRate = disk.objectBytes / f('deepScrub').seconds / 1e6;
+    const restoreRate = (disk.objectBytes + disk.dataBytes) / f('restore').seconds / 1e6;
+    out.push(`disk (objects are written and read with O_DIRECT, so these steps read the store from the disk): the deep scrub read ${formatBytes(disk.objectBytes)} of objects at ${fm(scrubRate)} MB/s (dd read ${fm(refs.diskRead.mbps)} MB/s); the restore read them and wrote ${formatBytes(disk.dataBytes)}, ${fm(restoreRate)} MB/s through the disk (dd write ${fm(refs.diskWrite.mbps)} MB/s)`);
   }
   const stats = (engine.freshBackup as { stats: { bytesStored: number; blocksWritten: number; blocksDedup: number; blocksSparse: number } }).stats;
   out.push(`fresh backup: ${stats.blocksWritten} objects written (${formatBytes(stats.bytesStored)} stored), ${stats.blocksDedup} deduplicated, ${stats.blocksSparse} sparse; final sync phase ${fresh.syncSeconds == null ? 'n/a' : `${fs(fresh.syncSeconds)} s`}`);
