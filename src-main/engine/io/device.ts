@@ -8,8 +8,9 @@ export interface OpenedFile {
   fd: number;
   /**
    * The same file opened with O_DIRECT, where that pays: a restore target (writing through
-   * the page cache costs a host fault per new page on these VMs and evicts useful cache), and
-   * a mostly sparse source (reading holes would fill the cache with zero pages).
+   * the page cache costs a host fault per new page on these VMs and evicts useful cache), a
+   * block device source, and a mostly sparse source (reading holes would fill the cache with
+   * zero pages).
    */
   directFd?: number;
   path: string;
@@ -80,7 +81,10 @@ export function openSource(path: string): OpenedFile {
     if (code === 'ENOENT') throw new EngineError('NOT_FOUND', `source ${path} does not exist`);
     throw new EngineError('IO_ERROR', `cannot open source ${path}: ${(error as Error).message}`, { cause: error });
   }
-  return describe(fd, path, mostlySparse(fd) ? constants.O_RDONLY : undefined);
+  // Block devices are read with O_DIRECT too: a whole disk read through the page cache would
+  // push everything else out of it, and the cache would never serve the next backup anyway.
+  const direct = mostlySparse(fd) || fstatSync(fd).isBlockDevice();
+  return describe(fd, path, direct ? constants.O_RDONLY : undefined);
 }
 
 /** Facts about a would-be target without opening it for writing. */
