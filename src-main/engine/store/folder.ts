@@ -54,11 +54,7 @@ export class FolderStore {
 
   /** Makes every object written so far durable: one syncfs(2) of the store's file system. */
   async sync(): Promise<void> {
-    try {
-      await run('sync', ['--file-system', this.root]);
-    } catch (error) {
-      throw new EngineError('IO_ERROR', `cannot sync object store ${this.root}: ${(error as Error).message}`, { cause: error });
-    }
+    await syncFileSystem(this.root);
   }
 }
 
@@ -68,5 +64,19 @@ async function readDirectory(path: string): Promise<string[]> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
+  }
+}
+
+/**
+ * syncfs(2) of the file system that holds `path`, through `sync --file-system` (Node has no
+ * syncfs). Starting a process blocks the calling thread for 20-30 ms in a process of a few
+ * hundred MB, so a backup asks a worker thread to do it (see the worker's `syncfs` op) and
+ * keeps its main thread, which serves the GUI, responsive.
+ */
+export async function syncFileSystem(path: string): Promise<void> {
+  try {
+    await run('sync', ['--file-system', path]);
+  } catch (error) {
+    throw new EngineError('IO_ERROR', `cannot sync object store ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

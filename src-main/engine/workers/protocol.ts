@@ -27,7 +27,9 @@ export type WorkerRequest =
   /** `positions`: every offset of the target that gets this object (a version may repeat a block) */
   | { op: 'restore'; id: number; path: string; digest: string; length: number; fd: number; directFd?: number; positions: number[] }
   | { op: 'zero'; id: number; fd: number; directFd?: number; position: number; length: number }
-  | { op: 'check'; id: number; path: string; digest: string; storedSize: number; length: number };
+  | { op: 'check'; id: number; path: string; digest: string; storedSize: number; length: number }
+  /** syncfs of the file system holding `path` */
+  | { op: 'syncfs'; id: number; path: string };
 
 export type WorkerReply =
   | { id: number; ok: true; zero?: boolean; digest?: string; storedSize?: number }

@@ -6,15 +6,30 @@
 // request waits for the disk the thread computes another. The pool sends a worker a few
 // requests at once; the buffer pools below bound how many are past their CPU step.
 import {
-  close, closeSync, constants, fstatSync, fsync, mkdirSync, open, openSync, read, readSync, rename, unlink, write,
+  close, closeSync, constants, fstatSync, fsync, mkdirSync, open, openSync, read, readlinkSync, readSync, rename, unlink, write,
 } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { dirname } from 'node:path';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { ObjectCodec, alignedBuffer, isZero } from '../codec/object';
 import { EngineError, toEngineError } from '../errors';
+import { syncFileSystem } from '../store/folder';
 import type { WorkerReply, WorkerRequest, WorkerSettings } from './protocol';
 
 const settings = workerData as WorkerSettings;
+
+/**
+ * Worker threads run a few steps nicer than the process: when both cores are busy with
+ * compression, the main thread (the GUI's IPC, web mode's server, progress) still gets a core
+ * as soon as it wakes. Linux sets a thread's nice value by its kernel thread id.
+ */
+const WORKER_NICE_STEPS = 5;
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + WORKER_NICE_STEPS));
+} catch {
+  // not Linux, or not allowed: the default priority is fine
+}
 const codec = new ObjectCodec(settings.blockSize, settings.compression, settings.keys);
 // Buffers are allocated on first use: a pool serves backups, scrubs and restores, which need
 // different ones, and a fresh page costs a host fault on these VMs.
@@ -277,6 +292,10 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     }
     case 'zero': {
       await writeFully(pick(request.fd, request.directFd, request.position, request.length), zeroBlock().subarray(0, request.length), request.position);
+      return { id: request.id, ok: true };
+    }
+    case 'syncfs': {
+      await syncFileSystem(request.path);
       return { id: request.id, ok: true };
     }
     case 'check': {
