@@ -1,5 +1,5 @@
 // Worker thread body: reads source blocks, hashes, compresses and writes objects, and reads
-// objects back for restore and scrub. All buffers are allocated once per worker.
+// objects back for restore and scrub. Buffers are allocated on first use and then reused.
 //
 // CPU work (hashing, compression, decompression, verification) runs synchronously on this
 // thread; object reads and writes and restore writes go to libuv's thread pool, so while one
@@ -43,8 +43,8 @@ const roundUp = (n: number): number => Math.ceil(n / DIRECT_ALIGNMENT) * DIRECT_
 /** Requests of one worker that may wait on the disk at once, per kind of buffer. */
 const IO_DEPTH = 2;
 /**
- * Object files are written and read with O_DIRECT while the file system accepts it (tmpfs and
- * some others refuse it at open: then the page cache is used from then on). See WorkerSettings.
+ * Object files are written and read with O_DIRECT while the file system accepts it (one that
+ * refuses it fails the open with EINVAL: the page cache is used from then on). See WorkerSettings.
  */
 let directObjects = settings.directObjects;
 let tmpCounter = 0;
@@ -136,6 +136,7 @@ async function writeEncoded(tmp: string, encoded: Buffer): Promise<void> {
       await closeAsync(directFd);
     }
   }
+  if (done === encoded.length && !settings.syncEachObject) return; // no tail to write
   const fd = await openAsync(tmp, directFd === undefined ? 'wx' : 'r+', 0o644);
   try {
     await writeFully(fd, encoded.subarray(done), done);
