@@ -54,36 +54,42 @@ export function progressLine(progress: Progress | null, finished = false): strin
   return parts.join(' · ');
 }
 
-/** Progress of one job: bar, bytes, rate, ETA and block counters. */
-export function JobProgress({ job }: { job: Job }) {
+/**
+ * Progress of one job: bar, bytes, rate, ETA and block counters, and with `cancel` a button
+ * that cancels it while it runs.
+ */
+export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: string; onCancel: () => void } }) {
   const p = job.progress;
   const value = job.state === 'succeeded' ? 100 : p ? percent(p.bytesDone, p.bytesTotal) : 0;
   return (
-    <div className="job-progress" data-job-state={job.state}>
-      <div className="row">
-        <JobStateBadge state={job.state} />
-        <span className="grow">{job.title}</span>
-        <span className="muted">{Math.floor(value)}%</span>
-      </div>
-      <ProgressBar value={value} label={`${job.title}: progress`} />
-      <div className="muted small-text">{progressLine(p, isFinished(job.state))}</div>
-      {p && (job.kind === 'backup' || job.kind === 'scrub' || job.kind === 'restore') && (
-        <div className="counters small-text">
-          {job.kind === 'backup' && (
-            <>
-              <span>new {p.blocksNew.toLocaleString()}</span>
-              <span>deduplicated {p.blocksDedup.toLocaleString()}</span>
-              <span>sparse {p.blocksSparse.toLocaleString()}</span>
-              {p.blocksFromBase > 0 && <span>from base {p.blocksFromBase.toLocaleString()}</span>}
-            </>
-          )}
-          {job.kind === 'restore' && <span>sparse {p.blocksSparse.toLocaleString()}</span>}
-          {job.kind === 'scrub' && <span className={p.blocksInvalid ? 'bad' : ''}>invalid {p.blocksInvalid.toLocaleString()}</span>}
-          <span>blocks {p.blocksDone.toLocaleString()} / {p.blocksTotal.toLocaleString()}</span>
+    <>
+      <div className="job-progress" data-job-state={job.state}>
+        <div className="row">
+          <JobStateBadge state={job.state} />
+          <span className="grow">{job.title}</span>
+          <span className="muted">{Math.floor(value)}%</span>
         </div>
-      )}
-      {job.error && <ErrorBox code={job.error.code} message={job.error.message} />}
-    </div>
+        <ProgressBar value={value} label={`${job.title}: progress`} />
+        <div className="muted small-text">{progressLine(p, isFinished(job.state))}</div>
+        {p && (job.kind === 'backup' || job.kind === 'scrub' || job.kind === 'restore') && (
+          <div className="counters small-text">
+            {job.kind === 'backup' && (
+              <>
+                <span>new {p.blocksNew.toLocaleString()}</span>
+                <span>deduplicated {p.blocksDedup.toLocaleString()}</span>
+                <span>sparse {p.blocksSparse.toLocaleString()}</span>
+                {p.blocksFromBase > 0 && <span>from base {p.blocksFromBase.toLocaleString()}</span>}
+              </>
+            )}
+            {job.kind === 'restore' && <span>sparse {p.blocksSparse.toLocaleString()}</span>}
+            {job.kind === 'scrub' && <span className={p.blocksInvalid ? 'bad' : ''}>invalid {p.blocksInvalid.toLocaleString()}</span>}
+            <span>blocks {p.blocksDone.toLocaleString()} / {p.blocksTotal.toLocaleString()}</span>
+          </div>
+        )}
+        {job.error && <ErrorBox code={job.error.code} message={job.error.message} />}
+      </div>
+      {cancel && job.state === 'running' && <button type="button" className="danger" onClick={cancel.onCancel}>{cancel.label}</button>}
+    </>
   );
 }
 

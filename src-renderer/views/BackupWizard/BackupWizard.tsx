@@ -166,8 +166,7 @@ export function BackupWizard() {
       {step === 3 && (
         <section className="card">
           <h2>Progress</h2>
-          {!job ? <p className="muted">Starting…</p> : <JobProgress job={job} />}
-          {job?.state === 'running' && <button type="button" className="danger" onClick={() => void api.cancelJob({ id: job.id })}>Cancel backup</button>}
+          {!job ? <p className="muted">Starting…</p> : <JobProgress job={job} cancel={{ label: 'Cancel backup', onCancel: () => void api.cancelJob({ id: job.id }) }} />}
           {job?.state === 'succeeded' && job.result?.kind === 'backup' && (
             <div className="notice success" role="status" data-testid="backup-result">
               Backup done: version <a className="mono" href={`#/version/${job.result.value.uid}`}>{job.result.value.uid}</a>.{' '}

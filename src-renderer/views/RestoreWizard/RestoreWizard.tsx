@@ -167,8 +167,7 @@ export function RestoreWizard({ initialUid }: { initialUid?: string }) {
       {step === 3 && (
         <section className="card">
           <h2>Progress</h2>
-          {!job ? <p className="muted">Starting…</p> : <JobProgress job={job} />}
-          {job?.state === 'running' && <button type="button" className="danger" onClick={() => void api.cancelJob({ id: job.id })}>Cancel restore</button>}
+          {!job ? <p className="muted">Starting…</p> : <JobProgress job={job} cancel={{ label: 'Cancel restore', onCancel: () => void api.cancelJob({ id: job.id }) }} />}
           {result && (
             <div className="notice success" role="status" data-testid="restore-result">
               Restored {humanBytes(result.bytes)} to <span className="mono">{result.target}</span>. Every block was verified: {result.blocksVerified.toLocaleString()} of {result.blocksVerified.toLocaleString()} data blocks matched their SHA-256 digests; {result.blocksSparse.toLocaleString()} blocks are sparse (zero).

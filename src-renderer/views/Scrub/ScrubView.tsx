@@ -200,8 +200,7 @@ export function ScrubView({ initialUids, report }: { initialUids?: string[]; rep
           {job && (
             <section className="card">
               <h2>Running scrub</h2>
-              <JobProgress job={job} />
-              {job.state === 'running' && <button type="button" className="danger" onClick={() => void api.cancelJob({ id: job.id })}>Cancel</button>}
+              <JobProgress job={job} cancel={{ label: 'Cancel', onCancel: () => void api.cancelJob({ id: job.id }) }} />
               {job.result?.kind === 'scrub' && (
                 <p>
                   {job.result.value.reports.map((r) => (
