@@ -95,7 +95,6 @@ export interface CodecKeys {
 export class ObjectCodec {
   private readonly cctx = new CCtx();
   private readonly dctx = new DCtx();
-  private ownEncoded: Buffer | undefined;
   private readonly compressed: Buffer | null;
 
   constructor(
@@ -111,21 +110,16 @@ export class ObjectCodec {
   /** Bytes an output buffer of encode() needs: the largest object of a block. */
   readonly encodedCapacity: number;
 
-  /** The codec's own output buffer, allocated on first use. */
-  private get encoded(): Buffer {
-    return (this.ownEncoded ??= alignedBuffer(this.encodedCapacity));
-  }
-
   /** The object name of a block: SHA-256 of the plaintext, or HMAC-SHA256 when encrypted. */
   name(plaintext: Uint8Array): string {
     return this.keys ? createHmac('sha256', this.keys.name).update(plaintext).digest('hex') : digestHex(plaintext);
   }
 
   /**
-   * Encodes plaintext into `out` (encodedCapacity bytes; the codec's own buffer by default);
+   * Encodes plaintext into `out` (encodedCapacity bytes, page aligned for O_DIRECT writes);
    * returns the view of `out` that holds the object, valid until `out` is reused.
    */
-  encode(plaintext: Buffer, out: Buffer = this.encoded): Buffer {
+  encode(plaintext: Buffer, out: Buffer): Buffer {
     if (out.length < this.encodedCapacity) throw new EngineError('INTERNAL', `encode buffer of ${out.length} bytes, needs ${this.encodedCapacity}`);
     let compression: CompressionId = Compression.none;
     let payload: Buffer = plaintext;

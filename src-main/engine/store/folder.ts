@@ -51,11 +51,6 @@ export class FolderStore {
       }
     }
   }
-
-  /** Makes every object written so far durable: one syncfs(2) of the store's file system. */
-  async sync(): Promise<void> {
-    await syncFileSystem(this.root);
-  }
 }
 
 async function readDirectory(path: string): Promise<string[]> {
@@ -68,7 +63,8 @@ async function readDirectory(path: string): Promise<string[]> {
 }
 
 /**
- * syncfs(2) of the file system that holds `path`, through `sync --file-system` (Node has no
+ * Makes every object written so far durable: syncfs(2) of the file system that holds `path`
+ * (the store's root), through `sync --file-system` (Node has no
  * syncfs). Starting a process blocks the calling thread for 20-30 ms in a process of a few
  * hundred MB, so a backup asks a worker thread to do it (see the worker's `syncfs` op) and
  * keeps its main thread, which serves the GUI, responsive.

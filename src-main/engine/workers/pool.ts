@@ -33,7 +33,6 @@ const MAX_PARKED = 1;
 
 interface Parked {
   key: string;
-  keys?: WorkerSettings['keys'];
   pool: WorkerPool;
   timer: NodeJS.Timeout;
 }
@@ -76,7 +75,7 @@ export class WorkerPool {
   /** A pool for these settings: a parked one if there is one, else a new one. */
   static take(settings: WorkerSettings, count = defaultWorkerCount()): WorkerPool {
     const key = settingsKey(settings, count);
-    const at = parked.findIndex((p) => p.key === key && sameKeys(p.keys, settings.keys));
+    const at = parked.findIndex((p) => p.key === key && sameKeys(p.pool.settings.keys, settings.keys));
     if (at >= 0) {
       const [entry] = parked.splice(at, 1);
       clearTimeout(entry.timer);
@@ -143,8 +142,8 @@ export class WorkerPool {
 
   /**
    * Ends a job's use of the pool: a pool with no failure and nothing in flight is parked for
-   * the next job with the same settings (the oldest parked one is ended beyond a few); any
-   * other pool is closed.
+   * the next job with the same settings (beyond MAX_PARKED, the oldest parked pool is ended);
+   * any other pool is closed.
    */
   async release(): Promise<void> {
     const quiet = !this.failure && !this.closed && this.pending.size === 0 && this.slotWaiters.length === 0
@@ -153,7 +152,6 @@ export class WorkerPool {
     this.unref();
     const entry: Parked = {
       key: settingsKey(this.settings, this.workers.length),
-      keys: this.settings.keys,
       pool: this,
       timer: setTimeout(() => {
         const at = parked.indexOf(entry);
