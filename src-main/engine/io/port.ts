@@ -1,0 +1,62 @@
+// Source and target ports: every backup reads through a Source and every restore writes
+// through a Target. Nouns: an *extent* is a byte range; an *allocation map* says which
+// extents hold data and which read as zeros (holes, zero extents), so those are recorded
+// sparse without being read; *changes* are the extents that differ from a base version (an
+// NBD dirty bitmap, `rbd diff`, a hints file). Files and block devices keep their O_DIRECT fast
+// path: they describe themselves with a spec that a worker thread opens on its own; other
+// kinds (streams, NBD, RBD through qemu-nbd) are read and written on the main thread and the
+// bytes travel to and from the workers.
+
+export interface Extent {
+  offset: number;
+  length: number;
+}
+
+export interface AllocationExtent extends Extent {
+  /** `zero` and `hole` both read as zeros */
+  kind: 'data' | 'zero' | 'hole';
+}
+
+/** What a worker thread may open by itself (the fast path). */
+export type IoSpec = { kind: 'file'; path: string; direct: boolean; isDevice: boolean };
+
+export interface Source {
+  /** for logs and version rows: a path or a URL without credentials */
+  readonly description: string;
+  /** bytes, or null for a stream that is sized on the fly (read once, in order) */
+  readonly size: number | null;
+  readonly sequential: boolean;
+  /**
+   * Reads up to `length` bytes at `offset` into `buffer`; returns the bytes read, fewer only at
+   * the end. Cancellable: a read that blocks (a FIFO, a stalled server) ends with CANCELED when
+   * `signal` aborts.
+   */
+  read(offset: number, buffer: Buffer, length: number, signal?: AbortSignal): Promise<number>;
+  /** Optional allocation map of the whole source, in order, covering it without gaps. */
+  allocation?(signal?: AbortSignal): Promise<AllocationExtent[]>;
+  /** Optional changed extents relative to the base the source was opened against. */
+  changes?(signal?: AbortSignal): Promise<Extent[]>;
+  spec?(): IoSpec;
+  close(): Promise<void>;
+}
+
+export interface Target {
+  readonly description: string;
+  /** existing size of a device or export (it keeps its size), or null for a new file or stream */
+  readonly size: number | null;
+  /** true when unwritten ranges read as zeros (a new sparse file, a fresh qcow2 or RBD image) */
+  readonly zeroed: boolean;
+  readonly sequential: boolean;
+  write(offset: number, data: Buffer, signal?: AbortSignal): Promise<void>;
+  /** writes zeros (or punches a hole) over an extent */
+  writeZeros(offset: number, length: number, signal?: AbortSignal): Promise<void>;
+  flush(signal?: AbortSignal): Promise<void>;
+  /**
+   * Makes the restore the result: a new file is renamed from its temporary name into place and
+   * a regular file ends at `size`; called only after every block was written and verified.
+   */
+  finish(size: number): Promise<void>;
+  /** Gives up: a new file's temporary name is removed; an overwritten target is marked incomplete. */
+  abort(reason: string): Promise<void>;
+  spec?(): IoSpec;
+}
