@@ -1,6 +1,6 @@
 // CLI commands: one entry per command with its options, usage text and body. Bodies call the
 // engine and print; they throw EngineError for failures and UsageError for bad arguments.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { Progress } from '../../src-shared/model';
@@ -15,6 +15,8 @@ import { addTag, blockMap, diff, du, getVersion, listVersions, removeTag, remove
 import { newCredentials } from './credentials';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
 import { machineLines, ProgressBar, table } from './format';
+import { statsLine, versionLine } from './backy2';
+import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
 
@@ -30,6 +32,8 @@ export interface CommandContext {
   repo: () => Promise<Repository>;
   signal: AbortSignal;
   debug: (text: string) => void;
+  /** a line for the log file only (--log-file) */
+  log?: (text: string) => void;
 }
 
 export interface Command {
@@ -56,8 +60,8 @@ function int(values: Values, key: string, min: number, max: number): number | un
   return value;
 }
 
-function progressReporter(label: string): { onProgress: (p: Progress) => void; bar: ProgressBar } {
-  const bar = new ProgressBar(process.stderr, label);
+function progressReporter(ctx: CommandContext, label: string, title?: string): { onProgress: (p: Progress) => void; bar: ProgressBar } {
+  const bar = new ProgressBar(process.stderr, label, { title, log: ctx.log });
   return { onProgress: (p) => { bar.update(p); }, bar };
 }
 
@@ -66,8 +70,7 @@ function versionRows(ctx: CommandContext, versions: ReturnType<typeof listVersio
   if (values.json) {
     ctx.out(JSON.stringify(versions, null, 2));
   } else if (values.machine) {
-    const rows = versions.map((v) => [v.date, v.name, v.snapshot, v.blocks, v.size, v.uid, v.valid ? 1 : 0, v.protected ? 1 : 0, v.tags.join(','), v.blockSize]);
-    if (rows.length) ctx.out(machineLines(rows));
+    if (versions.length) ctx.out(versions.map(versionLine).join('\n'));
   } else if (versions.length === 0) {
     ctx.err('no versions');
   } else {
@@ -101,16 +104,17 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   backup: {
-    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG]... [--from UID] [--hints FILE]',
+    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE]   (SOURCE may be file://PATH)',
     summary: 'back up a file or block device; prints the new version UID last',
     options: { snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json },
     args: [2, 2],
     async run(ctx) {
-      const { onProgress, bar } = progressReporter('backup');
+      const uid = randomUUID();
+      const { onProgress, bar } = progressReporter(ctx, 'backup', `Backup ${uid}`);
       const repo = (await ctx.repo());
       try {
         const result = await backup(repo, {
-          source: ctx.positionals[0], name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
+          uid, source: ctx.positionals[0], name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
           from: str(ctx.values, 'from'), hints: str(ctx.values, 'hints'), signal: ctx.signal, onProgress,
         });
         bar.end();
@@ -125,7 +129,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   ls: {
-    usage: 'ls [-n NAME] [-s SNAPSHOT] [-t TAG] [-m | --json]',
+    usage: 'ls [NAME | -n NAME] [-s SNAPSHOT] [-t TAG] [-m | --json]   (-m: backy2\'s version|DATE|NAME|SNAPSHOT|BLOCKS|BYTES|UID|VALID|PROTECTED|TAGS lines)',
     summary: 'list versions',
     options: { name: { type: 'string', short: 'n' }, snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't' }, machine, json },
     args: [0, 1],
@@ -149,7 +153,7 @@ export const COMMANDS: Record<string, Command> = {
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
     args: [2, 2],
     async run(ctx) {
-      const { onProgress, bar } = progressReporter('restore');
+      const { onProgress, bar } = progressReporter(ctx, 'restore', `Restore ${ctx.positionals[0]}`);
       try {
         const result = await restore((await ctx.repo()), { uid: ctx.positionals[0], target: ctx.positionals[1], force: Boolean(ctx.values.force), sparse: Boolean(ctx.values.sparse), signal: ctx.signal, onProgress });
         bar.end();
@@ -162,7 +166,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   scrub: {
     usage: 'scrub UID... | --all [--deep] [-p PERCENT] [-s SOURCE] [--json]',
-    summary: 'check stored objects (fast: exist with the right size; --deep: read and hash); exit 20 if anything is invalid',
+    summary: 'check stored objects (fast: exist with the right size; --deep: read and hash); exit 20 if anything is invalid. backy2\'s scrub reads the data: that is scrub --deep here',
     options: { all: { type: 'boolean' }, deep: { type: 'boolean' }, percent: { type: 'string', short: 'p' }, source: { type: 'string', short: 's' }, json },
     args: [0, Infinity],
     async run(ctx) {
@@ -173,7 +177,7 @@ export const COMMANDS: Record<string, Command> = {
         throw new UsageError('name the versions to scrub, or --all');
       }
       const source = str(ctx.values, 'source');
-      const { onProgress, bar } = progressReporter('scrub');
+      const { onProgress, bar } = progressReporter(ctx, 'scrub', `Scrub ${uids.length === 1 ? uids[0] : `${uids.length} versions`}`);
       let reports;
       try {
         reports = await scrub(repo, { uids, mode: source ? 'source' : ctx.values.deep ? 'deep' : 'fast', percent: int(ctx.values, 'percent', 1, 100), source, signal: ctx.signal, onProgress });
@@ -235,7 +239,7 @@ export const COMMANDS: Record<string, Command> = {
   tag: { usage: 'tag UID TAG...', summary: 'add tags to a version', options: {}, args: [2, Infinity], async run(ctx) { for (const tag of ctx.positionals.slice(1)) addTag((await ctx.repo()), ctx.positionals[0], tag); } },
   untag: { usage: 'untag UID TAG...', summary: 'remove tags from a version', options: {}, args: [2, Infinity], async run(ctx) { for (const tag of ctx.positionals.slice(1)) removeTag((await ctx.repo()), ctx.positionals[0], tag); } },
   cleanup: {
-    usage: 'cleanup [--full] [--grace-seconds N] [--json]',
+    usage: 'cleanup [--full | -f] [--grace-seconds N | --dangerous-force] [--json]',
     summary: 'delete objects no version references (fast: unreferenced longer than the grace period; --full: mark and sweep under an exclusive lock)',
     options: { full: { type: 'boolean' }, 'grace-seconds': { type: 'string' }, json },
     args: [0, 0],
@@ -248,7 +252,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   export: {
-    usage: 'export UID... -f FILE   (FILE "-" is stdout)',
+    usage: 'export UID... -f FILE | export UID FILE   (FILE "-" is stdout)',
     summary: 'export versions\' metadata as checksummed JSON Lines',
     options: { file: { type: 'string', short: 'f' } },
     args: [1, Infinity],
@@ -266,7 +270,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   import: {
-    usage: 'import -f FILE   (FILE "-" is stdin)',
+    usage: 'import -f FILE | import FILE   (FILE "-" is stdin)',
     summary: 'import versions\' metadata from an export',
     options: { file: { type: 'string', short: 'f' } },
     args: [0, 0],
@@ -324,7 +328,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   stats: {
-    usage: 'stats [UID] [-l N] [-m | --json]',
+    usage: 'stats [UID] [-l N] [-m | --json]   (-m: backy2\'s statistics|... lines)',
     summary: 'statistics of backups',
     options: { limit: { type: 'string', short: 'l' }, machine, json },
     args: [0, 1],
@@ -332,7 +336,7 @@ export const COMMANDS: Record<string, Command> = {
       const rows = stats((await ctx.repo()), ctx.positionals[0], int(ctx.values, 'limit', 1, 1_000_000));
       if (ctx.values.json) { ctx.out(JSON.stringify(rows, null, 2)); return; }
       const cells = rows.map((s) => [s.date, s.uid, s.name, s.sizeBytes, s.sizeBlocks, s.bytesRead, s.blocksRead, s.bytesWritten, s.blocksWritten, s.bytesDedup, s.blocksDedup, s.bytesSparse, s.blocksSparse, (s.durationMs / 1000).toFixed(1)]);
-      if (ctx.values.machine) { if (cells.length) ctx.out(machineLines(cells)); return; }
+      if (ctx.values.machine) { if (rows.length) ctx.out(rows.map(statsLine).join('\n')); return; }
       ctx.out(table(
         ['date', 'uid', 'name', 'size bytes', 'size blocks', 'bytes read', 'blocks read', 'bytes written', 'blocks written', 'bytes dedup', 'blocks dedup', 'bytes sparse', 'blocks sparse', 'seconds'],
         cells.map((row) => row.map(String)),
@@ -390,4 +394,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   serve: serveCommand,
   jobs: jobsCommand,
+  initdb: initdbCommand,
+  'auto-tags': autoTagsCommand,
+  'import-backy2': importBacky2Command,
 };

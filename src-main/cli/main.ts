@@ -4,6 +4,7 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { toEngineError } from '../engine/errors';
 import { Repository } from '../engine/repository';
+import { backy2Argv } from './backy2';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
 import { openCredentials } from './credentials';
 
@@ -19,13 +20,15 @@ const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   'key-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
+  /** backy2's global -m (machine output) before the command; commands without machine output ignore it */
+  machine: { type: 'boolean', short: 'm' },
 };
 
 function mainHelp(): string {
   const names = Object.keys(COMMANDS);
   const width = Math.max(...names.map((n) => n.length));
   return [
-    'usage: blockvault [--repo PATH] [-v] [--log-file FILE] <command> [options]',
+    'usage: blockvault [--repo PATH] [-v] [-m] [--log-file FILE] <command> [options]',
     '',
     'The repository comes from --repo PATH or the BLOCKVAULT_REPO environment variable.',
     'An encrypted repository opens with --key-file FILE, --passphrase-file FILE, BLOCKVAULT_PASSPHRASE or a prompt.',
@@ -58,7 +61,8 @@ export interface CliIo {
   stderr: (text: string) => void;
 }
 
-export async function runCli(argv: string[], io: CliIo = { stdout: (t) => process.stdout.write(`${t}\n`), stderr: (t) => process.stderr.write(`${t}\n`) }): Promise<number> {
+export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => process.stdout.write(`${t}\n`), stderr: (t) => process.stderr.write(`${t}\n`) }): Promise<number> {
+  const argv = backy2Argv(rawArgv, COMMANDS);
   const commandIndex = findCommand(argv);
   const name = commandIndex >= 0 ? argv[commandIndex] : undefined;
   const command = name ? COMMANDS[name] : undefined;
@@ -110,6 +114,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     out: (text) => { io.stdout(text); log(text); },
     err,
     debug: (text) => { if (verbose) err(`debug: ${text}`); else log(`debug: ${text}`); },
+    log,
     signal: controller.signal,
     repo: async () => {
       if (!repository) {
