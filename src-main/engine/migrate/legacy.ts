@@ -207,6 +207,8 @@ async function migrateOne(
           present.set(row.object_id, ok);
         }
         if (ok) done.add(row.idx);
+        // Its row says live, the store lacks it: invalid, so the block read again writes it.
+        else meta.transitionObject(row.object_id, [ObjectState.live, ObjectState.pending], ObjectState.invalid, Date.now());
       }
       for (const idx of done) { c.blocksDone++; c.bytesDone += blockLength(idx); }
     } else {
