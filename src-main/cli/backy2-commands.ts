@@ -1,15 +1,9 @@
 // backy2's commands: `initdb` (an alias that explains `init`), `auto-tags` (backy2's automatic
 // tags, a repository setting) and `import-backy2` (migration of a backy2 or Benji
-// installation with its data, engine/migrate).
-import { readFileSync } from 'node:fs';
-import { humanBytes } from '../../src-shared/api/format';
-import { AUTO_TAGS_SETTING } from '../engine/autotags';
-import { EngineError } from '../engine/errors';
-import { Backy2DataFolder, checkDataFolder, escapeField, parseBacky2Dump, parseBacky2Listing, type Backy2Version } from '../engine/migrate/backy2';
-import { benjiDataFolder, parseBenjiExport } from '../engine/migrate/benji';
-import { migrateVersions, type LegacyDataReader, type LegacyVersion } from '../engine/migrate/legacy';
+// installation with its data, a job of the services: see services/migrate.ts).
+import type { MigrateJobResult } from '../../src-shared/api/types';
+import { absolute } from './client';
 import { COMMANDS, UsageError, type Command } from './commands';
-import { ProgressBar } from './format';
 
 export const initdbCommand: Command = {
   usage: 'initdb [PATH]   (backy2\'s name of "init"; PATH defaults to --repo or BLOCKVAULT_REPO)',
@@ -30,26 +24,16 @@ export const autoTagsCommand: Command = {
   options: {},
   args: [0, 1],
   async run(ctx) {
-    const repo = await ctx.repo();
     const value = ctx.positionals[0];
-    if (value !== undefined) {
-      if (value !== 'on' && value !== 'off') throw new UsageError('auto-tags takes "on" or "off"');
-      repo.meta.setSetting(AUTO_TAGS_SETTING, value === 'on' ? '1' : '0');
-    }
-    ctx.out(`auto-tags ${repo.meta.getSetting(AUTO_TAGS_SETTING) === '1' ? 'on' : 'off'}`);
+    if (value !== undefined && value !== 'on' && value !== 'off') throw new UsageError('auto-tags takes "on" or "off"');
+    const api = await ctx.api();
+    const info = value === undefined ? await api.getRepository({}) : await api.updateSettings({ backy2AutoTags: value === 'on' });
+    ctx.out(`auto-tags ${info?.settings.backy2AutoTags ? 'on' : 'off'}`);
   },
 };
 
-function readText(file: string): string {
-  try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (error) {
-    throw new EngineError('NOT_FOUND', `cannot read ${file}: ${(error as Error).message}`);
-  }
-}
-
 /** The summary line of one migrated version. */
-function outcomeLine(v: { uid: string; name: string; outcome: string; status: string; blocks: number; blocksNew: number; blocksDedup: number; blocksSparse: number; problems: unknown[]; blocksFailedEarlier: number }): string {
+function outcomeLine(v: MigrateJobResult['versions'][number]): string {
   if (v.outcome === 'already-migrated') return `${v.uid} ${v.name}: already migrated (${v.status})`;
   const failed = v.problems.length + v.blocksFailedEarlier;
   return `${v.uid} ${v.name}: ${v.outcome}, ${v.status.toUpperCase()}: ${v.blocks} blocks, ${v.blocksNew} new, ${v.blocksDedup} deduplicated, ${v.blocksSparse} sparse${failed ? `, ${failed} FAILED` : ''}`;
@@ -63,45 +47,20 @@ export const importBacky2Command: Command = {
   async run(ctx) {
     const data = typeof ctx.values.data === 'string' ? ctx.values.data : undefined;
     if (!data) throw new UsageError('import-backy2 needs --data PATH: backy2\'s data folder ([DataBackend] path); the dumps hold only metadata');
-    const benji = Boolean(ctx.values.benji);
-    let versions: LegacyVersion[] = [];
-    for (const file of ctx.positionals) versions.push(...(benji ? parseBenjiExport(readText(file), file) : parseBacky2Dump(readText(file), file)));
-    if (typeof ctx.values.ls === 'string') {
-      const tags = parseBacky2Listing(readText(ctx.values.ls));
-      versions = versions.map((v) => ({ ...v, tags: (tags.get(v.uid) ?? v.tags).map(escapeField) }));
-    }
-    await checkDataFolder(data);
-    const reader: LegacyDataReader = benji
-      ? benjiDataFolder(data, typeof ctx.values.hash === 'string' ? ctx.values.hash : undefined)
-      : new Backy2DataFolder(data, typeof ctx.values.hash === 'string' ? ctx.values.hash : 'sha512');
-    const repo = await ctx.repo();
-    const tool = benji ? 'benji' : 'backy2';
-    const bar = new ProgressBar(process.stderr, 'migrate', { log: ctx.log });
-    const expired = versions.filter((v) => (v as Backy2Version).expire).length;
-    ctx.log?.(`import-backy2: ${versions.length} ${tool} version(s) from ${ctx.positionals.join(', ')}, data ${data}`);
-    let results;
-    try {
-      results = await migrateVersions(repo, {
-        versions, reader, tool, signal: ctx.signal,
-        onVersion: (v, i, count) => {
-          bar.title = `Migrate ${v.uid}`;
-          ctx.log?.(`migrating ${tool} version ${v.uid} (${v.name}), ${i + 1} of ${count}`);
-        },
-        onProgress: (p) => bar.update(p),
-      });
-    } finally {
-      bar.end();
-    }
-    if (ctx.values.json) ctx.out(JSON.stringify(results, null, 2));
+    const tool = ctx.values.benji ? 'benji' : 'backy2';
+    const listing = typeof ctx.values.ls === 'string' ? absolute(ctx.values.ls) : undefined;
+    const hash = typeof ctx.values.hash === 'string' ? ctx.values.hash : undefined;
+    const job = await ctx.job('migrate', (api) => api.startMigrate({ tool, dumps: ctx.positionals.map(absolute), data: absolute(data), listing, hash }));
+    const result = (job.result as { value: MigrateJobResult }).value;
+    if (ctx.values.json) ctx.out(JSON.stringify(result.versions, null, 2));
     let failed = 0;
-    for (const v of results) {
+    for (const v of result.versions) {
       if (!ctx.values.json) ctx.out(outcomeLine(v));
       for (const problem of v.problems.slice(0, 20)) ctx.err(`  block ${problem.idx}: ${problem.kind}: ${problem.detail}`);
       if (v.problems.length > 20) ctx.err(`  ... ${v.problems.length - 20} more`);
       if (v.problems.length + v.blocksFailedEarlier > 0) failed++;
     }
-    const totalBytes = versions.reduce((sum, v) => sum + v.sizeBytes, 0);
-    ctx.err(`${results.length} version(s), ${humanBytes(totalBytes)} from ${tool}${failed ? `; ${failed} with blocks that failed their checksum or are missing, marked invalid` : ''}${expired ? `; ${expired} had a backy2 expiry date, which Blockvault does not keep` : ''}`);
+    ctx.err(`${result.versions.length} ${tool} version(s) migrated or checked${failed ? `; ${failed} with blocks that failed their checksum or are missing, marked invalid` : ''}${result.expiring ? `; ${result.expiring} had a backy2 expiry date, which Blockvault does not keep` : ''}`);
     return failed ? 20 : 0;
   },
 };

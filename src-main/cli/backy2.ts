@@ -30,6 +30,15 @@ export function statsLine(s: BackupStats): string {
   ].map(field).join('|');
 }
 
+/** backy2's process title text of a job: `Backup <uid>`, `Scrub <uid>`, as in `blockvault [Backup <uid> 12.3%]`. */
+export function processTitle(label: string, job: { params: Record<string, unknown> }): string {
+  const word = label.charAt(0).toUpperCase() + label.slice(1);
+  const { uid, uids } = job.params;
+  if (typeof uid === 'string') return `${word} ${uid}`;
+  if (Array.isArray(uids) && uids.length > 0) return uids.length === 1 ? `${word} ${String(uids[0])}` : `${word} ${uids.length} versions`;
+  return word;
+}
+
 // ---- backy2's spellings, rewritten into Blockvault's before the command line is parsed
 
 /** Options of the main CLI that take a value (their values are not the command word). */

@@ -38,14 +38,9 @@ export function autoTagsFor(versions: ReadonlyArray<{ name: string; date: number
   return tags;
 }
 
-/** Whether the repository gives backups without tags backy2's automatic tags. */
-export function autoTagsEnabled(repo: Repository): boolean {
-  return repo.meta.getSetting(AUTO_TAGS_SETTING) === '1';
-}
-
 /** The automatic tags of a new backup of `name`, or [] when the setting is off. */
 export function autoTags(repo: Repository, name: string, now = Date.now()): string[] {
-  if (!autoTagsEnabled(repo)) return [];
+  if (!repo.settings.backy2AutoTags) return [];
   const versions = repo.meta.listVersions({ name }).map((row) => ({ name: row.name, date: row.date, tags: row.tags ? row.tags.split(',') : [] }));
   return autoTagsFor(versions, name, now);
 }

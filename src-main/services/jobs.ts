@@ -26,7 +26,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints }) {
+    async startBackup({ source, name, snapshot, tags, from, hints, uid }) {
       const repo = ctx.requireRepo();
       const info = inspectPath(source);
       if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
@@ -38,16 +38,16 @@ export function jobServices(ctx: ServiceContext): JobApi {
       }
       if (hints !== undefined) {
         if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
-        if (inspectPath(hints).kind !== 'file') throw new EngineError('NOT_FOUND', `hints file ${hints} does not exist`);
+        if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
       }
       return ctx.jobs.submit({
         kind: 'backup',
         title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null },
+        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null },
         run: async ({ signal, onProgress, log }) => {
           log(`source ${source}: ${humanBytes(info.size)}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
           try {
-            const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
+            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
             const s = result.stats;
             log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
             changed('backup', [result.uid]);

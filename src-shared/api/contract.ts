@@ -12,6 +12,7 @@ import type {
   CleanupEstimate,
   Comparison,
   Job,
+  KeyInfo,
   PathInfo,
   PickPurpose,
   RecentRepository,
@@ -29,6 +30,8 @@ export interface OpenRepositoryArgs {
    * Used only to unwrap the key: never logged, never stored.
    */
   passphrase?: string;
+  /** or the path of a key file (read by the main process to unwrap the key) */
+  keyFile?: string;
 }
 export interface CreateRepositoryArgs {
   path: string;
@@ -39,8 +42,14 @@ export interface CreateRepositoryArgs {
   /** encrypt objects (AES-256-GCM) under a key wrapped by `passphrase`, which is then required */
   encrypt?: boolean;
   passphrase?: string;
+  /** encrypt under the contents of this key file instead of a passphrase */
+  keyFile?: string;
 }
-export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number }
+export interface OpenRepository { path: string; current: boolean; activeJobs: number }
+export interface AddKeyArgs { passphrase?: string; keyFile?: string }
+export interface KeyIdArgs { id: string }
+export interface ChangePassphraseArgs { passphrase: string; id?: string }
+export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number; backy2AutoTags?: boolean }
 export interface VersionFilterArgs { name?: string; snapshot?: string; tag?: string }
 export interface UidArgs { uid: string }
 export interface UidsArgs { uids: string[] }
@@ -54,7 +63,11 @@ export interface StatsArgs { uid?: string; limit?: number }
 export interface PathArgs { path: string }
 export interface NameArgs { name: string }
 export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
-export interface BackupArgs { source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string }
+export interface BackupArgs {
+  source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string;
+  /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
+  uid?: string;
+}
 export interface RestoreArgs {
   uid: string;
   target: string;
@@ -69,6 +82,12 @@ export interface ScrubArgs { uids: string[]; mode: ScrubMode; percent?: number; 
 export interface CleanupArgs { full?: boolean; graceSeconds?: number }
 export interface ExportArgs { uids: string[]; file: string }
 export interface ImportArgs { file: string }
+/**
+ * Migration of another tool's backups: backy2 metadata dumps (`backy2 export` CSV) or Benji
+ * metadata exports (JSON) and that tool's data folder; `listing` is `backy2 -m ls` output for
+ * tags, `hash` the tool's hash function when not its default.
+ */
+export interface MigrateArgs { tool: 'backy2' | 'benji'; dumps: string[]; data: string; listing?: string; hash?: string }
 export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
@@ -80,6 +99,8 @@ export interface Api {
 
   // repository
   getRepository(args: NoArgs): Promise<RepositoryInfo | null>;
+  /** Repositories open in this process; opening one again makes it current, jobs untouched. */
+  listOpenRepositories(args: NoArgs): Promise<OpenRepository[]>;
   openRepository(args: OpenRepositoryArgs): Promise<RepositoryInfo>;
   createRepository(args: CreateRepositoryArgs): Promise<RepositoryInfo>;
   closeRepository(args: NoArgs): Promise<null>;
@@ -87,6 +108,10 @@ export interface Api {
   forgetRecentRepository(args: PathArgs): Promise<RecentRepository[]>;
   getSummary(args: NoArgs): Promise<RepositorySummary>;
   updateSettings(args: UpdateSettingsArgs): Promise<RepositoryInfo>;
+  listKeys(args: NoArgs): Promise<KeyInfo[]>;
+  addKey(args: AddKeyArgs): Promise<KeyInfo>;
+  removeKey(args: KeyIdArgs): Promise<null>;
+  changePassphrase(args: ChangePassphraseArgs): Promise<KeyInfo>;
 
   // versions
   listVersions(args: VersionFilterArgs): Promise<Version[]>;
@@ -118,6 +143,7 @@ export interface Api {
   startCleanup(args: CleanupArgs): Promise<Job>;
   startExport(args: ExportArgs): Promise<Job>;
   startImport(args: ImportArgs): Promise<Job>;
+  startMigrate(args: MigrateArgs): Promise<Job>;
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
   cancelJob(args: JobIdArgs): Promise<Job>;
@@ -132,6 +158,7 @@ export const API_METHODS = {
   ping: true,
   getAppInfo: true,
   getRepository: true,
+  listOpenRepositories: true,
   openRepository: true,
   createRepository: true,
   closeRepository: true,
@@ -139,6 +166,10 @@ export const API_METHODS = {
   forgetRecentRepository: true,
   getSummary: true,
   updateSettings: true,
+  listKeys: true,
+  addKey: true,
+  removeKey: true,
+  changePassphrase: true,
   listVersions: true,
   getVersionDetail: true,
   setProtected: true,
@@ -163,6 +194,7 @@ export const API_METHODS = {
   startCleanup: true,
   startExport: true,
   startImport: true,
+  startMigrate: true,
   listJobs: true,
   getJob: true,
   cancelJob: true,

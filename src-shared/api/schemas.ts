@@ -77,7 +77,10 @@ export const SCHEMAS = {
   ping: z.strictObject({ sent: z.number().finite().optional() }),
   getAppInfo: none,
   getRepository: none,
-  openRepository: z.strictObject({ path: absolutePath, passphrase: passphrase.optional() }),
+  openRepository: z
+    .strictObject({ path: absolutePath, passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
+    .refine((a) => a.passphrase === undefined || a.keyFile === undefined, { path: ['keyFile'], message: 'give a passphrase or a key file, not both' }),
+  listOpenRepositories: none,
   createRepository: z
     .strictObject({
       path: absolutePath,
@@ -87,9 +90,10 @@ export const SCHEMAS = {
       cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
       encrypt: z.boolean({ error: 'must be true or false' }).optional(),
       passphrase: newPassphrase.optional(),
+      keyFile: absolutePath.optional(),
     })
-    .refine((a) => !a.encrypt || a.passphrase !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
-    .refine((a) => a.encrypt || a.passphrase === undefined, { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
+    .refine((a) => !a.encrypt || a.passphrase !== undefined || a.keyFile !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
+    .refine((a) => a.encrypt || (a.passphrase === undefined && a.keyFile === undefined), { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
   closeRepository: none,
   listRecentRepositories: none,
   forgetRecentRepository: z.strictObject({ path: absolutePath }),
@@ -98,7 +102,14 @@ export const SCHEMAS = {
     minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
     cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
     maxConcurrentJobs: int(1, LIMITS.maxConcurrentJobs).optional(),
+    backy2AutoTags: z.boolean().optional(),
   }),
+  listKeys: none,
+  addKey: z
+    .strictObject({ passphrase: newPassphrase.optional(), keyFile: absolutePath.optional() })
+    .refine((a) => (a.passphrase === undefined) !== (a.keyFile === undefined), { path: ['passphrase'], message: 'give a new passphrase or a key file' }),
+  removeKey: z.strictObject({ id: z.string().min(1).max(128) }),
+  changePassphrase: z.strictObject({ passphrase: newPassphrase, id: z.string().min(1).max(128).optional() }),
   listVersions: z.strictObject({ name: versionName.optional(), snapshot: z.string().max(LIMITS.name).optional(), tag: tag.optional() }),
   getVersionDetail: z.strictObject({ uid }),
   setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),
@@ -126,6 +137,7 @@ export const SCHEMAS = {
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),
+    uid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a new UUID (lowercase)').optional(),
   }),
   startRestore: z.strictObject({
     uid,
@@ -144,6 +156,13 @@ export const SCHEMAS = {
   startCleanup: z.strictObject({ full: z.boolean().optional(), graceSeconds: int(0, LIMITS.maxGraceSeconds).optional() }),
   startExport: z.strictObject({ uids, file: absolutePath }),
   startImport: z.strictObject({ file: absolutePath }),
+  startMigrate: z.strictObject({
+    tool: z.enum(['backy2', 'benji'], { error: 'must be "backy2" or "benji"' }),
+    dumps: z.array(absolutePath).min(1, 'must name at least one dump').max(LIMITS.uids),
+    data: absolutePath,
+    listing: absolutePath.optional(),
+    hash: z.string().regex(/^[A-Za-z0-9_,=-]{1,64}$/, 'must be a hash function name').optional(),
+  }),
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),

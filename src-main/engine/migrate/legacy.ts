@@ -12,14 +12,13 @@
 // migrated version has the legacy UID and stays incomplete until its last block, so running
 // the same migration again resumes where it stopped.
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import { dirname } from 'node:path';
+import type { MigratedVersion } from '../../../src-shared/api/types';
 import { ObjectCodec, alignedBuffer, isZero } from '../codec/object';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import { ProgressTracker, type RunOptions } from '../pipeline/progress';
 import type { Repository } from '../repository';
-import { syncFileSystem } from '../store/folder';
+import { objectKey } from '../store/index';
 
 export interface LegacyBlock {
   idx: number;
@@ -54,28 +53,8 @@ export interface LegacyDataReader {
   verify(block: LegacyBlock, data: Buffer): boolean;
 }
 
-export type MigrationProblemKind = 'missing' | 'checksum' | 'size' | 'no-row';
-
-export interface MigrationProblem {
-  idx: number;
-  kind: MigrationProblemKind;
-  detail: string;
-}
-
-export interface MigratedVersion {
-  uid: string;
-  name: string;
-  /** what this run did with it */
-  outcome: 'migrated' | 'resumed' | 'already-migrated';
-  status: 'valid' | 'invalid';
-  blocks: number;
-  blocksNew: number;
-  blocksDedup: number;
-  blocksSparse: number;
-  /** blocks of this version that failed in an earlier, interrupted run */
-  blocksFailedEarlier: number;
-  problems: MigrationProblem[];
-}
+export type { MigratedVersion };
+export type MigrationProblemKind = MigratedVersion['problems'][number]['kind'];
 
 export interface MigrateOptions extends RunOptions {
   versions: LegacyVersion[];
@@ -203,7 +182,7 @@ async function migrateOne(
         if (row.object_state === ObjectState.invalid) { done.add(row.idx); result.blocksFailedEarlier++; continue; }
         let ok = present.get(row.object_id);
         if (ok === undefined) {
-          ok = (await repo.store.size(row.digest!.toString('hex'))) !== null;
+          ok = (await repo.store.size(objectKey(row.digest!.toString('hex')), options.signal)) !== null;
           present.set(row.object_id, ok);
         }
         if (ok) done.add(row.idx);
@@ -253,7 +232,6 @@ async function migrateOne(
       c.blocksInvalid++;
       addRow(idx, placeholder(block, idx));
     };
-    let tmpCounter = 0;
 
     /** The object id for a plaintext block, writing the object when the repository lacks it. */
     const store = async (data: Buffer, encodeBuffer: Buffer): Promise<{ id: number; written: boolean }> => {
@@ -279,11 +257,7 @@ async function migrateOne(
         if (id === null) continue;
         if (write) {
           const encoded = codec.encode(data, encodeBuffer);
-          const path = repo.store.objectPath(name);
-          const tmp = `${path}.tmp-${process.pid}-m${tmpCounter++}`;
-          await fs.mkdir(dirname(path), { recursive: true });
-          await fs.writeFile(tmp, encoded, { flag: 'wx' });
-          await fs.rename(tmp, path);
+          await repo.store.put(objectKey(name), encoded, options.signal);
           live.push({ id, storedSize: encoded.length });
           c.bytesWritten += encoded.length;
         }
@@ -359,7 +333,7 @@ async function migrateOne(
     if (firstError) throw firstError;
     throwIfAborted(options.signal, 'migration');
 
-    await syncFileSystem(repo.store.root);
+    await repo.store.barrier(options.signal);
     const count = meta.blockCount(vid);
     if (count !== version.sizeBlocks) throw new EngineError('INTERNAL', `migrated version ${version.uid} has ${count} block rows, expected ${version.sizeBlocks}`);
     const failed = result.problems.length + result.blocksFailedEarlier;
