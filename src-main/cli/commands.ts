@@ -102,7 +102,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   backup: {
     usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG]... [--from UID] [--hints FILE]',
-    summary: 'back up a file or block device; prints the new version UID last',
+    summary: 'back up a file, block device or FIFO ("-": stdin); prints the new version UID last',
     options: { snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json },
     args: [2, 2],
     async run(ctx) {
@@ -145,7 +145,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   restore: {
     usage: 'restore UID TARGET [--force] [--sparse]',
-    summary: 'restore a version to a new file, or to an existing file or device with --force',
+    summary: 'restore a version to a new file ("-": stdout), or to an existing file or device with --force',
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
     args: [2, 2],
     async run(ctx) {
@@ -153,8 +153,10 @@ export const COMMANDS: Record<string, Command> = {
       try {
         const result = await restore((await ctx.repo()), { uid: ctx.positionals[0], target: ctx.positionals[1], force: Boolean(ctx.values.force), sparse: Boolean(ctx.values.sparse), signal: ctx.signal, onProgress });
         bar.end();
-        if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
-        else ctx.out(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+        // Restoring to "-" streams the image to stdout: everything else goes to stderr.
+        const say = ctx.positionals[1] === '-' ? ctx.err : ctx.out;
+        if (ctx.values.json) say(JSON.stringify(result, null, 2));
+        else say(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
       } finally {
         bar.end();
       }
