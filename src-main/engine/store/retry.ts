@@ -154,6 +154,12 @@ export class RetryingStore implements ObjectStore {
     return this.run('get', key, signal, () => this.inner.get(key, range, signal));
   }
 
+  getInto(key: string, buffer: Buffer, options: { maxSize?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+    const inner = this.inner as ObjectStore & { getInto?: RetryingStore['getInto'] };
+    if (!inner.getInto) throw new EngineError('INTERNAL', `store ${this.location} cannot read into a buffer`);
+    return this.run('get', key, options.signal, () => inner.getInto!(key, buffer, options));
+  }
+
   size(key: string, signal?: AbortSignal): Promise<number | null> {
     return this.run('size', key, signal, () => this.inner.size(key, signal));
   }

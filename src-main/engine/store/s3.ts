@@ -221,6 +221,21 @@ export class S3Store implements ObjectStore {
     });
   }
 
+  /** The whole item, read into `buffer` when it has room; larger than maxSize: OBJECT_CORRUPT unread. */
+  async getInto(key: string, buffer: Buffer, options: { maxSize?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+    const Key = this.s3Key(key);
+    return this.request('get', key, options.signal, async (abortSignal) => {
+      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key }), { abortSignal });
+      const length = answer.ContentLength;
+      if (options.maxSize !== undefined && length !== undefined && length > options.maxSize) {
+        (answer.Body as Readable | undefined)?.destroy();
+        throw new EngineError('OBJECT_CORRUPT', `get ${key} at ${this.location}: ${length} bytes stored, at most ${options.maxSize} expected`);
+      }
+      const into = length !== undefined && length <= buffer.length ? buffer.subarray(0, length) : undefined;
+      return readBody(answer.Body as Readable, length, abortSignal, `get ${key}`, into);
+    });
+  }
+
   async size(key: string, signal?: AbortSignal): Promise<number | null> {
     const Key = this.s3Key(key);
     try {
@@ -300,7 +315,7 @@ export class S3Store implements ObjectStore {
 }
 
 /** Reads a response body into one buffer, checking it arrived whole. */
-async function readBody(body: Readable | undefined, contentLength: number | undefined, signal: AbortSignal, what: string): Promise<Buffer> {
+async function readBody(body: Readable | undefined, contentLength: number | undefined, signal: AbortSignal, what: string, into?: Buffer): Promise<Buffer> {
   if (!body) return Buffer.alloc(0);
   const onAbort = (): void => {
     body.destroy(new Error('aborted'));
@@ -308,7 +323,7 @@ async function readBody(body: Readable | undefined, contentLength: number | unde
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     if (contentLength !== undefined) {
-      const out = Buffer.allocUnsafe(contentLength);
+      const out = into ?? Buffer.allocUnsafe(contentLength);
       let filled = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (filled + chunk.length > contentLength) throw new TransientError('body too long', `${what}: more bytes than the ${contentLength} announced`);

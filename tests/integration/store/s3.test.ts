@@ -55,6 +55,12 @@ describe('S3 store on RGW', () => {
     assert.deepEqual(await store.get(key, { offset: data.length - 10, length: 100 }), data.subarray(data.length - 10), 'a range past the end is cut');
     assert.equal((await store.get(key, { offset: data.length + 5, length: 10 })).length, 0);
     assert.equal((await store.get(key, { offset: 3, length: 0 })).length, 0);
+    const room = Buffer.alloc(data.length + 100);
+    const into = await store.getInto(key, room);
+    assert.equal(into.buffer, room.buffer, 'read into the buffer given');
+    assert.equal(sha(into), sha(data));
+    assert.equal(sha(await store.getInto(key, Buffer.alloc(10))), sha(data), 'a buffer too small: a new one');
+    await refused(store.getInto(key, room, { maxSize: data.length - 1 }), 'OBJECT_CORRUPT');
     await store.put('objects/empty', Buffer.alloc(0));
     assert.equal((await store.get('objects/empty')).length, 0);
     assert.equal(await store.size('objects/empty'), 0);
