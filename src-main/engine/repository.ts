@@ -1,5 +1,6 @@
 // Repository: one metadata store, one object store and the settings fixed at `init`.
 // `Repository.init` creates one; `Repository.open` finds and checks one by path.
+import { parseSize as parseSharedSize } from '../../src-shared/api/format';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -99,10 +100,9 @@ function writeConfig(root: string, config: RepositoryConfigFile): void {
 
 /** Parses sizes such as 4M, 64K, 1G, 4194304. */
 export function parseSize(text: string): number {
-  const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
-  if (!match) throw new EngineError('INVALID_ARGUMENT', `not a size: "${text}" (use e.g. 4M, 64K, 4194304)`);
-  const power = ' kmgt'.indexOf((match[2] || ' ').toLowerCase());
-  return Number(match[1]) * 1024 ** power;
+  const size = parseSharedSize(text);
+  if (size === null) throw new EngineError('INVALID_ARGUMENT', `not a size: "${text}" (use e.g. 4M, 64K, 4194304)`);
+  return size;
 }
 
 export function checkBlockSize(blockSize: number): void {

@@ -41,6 +41,9 @@ export const absolutePath = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
   .transform(normalizePath);
 
+/** An absolute path, or `-`: stdin as a backup's source, stdout as a restore's target (command line only). */
+export const streamOrPath = z.union([z.literal('-'), absolutePath]);
+
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
   .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, 'must be a version UID (letters, digits, "-", "_", "."; at most 128)');
@@ -77,7 +80,10 @@ export const SCHEMAS = {
   ping: z.strictObject({ sent: z.number().finite().optional() }),
   getAppInfo: none,
   getRepository: none,
-  openRepository: z.strictObject({ path: absolutePath, passphrase: passphrase.optional() }),
+  openRepository: z
+    .strictObject({ path: absolutePath, passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
+    .refine((a) => a.passphrase === undefined || a.keyFile === undefined, { path: ['keyFile'], message: 'give a passphrase or a key file, not both' }),
+  listOpenRepositories: none,
   createRepository: z
     .strictObject({
       path: absolutePath,
@@ -87,9 +93,10 @@ export const SCHEMAS = {
       cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
       encrypt: z.boolean({ error: 'must be true or false' }).optional(),
       passphrase: newPassphrase.optional(),
+      keyFile: absolutePath.optional(),
     })
-    .refine((a) => !a.encrypt || a.passphrase !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
-    .refine((a) => a.encrypt || a.passphrase === undefined, { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
+    .refine((a) => !a.encrypt || a.passphrase !== undefined || a.keyFile !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
+    .refine((a) => a.encrypt || (a.passphrase === undefined && a.keyFile === undefined), { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
   closeRepository: none,
   listRecentRepositories: none,
   forgetRecentRepository: z.strictObject({ path: absolutePath }),
@@ -99,6 +106,12 @@ export const SCHEMAS = {
     cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
     maxConcurrentJobs: int(1, LIMITS.maxConcurrentJobs).optional(),
   }),
+  listKeys: none,
+  addKey: z
+    .strictObject({ passphrase: newPassphrase.optional(), keyFile: absolutePath.optional() })
+    .refine((a) => (a.passphrase === undefined) !== (a.keyFile === undefined), { path: ['passphrase'], message: 'give a new passphrase or a key file' }),
+  removeKey: z.strictObject({ id: z.string().min(1).max(128) }),
+  changePassphrase: z.strictObject({ passphrase: newPassphrase, id: z.string().min(1).max(128).optional() }),
   listVersions: z.strictObject({ name: versionName.optional(), snapshot: z.string().max(LIMITS.name).optional(), tag: tag.optional() }),
   getVersionDetail: z.strictObject({ uid }),
   setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),
@@ -120,7 +133,7 @@ export const SCHEMAS = {
     defaultPath: absolutePath.optional(),
   }),
   startBackup: z.strictObject({
-    source: absolutePath,
+    source: streamOrPath,
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
@@ -129,7 +142,7 @@ export const SCHEMAS = {
   }),
   startRestore: z.strictObject({
     uid,
-    target: absolutePath,
+    target: streamOrPath,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),
