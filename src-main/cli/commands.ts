@@ -17,6 +17,7 @@ import { humanBytes, humanDuration } from '../../src-shared/api/format';
 import { machineLines, ProgressBar, table } from './format';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
+import { serveNbdCommand } from './serve-nbd';
 
 export class UsageError extends Error {}
 
@@ -389,5 +390,6 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   serve: serveCommand,
+  'serve-nbd': serveNbdCommand,
   jobs: jobsCommand,
 };
