@@ -17,6 +17,7 @@ import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/forma
 import { machineLines, table } from './format';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
+import { serveNbdCommand } from './serve-nbd';
 
 export class UsageError extends Error {}
 
@@ -404,5 +405,6 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   serve: serveCommand,
+  'serve-nbd': serveNbdCommand,
   jobs: jobsCommand,
 };
