@@ -144,7 +144,7 @@ test('a dropped connection: banner, no Cancel on stale rows, automatic reconnect
   await page.locator('.conn-open').waitFor({ timeout: 30_000 });
   assert.equal(await page.locator('.conn-banner').count(), 0, 'the banner goes away');
   await page.getByText('resync-me').first().waitFor();
-  await page.waitForFunction(() => !document.querySelector('.job-row'), undefined, { timeout: 15_000 });
+  await page.locator('.job-row').first().waitFor({ state: 'detached', timeout: 15_000 });
   await screenshot(page, 'connection-resynced-jobs');
   await page.getByRole('link', { name: 'Versions' }).click();
   await page.getByText('resync-me', { exact: true }).first().waitFor();
