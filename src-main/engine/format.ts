@@ -62,3 +62,19 @@ export const KEY_WRAP_AAD = 'blockvault key slot v1';
 export const SCRYPT_DEFAULTS = { N: 32768, r: 8, p: 1 } as const;
 /** First line's `format` of an encrypted metadata export. */
 export const ENCRYPTED_EXPORT_FORMAT_NAME = 'blockvault-metadata-encrypted';
+
+/**
+ * Block-list digest: SHA-256 over a canonical encoding of a version's block list, kept in its
+ * row (versions.block_list_digest) and checked by restore and scrub against the rows they read.
+ *   header  magic "BVBL" | BLOCK_LIST_FORMAT_VERSION (1 byte) | uid (36 ASCII bytes)
+ *           | size (u64 LE) | block size (u32 LE) | block count (u64 LE)
+ *   then one entry per block in index order 0..count-1:
+ *           BLOCK_LIST_SPARSE (1 byte)                 an all-zero block
+ *           BLOCK_LIST_OBJECT (1 byte) | digest (32)   a block stored as that object
+ * A row whose object is not in the objects table, or a gap in the indexes, yields no digest
+ * (the list is damaged). NULL in the row means unknown (see README, "Block-list digests").
+ */
+export const BLOCK_LIST_MAGIC = Buffer.from('BVBL', 'latin1');
+export const BLOCK_LIST_FORMAT_VERSION = 1;
+export const BLOCK_LIST_SPARSE = 0;
+export const BLOCK_LIST_OBJECT = 1;

@@ -5,6 +5,7 @@ import { ftruncateSync, fsyncSync, unlinkSync } from 'node:fs';
 import type { RestoreResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { inspectTarget, openTarget } from '../io/device';
+import { blockListDamaged, hashingRows } from '../meta/blocklist';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { defaultWorkerCount, WorkerPool, type PoolRequest } from '../workers/pool';
@@ -30,8 +31,12 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   const blockCount = Math.ceil(version.size / version.block_size);
   const rows = meta.blockCount(version.id);
   if (rows !== blockCount) {
-    throw new EngineError('INTERNAL', `version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
+    throw new EngineError('METADATA_DAMAGED', `metadata damaged: version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
   }
+  // Checked before the target is touched, and again over the rows the restore itself reads.
+  const header = { uid: version.uid, size: version.size, blockSize: version.block_size };
+  const before = meta.computeBlockListDigest(version.id);
+  if (!before || (version.block_list_digest && !before.equals(version.block_list_digest))) throw blockListDamaged(version.uid);
 
   const existing = inspectTarget(options.target);
   if (existing.exists && !options.force) throw new EngineError('TARGET_EXISTS', `target ${options.target} exists; use --force to overwrite it`);
@@ -60,7 +65,8 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     // An object the version repeats is read and verified once, at its first block, and
     // written to all of its blocks then; its later blocks only count as done.
     const repeated = meta.repeatedObjects(version.id);
-    await runBounded(meta.iterateBlocks(version.id), p.size * 3, options.signal, async (block) => {
+    const blocks = hashingRows(header, meta.iterateBlocks(version.id));
+    await runBounded(blocks.rows, p.size * 3, options.signal, async (block) => {
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);
       let request: PoolRequest | null = null;
@@ -91,6 +97,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
       c.bytesDone += length * blocks;
     });
     throwIfAborted(options.signal, 'restore');
+    if (!blocks.matches(version.block_list_digest ?? before)) throw blockListDamaged(version.uid);
     tracker.phase('syncing');
     fsyncSync(target.fd);
     target.close();
