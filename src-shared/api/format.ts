@@ -27,3 +27,11 @@ export function percent(done: number, total: number): number {
 export function shortUid(uid: string): string {
   return uid.length > 8 ? uid.slice(0, 8) : uid;
 }
+
+/** "4M", "64K", "4194304", "1GiB" in bytes; null when the text is not a size. */
+export function parseSize(text: string): number | null {
+  const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!match) return null;
+  const power = ' kmgt'.indexOf((match[2] || ' ').toLowerCase());
+  return Number(match[1]) * 1024 ** power;
+}

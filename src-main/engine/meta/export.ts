@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import { EngineError } from '../errors';
 import { ENCRYPTED_EXPORT_FORMAT_NAME, EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION, GCM_TAG_SIZE } from '../format';
 import type { Repository } from '../repository';
+import { objectKey } from '../store/index';
 import { ObjectState, VersionState } from './schema';
 
 type ExportedObject = [string, number, number] | null;
@@ -207,7 +208,7 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
       if (!object || present.has(object[0])) continue;
       const row = meta.objectByDigest(Buffer.from(object[0], 'hex'));
       if (row && row.state !== ObjectState.deleting) hadRow.add(object[0]);
-      present.set(object[0], row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(object[0]));
+      present.set(object[0], row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(objectKey(object[0])));
     }
   }
   const incompleteData: string[] = [];
