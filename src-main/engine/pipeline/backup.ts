@@ -324,6 +324,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       durationMs: Date.now() - started,
     };
     meta.durableTransaction(() => {
+      meta.sealBlockList(vid);
       meta.setVersionState(vid, VersionState.valid);
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
