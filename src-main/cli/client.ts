@@ -16,9 +16,12 @@ export function absolute(path: string): string {
   return resolve(path);
 }
 
-/** A source spelled as a URL (nbd://, rbd:...) passes as given; a path becomes absolute. */
+/** `-` as a source or target: stdin for a backup, stdout for a restore. */
+export const STREAM = '-';
+
+/** A source spelled as a URL (nbd://, rbd:...) or `-` passes as given; a path becomes absolute. */
 export function sourcePath(text: string): string {
-  return /^[a-z][a-z0-9+.-]*:/i.test(text) ? text : resolve(text);
+  return text === STREAM || /^[a-z][a-z0-9+.-]*:/i.test(text) ? text : resolve(text);
 }
 
 export interface RepositoryOptions {

@@ -11,7 +11,7 @@ import type { Api } from '../../src-shared/api/contract';
 import type { Job } from '../../src-shared/api/types';
 import type { BackupResult, CleanupResult, RestoreResult, Version } from '../../src-shared/model';
 import { EngineError } from '../services';
-import { absolute, sourcePath } from './client';
+import { absolute, sourcePath, STREAM } from './client';
 import { newCredentials } from './credentials';
 import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/format';
 import { machineLines, table } from './format';
@@ -19,6 +19,7 @@ import { statsLine, versionLine } from './backy2';
 import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
+import { serveNbdCommand } from './serve-nbd';
 
 export class UsageError extends Error {}
 
@@ -111,8 +112,8 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   backup: {
-    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE]   (SOURCE may be file://PATH)',
-    summary: 'back up a file or block device; prints the new version UID last',
+    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE]   (SOURCE may be file://PATH or "-" for stdin)',
+    summary: 'back up a file, block device or FIFO ("-": stdin); prints the new version UID last',
     options: { snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json },
     args: [2, 2],
     async run(ctx) {
@@ -151,17 +152,19 @@ export const COMMANDS: Record<string, Command> = {
   },
   restore: {
     usage: 'restore UID TARGET [--force] [--sparse]',
-    summary: 'restore a version to a new file, or to an existing file or device with --force',
+    summary: 'restore a version to a new file ("-": stdout), or to an existing file or device with --force',
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
     args: [2, 2],
     async run(ctx) {
-      const target = absolute(ctx.positionals[1]);
+      const target = ctx.positionals[1] === STREAM ? STREAM : absolute(ctx.positionals[1]);
       const force = Boolean(ctx.values.force);
       {
         // --force is the command line's confirmation of overwriting the target.
         const result = resultOf<RestoreResult>(await ctx.job('restore', (api) => api.startRestore({ uid: ctx.positionals[0], target, force, sparse: Boolean(ctx.values.sparse), ...(force ? { confirm: basename(target) } : {}) })));
-        if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
-        else ctx.out(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+        // Restoring to "-" streams the image to stdout: everything else goes to stderr.
+        const say = target === STREAM ? ctx.err : ctx.out;
+        if (ctx.values.json) say(JSON.stringify(result, null, 2));
+        else say(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
       }
     },
   },
@@ -405,6 +408,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   serve: serveCommand,
+  'serve-nbd': serveNbdCommand,
   jobs: jobsCommand,
   initdb: initdbCommand,
   'auto-tags': autoTagsCommand,

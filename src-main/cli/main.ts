@@ -10,6 +10,8 @@ import { COMMANDS, UsageError, type CommandContext } from './commands';
 export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
 
 const VERSION = '0.1.0';
+/** How long an interrupted command may take to stop by itself before the process quits. */
+const INTERRUPT_GRACE_MS = 1500;
 
 const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   repo: { type: 'string' },
@@ -103,6 +105,9 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     if (controller.signal.aborted) process.exit(EXIT.interrupted);
     err('blockvault: interrupted, stopping (press Ctrl-C again to quit at once)');
     controller.abort();
+    // Every wait is cancellable, so commands end well within this; should one not, the process
+    // still ends within 2 s (nothing becomes valid without its final commit).
+    setTimeout(() => { err('blockvault: interrupted, quitting'); process.exit(EXIT.interrupted); }, INTERRUPT_GRACE_MS).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

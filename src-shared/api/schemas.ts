@@ -41,6 +41,9 @@ export const absolutePath = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
   .transform(normalizePath);
 
+/** An absolute path, or `-`: stdin as a backup's source, stdout as a restore's target (command line only). */
+export const streamOrPath = z.union([z.literal('-'), absolutePath]);
+
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
   .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, 'must be a version UID (letters, digits, "-", "_", "."; at most 128)');
@@ -131,7 +134,7 @@ export const SCHEMAS = {
     defaultPath: absolutePath.optional(),
   }),
   startBackup: z.strictObject({
-    source: absolutePath,
+    source: streamOrPath,
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
@@ -141,7 +144,7 @@ export const SCHEMAS = {
   }),
   startRestore: z.strictObject({
     uid,
-    target: absolutePath,
+    target: streamOrPath,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),

@@ -227,7 +227,13 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
         const digest = Buffer.from(object[0], 'hex');
         const existing = meta.objectByDigest(digest);
         if (existing) {
-          if (existing.state === ObjectState.deleting) throw new EngineError('LOCKED', 'a cleanup is deleting objects this import needs; run the import again');
+          if (existing.state === ObjectState.deleting) {
+            // A stale mark of a killed cleanup is taken back: live when its file is still
+            // there, invalid when it is gone (the version is then imported invalid, above).
+            const cleanups = meta.liveCleanupLocks();
+            if (cleanups.length > 0) throw new EngineError('LOCKED', `a cleanup (pid ${cleanups[0].pid}) is deleting objects this import needs; run the import again when it has finished`);
+            meta.transitionObject(existing.id, [ObjectState.deleting], present.get(object[0]) === null ? ObjectState.invalid : ObjectState.live, now);
+          }
           meta.touchObject(existing.id, now);
           return [idx, existing.id];
         }
@@ -237,6 +243,7 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
         return [idx, meta.insertObject(digest, object[1], state, null, now, storedSize ?? object[2])];
       });
       meta.insertBlocks(id, rows);
+      meta.sealBlockList(id);
     }
   });
   return { versions: versions.map((v) => v.line.uid), incompleteData };

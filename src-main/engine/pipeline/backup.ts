@@ -40,6 +40,8 @@ export interface BackupOptions extends RunOptions {
 const ROW_BATCH = 2048;
 const ROW_FLUSH_MS = 500;
 const SYNC_EVERY_BYTES = 256 * 1024 * 1024;
+/** How long a backup waits for a live cleanup to finish deleting an object it needs. */
+const DELETING_WAIT_MS = 20_000;
 
 export function checkVersionName(name: string, what = 'name'): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\u0000-\u001f]/.test(name)) {
@@ -174,6 +176,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       const known = decided.get(digest);
       if (known !== undefined) return { id: known, write: false };
       const key = Buffer.from(digest, 'hex');
+      let waitingSince: number | undefined;
       for (;;) {
         const now = Date.now();
         const row = meta.objectByDigest(key);
@@ -192,7 +195,18 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
           // Known to be damaged in the store: a fresh copy heals it.
           if (meta.transitionObject(row.id, [ObjectState.invalid], ObjectState.pending, now)) result = { id: row.id, write: true };
         } else {
-          await new Promise((resolve) => setTimeout(resolve, 50)); // cleanup is deleting it right now
+          // `deleting`: a stale mark of a killed cleanup is taken back at once (the loop then
+          // meets a pending object and writes it); a live cleanup finishes deleting it within
+          // moments, and one that does not within DELETING_WAIT_MS is reported, not waited on.
+          const cleanups = meta.reclaimDeletingObject(row.id, now);
+          if (cleanups.length > 0) {
+            waitingSince ??= now;
+            if (now - waitingSince > DELETING_WAIT_MS) {
+              const holder = cleanups[0];
+              throw new EngineError('LOCKED', `object ${digest.slice(0, 12)}.. is being deleted by a cleanup that has not finished in ${DELETING_WAIT_MS / 1000} s (pid ${holder.pid} on ${holder.host} since ${new Date(holder.since).toISOString()}); stop it or wait for it, then back up again`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
         }
         if (result) {
           decided.set(digest, result.id);
@@ -310,6 +324,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       durationMs: Date.now() - started,
     };
     meta.durableTransaction(() => {
+      meta.sealBlockList(vid);
       meta.setVersionState(vid, VersionState.valid);
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
