@@ -10,7 +10,7 @@ import type { ParseArgsConfig } from 'node:util';
 import type { Api } from '../../src-shared/api/contract';
 import type { Job } from '../../src-shared/api/types';
 import type { BackupResult, CleanupResult, RestoreResult, Version } from '../../src-shared/model';
-import { EngineError } from '../services';
+import { EngineError, type Services } from '../services';
 import { absolute, sourcePath, STREAM } from './client';
 import { newCredentials } from './credentials';
 import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/format';
@@ -36,6 +36,8 @@ export interface CommandContext {
   bareApi: () => Api;
   /** starts a job and follows it: progress bar labelled `label`, Ctrl-C cancels it */
   job: (label: string, start: (api: Api) => Promise<Job>) => Promise<Job>;
+  /** the services behind `api` (for commands that serve the open repository, like serve-nbd) */
+  services: () => Promise<Services>;
   signal: AbortSignal;
   debug: (text: string) => void;
   /** a line for the log file only (--log-file) */

@@ -125,6 +125,7 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
       () => new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO'),
     ),
     bareApi: () => client.start().api,
+    services: async () => { await ctx.api(); return client.start().services; },
     job: async (label, start) => {
       const api = await ctx.api();
       return followJob(client.start().services, api, label, controller.signal, () => start(api), log);

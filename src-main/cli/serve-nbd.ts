@@ -15,7 +15,7 @@ export const serveNbdCommand: Command = {
     if (socket !== undefined && portText !== undefined) throw new UsageError('give --socket or --port, not both');
     const port = portText === undefined ? 10809 : Number(portText);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, got "${portText}"`);
-    const repo = await ctx.repo();
+    const repo = (await ctx.services()).context.requireRepo();
     const serving = await serveVersion(repo, ctx.positionals[0]!, { listen: socket !== undefined ? { socket } : { port }, cow: ctx.values.cow === true });
     ctx.out(serving.url);
     ctx.err(`serving version ${serving.uid}${ctx.values.cow ? ' (writes go to a temporary overlay)' : ' read-only'}; attach with one of:`);

@@ -109,6 +109,10 @@ export interface NbdTargetHooks {
 
 export class NbdTarget implements Target {
   readonly sequential = false;
+  /** an existing export (size given) holds data a failed restore leaves incomplete */
+  get overwrites(): boolean {
+    return this.size !== null;
+  }
   private ended = false;
 
   private constructor(
