@@ -35,7 +35,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints }) {
+    async startBackup({ source, name, snapshot, tags, from, hints, uid }) {
       const repo = ctx.requireRepo();
       const stream = source === STREAM;
       if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
@@ -54,11 +54,11 @@ export function jobServices(ctx: ServiceContext): JobApi {
       return ctx.jobs.submit({
         kind: 'backup',
         title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null },
+        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null },
         run: async ({ signal, onProgress, log }) => {
           log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
           try {
-            const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
+            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
             const s = result.stats;
             log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
             changed('backup', [result.uid]);

@@ -105,6 +105,7 @@ export const SCHEMAS = {
     minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
     cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
     maxConcurrentJobs: int(1, LIMITS.maxConcurrentJobs).optional(),
+    backy2AutoTags: z.boolean().optional(),
   }),
   listKeys: none,
   addKey: z
@@ -139,6 +140,7 @@ export const SCHEMAS = {
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),
+    uid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a new UUID (lowercase)').optional(),
   }),
   startRestore: z.strictObject({
     uid,
@@ -157,6 +159,13 @@ export const SCHEMAS = {
   startCleanup: z.strictObject({ full: z.boolean().optional(), graceSeconds: int(0, LIMITS.maxGraceSeconds).optional() }),
   startExport: z.strictObject({ uids, file: absolutePath }),
   startImport: z.strictObject({ file: absolutePath }),
+  startMigrate: z.strictObject({
+    tool: z.enum(['backy2', 'benji'], { error: 'must be "backy2" or "benji"' }),
+    dumps: z.array(absolutePath).min(1, 'must name at least one dump').max(LIMITS.uids),
+    data: absolutePath,
+    listing: absolutePath.optional(),
+    hash: z.string().regex(/^[A-Za-z0-9_,=-]{1,64}$/, 'must be a hash function name').optional(),
+  }),
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),
