@@ -3,12 +3,12 @@
 // holes in base:allocation. With copy-on-write, writes go to an *overlay* of whole blocks in
 // memory (the version itself is never changed); the overlay's blocks are the *changed
 // extents* a `--save-as` backup reads, every other block coming from the version.
-import { readFile } from 'node:fs/promises';
 import { ObjectCodec } from '../codec/object';
 import { EngineError } from '../errors';
 import type { Extent } from '../io/port';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
+import { objectKey } from '../store/port';
 import { STATE_HOLE, STATE_ZERO } from './protocol';
 import type { ExportBackend, StatusExtent } from './server';
 
@@ -69,10 +69,10 @@ export class VersionExport implements ExportBackend {
     if (cached) return cached;
     let object: Buffer;
     try {
-      object = await readFile(this.repo.store.objectPath(digest));
+      object = await this.repo.store.get(objectKey(digest));
     } catch (error) {
-      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-      throw new EngineError(missing ? 'OBJECT_MISSING' : 'IO_ERROR', `version ${this.uid} block ${idx}: object ${digest} ${missing ? 'missing' : `unreadable: ${(error as Error).message}`}`);
+      const code = error instanceof EngineError ? error.code : 'IO_ERROR';
+      throw new EngineError(code, `version ${this.uid} block ${idx}: object ${digest}: ${(error as Error).message}`, { cause: error });
     }
     let plaintext: Buffer;
     try {
