@@ -11,6 +11,7 @@ import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
 import { jobServices } from './jobs';
+import { migrateServices } from './migrate';
 import { nbdServices } from './nbd';
 import { repositoryServices } from './repository';
 import { systemServices } from './system';
@@ -38,6 +39,7 @@ export function createServices(options: ServiceOptions): Services {
     ...repositoryServices(context),
     ...versionServices(context),
     ...jobServices(context),
+    ...migrateServices(context),
     ...nbdServices(context),
   };
   return { api, context, events, close: () => context.close() };

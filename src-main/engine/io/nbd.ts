@@ -110,9 +110,11 @@ export interface NbdTargetHooks {
 
 export class NbdTarget implements Target {
   readonly sequential = false;
+  /** an existing export (size given) holds data a failed restore leaves incomplete */
+  get overwrites(): boolean {
+    return this.size !== null;
+  }
   private ended = false;
-  /** an existing export is written over (a new qcow2 or RBD image made for the restore is not) */
-  readonly overwrites: boolean;
 
   private constructor(
     private readonly client: NbdClient,
@@ -122,9 +124,7 @@ export class NbdTarget implements Target {
     readonly size: number | null,
     private readonly server: QemuNbd | undefined,
     private readonly hooks: NbdTargetHooks,
-  ) {
-    this.overwrites = !zeroed;
-  }
+  ) {}
 
   /**
    * Opens a writable export. `created` says the export was made for this restore (zeroed, of
