@@ -134,7 +134,11 @@ export class ServiceContext {
     }
   }
 
+  /** run first by close(): services that hold resources of their own (NBD servings) stop them */
+  readonly closers: Array<() => Promise<void>> = [];
+
   async close(): Promise<void> {
+    await Promise.all(this.closers.map((closer) => closer()));
     await Promise.all([...this.sessions.values()].map((s) => s.jobs.shutdown()));
     for (const session of this.sessions.values()) session.repository.close();
     this.sessions.clear();

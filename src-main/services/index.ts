@@ -12,6 +12,7 @@ import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
 import { jobServices } from './jobs';
 import { migrateServices } from './migrate';
+import { nbdServices } from './nbd';
 import { repositoryServices } from './repository';
 import { systemServices } from './system';
 import { versionServices } from './versions';
@@ -39,6 +40,7 @@ export function createServices(options: ServiceOptions): Services {
     ...versionServices(context),
     ...jobServices(context),
     ...migrateServices(context),
+    ...nbdServices(context),
   };
   return { api, context, events, close: () => context.close() };
 }

@@ -13,6 +13,7 @@ import type {
   Comparison,
   Job,
   KeyInfo,
+  NbdServing,
   PathInfo,
   PickPurpose,
   RecentRepository,
@@ -91,6 +92,9 @@ export interface MigrateArgs { tool: 'backy2' | 'benji'; dumps: string[]; data: 
 export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
+/** a Unix socket path, or a TCP port on 127.0.0.1 (0: any free port); neither: any free port */
+export interface ServeNbdArgs { uid: string; socket?: string; port?: number; cow?: boolean }
+export interface ServingIdArgs { id: string }
 
 export interface Api {
   /** Round trip check; `time` is the server's clock. */
@@ -147,6 +151,11 @@ export interface Api {
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
   cancelJob(args: JobIdArgs): Promise<Job>;
+
+  // serving versions over NBD
+  startServingNbd(args: ServeNbdArgs): Promise<NbdServing>;
+  stopServingNbd(args: ServingIdArgs): Promise<NbdServing>;
+  listServingsNbd(args: NoArgs): Promise<NbdServing[]>;
 }
 
 export type ApiMethod = keyof Api;
@@ -198,6 +207,9 @@ export const API_METHODS = {
   listJobs: true,
   getJob: true,
   cancelJob: true,
+  startServingNbd: true,
+  stopServingNbd: true,
+  listServingsNbd: true,
 } as const satisfies Record<ApiMethod, true>;
 
 export const METHOD_NAMES = Object.keys(API_METHODS) as ApiMethod[];

@@ -169,6 +169,9 @@ export const SCHEMAS = {
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),
+  startServingNbd: z.strictObject({ uid, socket: absolutePath.optional(), port: int(0, 65535).optional(), cow: z.boolean().optional() }).refine((a) => a.socket === undefined || a.port === undefined, 'give a socket or a port, not both'),
+  stopServingNbd: z.strictObject({ id: z.string().regex(/^[0-9a-f]{1,32}$/, 'must be a serving id') }),
+  listServingsNbd: none,
 } satisfies { [M in ApiMethod]: z.ZodType<ApiArgs<M>> };
 
 export type ValidationResult<M extends ApiMethod> = { ok: true; value: ApiArgs<M> } | { ok: false; message: string };

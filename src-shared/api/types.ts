@@ -229,3 +229,21 @@ export interface KeyInfo {
   /** the key this repository was opened with */
   current: boolean;
 }
+
+/** A version served over NBD by this process (serve-nbd, the GUI's "Serve over NBD"). */
+export interface NbdServing {
+  id: string;
+  uid: string;
+  /** nbd://127.0.0.1:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH */
+  url: string;
+  /** commands that attach it (qemu-img, nbdinfo, qemu-nbd, nbd-client, nbdfuse) */
+  attach: string[];
+  /** writes go to a temporary overlay (copy-on-write) instead of being refused */
+  cow: boolean;
+  started: number;
+  connections: number;
+  blocksVerified: number;
+  changedBlocks: number;
+  /** the last error a client was answered with (a corrupt or missing object) */
+  lastError: string | null;
+}

@@ -55,6 +55,9 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   listJobs: { args: { limit: 5 }, required: [] },
   getJob: { args: { id: JOB }, required: ['id'] },
   cancelJob: { args: { id: JOB }, required: ['id'] },
+  startServingNbd: { args: { uid: UID, port: 10809, cow: true }, required: ['uid'] },
+  stopServingNbd: { args: { id: 'ab12cd34ef567890' }, required: ['id'] },
+  listServingsNbd: { args: {}, required: [] },
 };
 
 const PATH_FIELDS = new Set(['path', 'source', 'target', 'hints', 'file', 'defaultPath']);
