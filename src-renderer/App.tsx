@@ -86,7 +86,7 @@ function CurrentView({ route }: { route: Route }) {
     case 'restore':
       return <NeedsRepository><RestoreWizard key={route.uid ?? ''} initialUid={route.uid} /></NeedsRepository>;
     case 'scrub':
-      return <NeedsRepository><ScrubView initialUids={route.uids} report={route.report} /></NeedsRepository>;
+      return <NeedsRepository><ScrubView key={route.job ?? route.report ?? ''} initialUids={route.uids} report={route.report} job={route.job} /></NeedsRepository>;
     case 'jobs':
       return <JobsView selected={route.job} />;
     case 'cleanup':

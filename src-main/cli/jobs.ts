@@ -1,5 +1,5 @@
 // `blockvault jobs`: the job history of the repository (jobs the GUI and web mode ran).
-import { humanBytes, humanDuration } from '../../src-shared/api/format';
+import { humanBytes, humanDuration, localTime } from '../../src-shared/api/format';
 import type { Job } from '../../src-shared/api/types';
 import { JobHistory } from '../jobs/history';
 import { UsageError, type Command } from './commands';
@@ -39,7 +39,7 @@ export const jobsCommand: Command = {
     ctx.out(table(
       ['created', 'id', 'kind', 'state', 'progress', 'duration', 'title', 'error'],
       jobs.map((job) => [
-        job.created.replace('T', ' ').slice(0, 19),
+        localTime(job.created),
         job.id.slice(0, 8),
         job.kind,
         job.state,

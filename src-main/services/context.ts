@@ -33,7 +33,7 @@ export class ServiceContext {
     readonly config: AppConfig,
   ) {
     this.jobs = new JobManager({
-      maxConcurrent: options.maxConcurrentJobs,
+      maxConcurrent: options.maxConcurrentJobs ?? config.maxConcurrentJobs(),
       progressIntervalMs: options.progressIntervalMs,
       onChange: (job) => events.emit('jobChanged', job),
     });

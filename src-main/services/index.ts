@@ -10,6 +10,7 @@ import { serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
+import { historyServices } from './history';
 import { jobServices } from './jobs';
 import { repositoryServices } from './repository';
 import { systemServices } from './system';
@@ -35,6 +36,7 @@ export function createServices(options: ServiceOptions): Services {
     ...repositoryServices(context),
     ...versionServices(context),
     ...jobServices(context),
+    ...historyServices(context),
   };
   return { api, context, events, close: () => context.close() };
 }

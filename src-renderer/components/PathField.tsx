@@ -70,7 +70,7 @@ export function PathField({ label, value, onChange, purpose, placeholder, onInfo
           placeholder={placeholder ?? '/absolute/path'}
           spellCheck={false}
           autoFocus={autoFocus}
-          onChange={(event) => onChange(event.target.value.trim())}
+          onChange={(event) => onChange(event.target.value)}
         />
         {nativeDialogs && (
           <button

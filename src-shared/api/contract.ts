@@ -17,7 +17,9 @@ import type {
   RecentRepository,
   RepositoryInfo,
   RepositorySummary,
+  StoragePoint,
   VersionDetail,
+  VersionFacts,
 } from './types';
 
 export type NoArgs = Record<string, never>;
@@ -102,6 +104,10 @@ export interface Api {
   getDu(args: OptionalUidArgs): Promise<DuReport>;
   listStats(args: StatsArgs): Promise<BackupStats[]>;
   listScrubReports(args: UidArgs): Promise<ScrubReport[]>;
+  /** stored bytes, bytes only this version holds and last verification of every version */
+  listVersionFacts(args: NoArgs): Promise<VersionFacts[]>;
+  /** the store's bytes after each finished job (canceled and failed backups included), ending now */
+  getStorageHistory(args: NoArgs): Promise<StoragePoint[]>;
   suggestBase(args: NameArgs): Promise<Version | null>;
 
   // sources and targets
@@ -152,6 +158,8 @@ export const API_METHODS = {
   getDu: true,
   listStats: true,
   listScrubReports: true,
+  listVersionFacts: true,
+  getStorageHistory: true,
   suggestBase: true,
   listBlockDevices: true,
   inspectPath: true,

@@ -112,6 +112,8 @@ export const SCHEMAS = {
   getDu: z.strictObject({ uid: uid.optional() }),
   listStats: z.strictObject({ uid: uid.optional(), limit: int(1, LIMITS.listLimit).optional() }),
   listScrubReports: z.strictObject({ uid }),
+  listVersionFacts: none,
+  getStorageHistory: none,
   suggestBase: z.strictObject({ name: versionName }),
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),

@@ -15,6 +15,8 @@ export interface AppInfo {
 export interface RepositoryInfo {
   path: string;
   settings: RepositorySettings;
+  /** jobs this Blockvault runs at once (kept in the user's settings, not the repository) */
+  maxConcurrentJobs: number;
 }
 
 export interface RecentRepository {
@@ -53,8 +55,46 @@ export interface RepositorySummary {
   compressionRatio: number;
   lastBackup: string | null;
   lastScrub: { date: string; uid: string; ok: boolean; mode: ScrubMode } | null;
+  /** versions by what the newest full deep (or against-source) scrub of each said */
+  verification: {
+    verified: number;
+    /** verified, but longer ago than `staleDays` */
+    stale: number;
+    neverVerified: number;
+    failed: number;
+    staleDays: number;
+  };
   health: Health;
+  /** each reason names the versions that cause it */
   healthReasons: string[];
+}
+
+/** When a version's data was last checked and what the check said. */
+export interface LastVerified {
+  date: string;
+  ok: boolean;
+  mode: ScrubMode;
+  percent: number;
+}
+
+/** Per-version space and verification, for the Versions columns. */
+export interface VersionFacts {
+  uid: string;
+  /** stored (compressed) bytes of the distinct objects the version references */
+  storedBytes: number;
+  /** stored bytes of the objects no other version references: what deleting it frees */
+  exclusiveBytes: number;
+  /** newest scrub of any mode; null when never scrubbed */
+  lastVerified: LastVerified | null;
+}
+
+/** The store's bytes after one finished job (or now, for the last point). */
+export interface StoragePoint {
+  /** ISO 8601 */
+  date: string;
+  storedBytes: number;
+  /** what changed it: "backup", "backup (canceled)", "cleanup", "import", or "now" */
+  cause: string;
 }
 
 export interface ScrubSummary {

@@ -2,7 +2,7 @@
 // text, status, protection, tag and date; multi-select with actions (restore, scrub,
 // protect, tag, delete). Rows open the version's detail.
 import { useMemo, useState } from 'react';
-import { humanBytes, shortUid } from '../../../src-shared/api/format';
+import { humanBytes, plural, shortUid } from '../../../src-shared/api/format';
 import { EmptyState, formatDate, StatusBadge } from '../../components/common';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
@@ -89,10 +89,10 @@ function Actions() {
       <span className="muted">{selected.length} selected</span>
       <button type="button" disabled={selected.length !== 1} onClick={() => navigate({ view: 'restore', uid: selected[0] })}>Restore…</button>
       <button type="button" disabled={none} onClick={() => navigate({ view: 'scrub', uids: selected })}>Scrub…</button>
-      <button type="button" disabled={none} onClick={() => void run(`Protected ${selected.length} version(s)`, () => api.setProtected({ uids: selected, value: true }))}>Protect</button>
-      <button type="button" disabled={none} onClick={() => void run(`Unprotected ${selected.length} version(s)`, () => api.setProtected({ uids: selected, value: false }))}>Unprotect</button>
+      <button type="button" disabled={none} onClick={() => void run(`Protected ${plural(selected.length, "version")}`, () => api.setProtected({ uids: selected, value: true }))}>Protect</button>
+      <button type="button" disabled={none} onClick={() => void run(`Unprotected ${plural(selected.length, "version")}`, () => api.setProtected({ uids: selected, value: false }))}>Unprotect</button>
       <input aria-label="Tag" placeholder="tag" value={tag} onChange={(e) => setTag(e.target.value)} className="narrow" />
-      <button type="button" disabled={none || !tag} onClick={() => void run(`Tagged ${selected.length} version(s) "${tag}"`, () => api.addTag({ uids: selected, tag }))}>Add tag</button>
+      <button type="button" disabled={none || !tag} onClick={() => void run(`Tagged ${plural(selected.length, "version")} "${tag}"`, () => api.addTag({ uids: selected, tag }))}>Add tag</button>
       <button type="button" disabled={none || !tag} onClick={() => void run(`Removed tag "${tag}"`, () => api.removeTag({ uids: selected, tag }))}>Remove tag</button>
       <button type="button" className="danger" disabled={none} onClick={() => navigate({ view: 'cleanup' })}>Delete…</button>
       {!none && <button type="button" className="ghost" onClick={() => setSelected([])}>Clear selection</button>}
@@ -172,7 +172,7 @@ export function VersionsView() {
                     <button type="button" className="link group-toggle" aria-expanded={!isCollapsed} onClick={() => toggleCollapsed(group.name)}>
                       {isCollapsed ? '▶' : '▼'} <strong>{group.name}</strong>
                     </button>
-                    <span className="muted"> {group.versions.length} version{group.versions.length === 1 ? '' : 's'} · latest {formatDate(group.latest).slice(0, 16)} · {humanBytes(group.totalSize)} total</span>
+                    <span className="muted"> {group.versions.length} version{group.versions.length === 1 ? '' : 's'} · latest {formatDate(group.latest, 'minutes')} · {humanBytes(group.totalSize)} total</span>
                     {group.invalid > 0 && <span className="badge invalid">{group.invalid} invalid</span>}
                   </td>
                 </tr>

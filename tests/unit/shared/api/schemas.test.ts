@@ -35,6 +35,8 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   getDu: { args: { uid: UID }, required: [] },
   listStats: { args: { uid: UID, limit: 10 }, required: [] },
   listScrubReports: { args: { uid: UID }, required: ['uid'] },
+  listVersionFacts: { args: {}, required: [] },
+  getStorageHistory: { args: {}, required: [] },
   suggestBase: { args: { name: 'vm1' }, required: ['name'] },
   listBlockDevices: { args: {}, required: [] },
   inspectPath: { args: { path: '/dev/sda' }, required: ['path'] },
