@@ -128,6 +128,7 @@ export function App() {
   return (
     <div className="app">
       <header className="topbar">
+        <button type="button" className="skip-link" onClick={() => document.getElementById('main')?.focus()}>Skip to content</button>
         <span className="brand">Blockvault</span>
         <span className="repo-path mono" title={repository?.path}>{repository ? repository.path : 'no repository open'}</span>
         {repository?.settings.encrypted && <span className="badge encrypted" title="objects are encrypted with AES-256-GCM"><LockIcon /> encrypted</span>}
@@ -148,7 +149,7 @@ export function App() {
           ))}
         </ul>
       </nav>
-      <main className="content" id="main">
+      <main className="content" id="main" tabIndex={-1}>
         <CurrentView route={route} />
       </main>
       <Notices />

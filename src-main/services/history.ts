@@ -67,7 +67,7 @@ export function historyServices(ctx: ServiceContext): HistoryApi {
       const verified = new Map<string, LastVerified>();
       for (const row of repo.meta.sql('SELECT s.* FROM scrubs s JOIN (SELECT version_uid, max(id) AS id FROM scrubs GROUP BY version_uid) last ON last.id = s.id').all() as ScrubRow[]) {
         const report = reportFromRow(row);
-        verified.set(report.uid, { date: report.date, ok: report.problems.length === 0, mode: report.mode, percent: report.percent });
+        verified.set(report.uid, { date: report.date, ok: report.problems.length === 0, differs: report.problems.length > 0 && report.problems.every((p) => p.kind === 'mismatch'), mode: report.mode, percent: report.percent });
       }
       return space.map((row): VersionFacts => ({ uid: row.uid, storedBytes: row.stored, exclusiveBytes: row.exclusive, lastVerified: verified.get(row.uid) ?? null }));
     },

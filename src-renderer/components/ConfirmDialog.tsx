@@ -12,10 +12,15 @@ export function ConfirmDialog({ open, title, children, confirmLabel, danger, onC
   onCancel(): void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const confirmRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
-    if (open && !dialog.open) dialog.showModal();
+    if (open && !dialog.open) {
+      dialog.showModal();
+      // showModal focuses the first control (Cancel); Enter is meant to confirm.
+      confirmRef.current?.focus();
+    }
     if (!open && dialog.open) dialog.close();
   }, [open]);
   return (
@@ -40,7 +45,7 @@ export function ConfirmDialog({ open, title, children, confirmLabel, danger, onC
           {children}
           <div className="wizard-nav">
             <button type="button" onClick={onCancel}>Cancel</button>
-            <button type="submit" className={danger ? 'danger-solid' : 'primary'} autoFocus>{confirmLabel}</button>
+            <button ref={confirmRef} type="submit" className={danger ? 'danger-solid' : 'primary'}>{confirmLabel}</button>
           </div>
         </form>
       )}

@@ -99,8 +99,8 @@ export function Stat({ label, value, hint, tone }: { label: string; value: React
 }
 
 /** Local time with its zone ("2026-01-15 11:20:30 UTC+01:00"); `minutes` drops the seconds. */
-export function formatDate(iso: string | null | undefined, precision: 'seconds' | 'minutes' = 'seconds'): string {
-  return localTime(iso, precision);
+export function formatDate(iso: string | null | undefined, precision: 'seconds' | 'minutes' = 'seconds', withZone = true): string {
+  return localTime(iso, precision, withZone);
 }
 
 export function KeyValue({ rows }: { rows: Array<[string, ReactNode]> }) {

@@ -73,6 +73,8 @@ export interface RepositorySummary {
 export interface LastVerified {
   date: string;
   ok: boolean;
+  /** the only problems were blocks that differ from the source (the backup itself is intact) */
+  differs: boolean;
   mode: ScrubMode;
   percent: number;
 }

@@ -160,7 +160,7 @@ function Report({ uid, refreshKey }: { uid: string; refreshKey: string }) {
       )}
       <h3>Scrub history of this version</h3>
       <table className="table compact">
-        <thead><tr><th>Date</th><th>Mode</th><th>Checked</th><th>Problems</th><th /></tr></thead>
+        <thead><tr><th>Date</th><th>Mode</th><th>Checked</th><th>Problems</th><th><span className="visually-hidden">Show</span></th></tr></thead>
         <tbody>
           {reports.map((r) => (
             <tr key={r.id} className={r.id === chosen ? 'selected' : ''}>

@@ -2,7 +2,7 @@
 // the store really holds over time (its bytes after every backup, canceled and failed ones
 // included, and every cleanup). Rows of deleted versions do not link anywhere.
 import { useEffect, useMemo, useState } from 'react';
-import { humanBytes, humanDuration, shortUid } from '../../../src-shared/api/format';
+import { humanBytes, humanDuration, shortUid, zoneOf } from '../../../src-shared/api/format';
 import type { StoragePoint } from '../../../src-shared/api/types';
 import type { BackupStats } from '../../../src-shared/model';
 import { GroupedBars, LineChart } from '../../components/Charts';
@@ -61,18 +61,20 @@ export function StatisticsView() {
       </section>
       <section className="card">
         <h2>Backups</h2>
+        <div className="table-scroll">
         <table className="table compact">
-          <thead><tr><th>Date</th><th>Name</th><th>Size</th><th>Read</th><th>Written</th><th>Stored</th><th>Dedup</th><th>Sparse</th><th>Duration</th><th>UID</th></tr></thead>
+          <thead><tr><th>Date ({zoneOf()})</th><th>Name</th><th>Size</th><th>Read</th><th>Written</th><th>Stored</th><th>Dedup</th><th>Sparse</th><th>Duration</th><th>UID</th></tr></thead>
           <tbody>
             {[...shown].reverse().map((s) => (
               <tr key={s.uid + s.date}>
-                <td className="nowrap">{formatDate(s.date, 'minutes')}</td><td>{s.name}</td><td className="num">{humanBytes(s.sizeBytes)}</td><td className="num">{humanBytes(s.bytesRead)}</td>
+                <td className="nowrap">{formatDate(s.date, 'minutes', false)}</td><td>{s.name}</td><td className="num">{humanBytes(s.sizeBytes)}</td><td className="num">{humanBytes(s.bytesRead)}</td>
                 <td className="num">{humanBytes(s.bytesWritten)}</td><td className="num">{humanBytes(s.bytesStored)}</td><td className="num">{humanBytes(s.bytesDedup)}</td>
                 <td className="num">{humanBytes(s.bytesSparse)}</td><td>{humanDuration(s.durationMs / 1000)}</td><td className="mono">{existing.has(s.uid) ? <a href={`#/version/${s.uid}`}>{shortUid(s.uid)}</a> : <span title="this version was deleted">{shortUid(s.uid)} <span className="muted">(deleted)</span></span>}</td>
               </tr>
             ))}
           </tbody>
         </table>
+        </div>
       </section>
     </div>
   );
