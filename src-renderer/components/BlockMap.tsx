@@ -316,7 +316,12 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
       </div>
         {pointer && describe && (
           // Outside the clipped view, so a short map does not cut it off.
-          <div className="blockmap-tip" style={{ left: `${Math.max(0, Math.min(pointer.x + 14, width - 260))}px`, top: `${pointer.y + 14}px` }}>
+          <div
+            className="blockmap-tip"
+            style={pointer.y > viewHeight / 2
+              ? { left: `${Math.max(0, Math.min(pointer.x + 14, width - 260))}px`, top: `${pointer.y - 10}px`, transform: 'translateY(-100%)' }
+              : { left: `${Math.max(0, Math.min(pointer.x + 14, width - 260))}px`, top: `${pointer.y + 14}px` }}
+          >
             {describe(pointer.idx)}
           </div>
         )}

@@ -229,8 +229,21 @@ export interface Job {
   foreign: boolean;
 }
 
+/** Where a version came from: its chain of bases and what the backup was told changed. */
+export interface VersionOrigin {
+  /** the base, its base, ... oldest last; a base that was deleted ends the chain with `missing` */
+  chain: Array<{ uid: string; date: string | null; snapshot: string; status: Version['status'] | 'deleted' }>;
+  /** the job that made it, when the job history has it */
+  job: string | null;
+  /** hints file the backup used (changed extents), or null */
+  hints: string | null;
+  /** NBD dirty bitmap the backup used, or null */
+  bitmap: string | null;
+}
+
 export interface VersionDetail {
   version: Version;
+  origin: VersionOrigin;
   stats: BackupStats | null;
   du: DuReport;
   scrubs: ScrubSummary[];

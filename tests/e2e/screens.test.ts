@@ -155,6 +155,19 @@ test('times are local with their zone (the browser runs in Asia/Tokyo)', async (
   assert.match(await page.locator('.view').innerText(), /UTC\+09:00/);
 });
 
+test('version detail: its chain of origin and what changed compared with its base', async () => {
+  await go(`#/version/${uids.v2}`);
+  const origin = page.getByRole('region', { name: 'Origin' });
+  await origin.waitFor();
+  const text = await origin.innerText();
+  assert.match(text, /incremental/);
+  assert.ok(text.includes(uids.v1.slice(0, 8)), 'the chain names the base');
+  assert.equal(await page.getByTestId('changed-since-base').innerText(), `3 blocks (768.0 KiB) of 64 changed since ${uids.v1.slice(0, 8)}.`);
+  assert.equal(await origin.locator('canvas[data-blocks="64"]').count(), 1, 'a map of the changes');
+  await origin.scrollIntoViewIfNeeded();
+  await screenshot(page, 'w1440-version-origin');
+});
+
 test('a multi-version deep scrub that finds corruption is red with the count and shows the report with problems', async () => {
   // Block 10 of the first image changed in the second: its object belongs to v1 only.
   const digest = sha256(readFileSync(image1()).subarray(10 * BLOCK, 11 * BLOCK));
@@ -289,7 +302,7 @@ test('Cleanup: a full cleanup asks first and says what it locks (Escape cancels,
   await dialog.waitFor();
   await page.keyboard.press('Enter');
   await waitJob('succeeded');
-  const text = await page.locator('.card', { hasText: 'Cleanup' }).innerText();
+  const text = await page.getByRole('region', { name: 'Cleanup' }).innerText();
   assert.doesNotMatch(text, /of 0 B/);
   assert.doesNotMatch(text, /\b1 objects\b|\b1 problems\b/);
   assert.match(text, /Deleted \d[\d,]* objects? and freed/);
@@ -322,12 +335,13 @@ test('block maps: lone data blocks of a 256 GiB mostly sparse disk stay visible;
   await map.scrollIntoViewIfNeeded();
   await screenshot(page, 'w1440-block-map-256g-sparse');
 
-  // v1's map of 64 blocks is two rows high: point at its last row.
+  // v1's map of 64 blocks is two rows high: point at the first block of its last row.
   await go(`#/version/${uids.v1}`);
   const small = page.locator('canvas[data-blocks]').first();
-  await small.scrollIntoViewIfNeeded();
+  await small.waitFor();
+  await page.evaluate(`document.querySelector('canvas[data-blocks]').scrollIntoView({ block: 'center' })`);
   const box = (await small.boundingBox())!;
-  await page.mouse.move(box.x + box.width - 4, box.y + box.height - 3);
+  await page.mouse.move(box.x + 4, box.y + box.height - 4);
   await page.locator('.blockmap-tip').waitFor();
   assert.ok(await notClipped('.blockmap-tip'), 'the tooltip is whole');
   await screenshot(page, 'w1440-block-map-tooltip');

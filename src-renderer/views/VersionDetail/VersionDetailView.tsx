@@ -11,6 +11,7 @@ import { EmptyState, ErrorBox, formatDate, KeyValue, Stat, StatusBadge } from '.
 import { COMPARE_LEGEND, STATE_NAMES, VERSION_LEGEND } from '../../components/palettes';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
+import { OriginSection } from './Origin';
 
 function useBlockInfo(uid: string): [BlockInfo | null, (idx: number | null) => void] {
   const api = useApi();
@@ -202,6 +203,7 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
           ]} />
         </section>
       </div>
+      <OriginSection detail={detail} />
       <section className="card" aria-labelledby="map-title">
         <h2 id="map-title">Block map</h2>
         {!map ? <p className="muted">Loading block map…</p> : map.states.length === 0 ? <EmptyState title="This version is empty (0 bytes)" /> : (
