@@ -10,6 +10,7 @@ import { serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
+import { browseServices } from './browse';
 import { historyServices } from './history';
 import { jobServices } from './jobs';
 import { repositoryServices } from './repository';
@@ -37,6 +38,7 @@ export function createServices(options: ServiceOptions): Services {
     ...versionServices(context),
     ...jobServices(context),
     ...historyServices(context),
+    ...browseServices(context),
   };
   return { api, context, events, close: () => context.close() };
 }

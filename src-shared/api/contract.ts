@@ -9,6 +9,7 @@ import type {
   AppInfo,
   BlockDevice,
   BlockInfo,
+  BrowseListing,
   CleanupEstimate,
   Comparison,
   Job,
@@ -56,6 +57,7 @@ export interface StatsArgs { uid?: string; limit?: number }
 export interface PathArgs { path: string }
 export interface NameArgs { name: string }
 export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
+export interface BrowsePathArgs { path?: string; purpose: PickPurpose }
 export interface BackupArgs { source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string }
 export interface RestoreArgs {
   uid: string;
@@ -115,6 +117,8 @@ export interface Api {
   inspectPath(args: PathArgs): Promise<PathInfo>;
   /** Native file dialog (Electron); resolves to null when canceled or unsupported. */
   pickPath(args: PickPathArgs): Promise<string | null>;
+  /** Server-side file browser (web mode's path picker): one folder, only what the server's user can read. */
+  browsePath(args: BrowsePathArgs): Promise<BrowseListing>;
 
   // jobs
   startBackup(args: BackupArgs): Promise<Job>;
@@ -164,6 +168,7 @@ export const API_METHODS = {
   listBlockDevices: true,
   inspectPath: true,
   pickPath: true,
+  browsePath: true,
   startBackup: true,
   startRestore: true,
   startScrub: true,

@@ -121,6 +121,10 @@ export const SCHEMAS = {
     purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
     defaultPath: absolutePath.optional(),
   }),
+  browsePath: z.strictObject({
+    path: absolutePath.optional(),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+  }),
   startBackup: z.strictObject({
     source: absolutePath,
     name: versionName,

@@ -250,3 +250,30 @@ export interface VersionDetail {
   /** other versions of the same name, newest first, for compare */
   siblings: Version[];
 }
+
+export type BrowseEntryKind = 'directory' | 'file' | 'device' | 'other';
+
+export interface BrowseEntry {
+  name: string;
+  /** absolute path */
+  path: string;
+  kind: BrowseEntryKind;
+  /** bytes of a file or block device; 0 for folders */
+  size: number;
+  /** stable names of a block device under /dev/disk/by-id */
+  byId: string[];
+}
+
+/** One folder as the server's user sees it: only what that user can read. */
+export interface BrowseListing {
+  path: string;
+  /** null at / */
+  parent: string | null;
+  entries: BrowseEntry[];
+  /** entries left out: not readable by the server's user */
+  hidden: number;
+  /** more entries than a listing carries; the rest are left out */
+  truncated: boolean;
+  /** the block devices the server's user can read, with their by-id names (for sources and targets) */
+  devices: BrowseEntry[];
+}

@@ -144,6 +144,28 @@ test('a path with spaces is kept as typed; the backup of "my disk.img" works', a
   uids.spaced = /version ([0-9a-f-]{36})/.exec(await page.getByTestId('backup-result').innerText())![1];
 });
 
+test('web mode: the server-side path picker lists readable files with sizes and fills the field', async () => {
+  await go('#/backup');
+  await page.getByRole('button', { name: 'Browse…' }).first().click();
+  const dialog = page.getByRole('dialog', { name: 'Image file (raw)' });
+  await dialog.waitFor();
+  // Without a value it starts next to the repository, which is where the images are.
+  assert.equal(await dialog.getByTestId('picker-path').innerText(), dir);
+  const entry = dialog.getByRole('button', { name: /^my disk\.img/ });
+  assert.match(await entry.innerText(), /4\.00 MiB/);
+  await everySize('12-path-picker', async () => {});
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByRole('button', { name: 'Browse…' }).first().click();
+  await dialog.getByRole('button', { name: /^repo\// }).click();
+  await dialog.getByTestId('picker-path').getByText(repoPath()).waitFor();
+  await dialog.getByRole('button', { name: 'Up one folder' }).click();
+  await dialog.getByRole('button', { name: /^disk-v1\.raw/ }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(await page.getByLabel('Image file (raw)').inputValue(), image1());
+  await page.getByText('file, 16.0 MiB').waitFor();
+});
+
 test('times are local with their zone (the browser runs in Asia/Tokyo)', async () => {
   await go('#/versions');
   await page.locator(`tr[data-uid="${uids.v1}"]`).waitFor();

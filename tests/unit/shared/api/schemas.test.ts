@@ -37,6 +37,7 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   listScrubReports: { args: { uid: UID }, required: ['uid'] },
   listVersionFacts: { args: {}, required: [] },
   getStorageHistory: { args: {}, required: [] },
+  browsePath: { args: { path: '/tmp', purpose: 'source' }, required: ['purpose'] },
   suggestBase: { args: { name: 'vm1' }, required: ['name'] },
   listBlockDevices: { args: {}, required: [] },
   inspectPath: { args: { path: '/dev/sda' }, required: ['path'] },
