@@ -19,6 +19,7 @@ type VersionApi = Pick<
   | 'setProtected'
   | 'addTag'
   | 'removeTag'
+  | 'setVersionNote'
   | 'removeVersions'
   | 'getBlockMap'
   | 'getBlockInfo'
@@ -29,6 +30,13 @@ type VersionApi = Pick<
   | 'listScrubReports'
   | 'suggestBase'
 >;
+
+/** The versions with their notes attached (only those that have one get the field). */
+function withNotes(repo: Repository, versions: Version[]): Version[] {
+  const notes = repo.meta.notes();
+  if (notes.size === 0) return versions;
+  return versions.map((v) => (notes.has(v.uid) ? { ...v, note: notes.get(v.uid) } : v));
+}
 
 /** The chain of bases (each step's base, oldest last) and the hints or bitmap its backup job used. */
 function versionOrigin(repo: Repository, version: Version): VersionOrigin {
@@ -58,11 +66,12 @@ export function versionServices(ctx: ServiceContext): VersionApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
   return {
     async listVersions(filter) {
-      return listVersions(ctx.requireRepo(), filter);
+      const repo = ctx.requireRepo();
+      return withNotes(repo, listVersions(repo, filter));
     },
     async getVersionDetail({ uid }) {
       const repo = ctx.requireRepo();
-      const version = getVersion(repo, uid);
+      const [version] = withNotes(repo, [getVersion(repo, uid)]);
       const scrubs = repo.meta.scrubs(uid).map(reportFromRow).map(scrubSummary);
       const siblings = listVersions(repo, { name: version.name }).filter((v) => v.uid !== uid).reverse();
       return { version, origin: versionOrigin(repo, version), stats: stats(repo, uid)[0] ?? null, du: du(repo, uid), scrubs, siblings };
@@ -88,6 +97,13 @@ export function versionServices(ctx: ServiceContext): VersionApi {
       changed('untagged', uids);
       return result;
     },
+    async setVersionNote({ uid, note }) {
+      const repo = ctx.requireRepo();
+      repo.meta.requireVersion(uid);
+      repo.meta.setNote(uid, note.trim());
+      changed('note', [uid]);
+      return withNotes(repo, [getVersion(repo, uid)])[0];
+    },
     async removeVersions({ uids, force }) {
       const repo = ctx.requireRepo();
       // Every rule is checked for every version first: either all are removed or none.
@@ -102,6 +118,7 @@ export function versionServices(ctx: ServiceContext): VersionApi {
       const removed: string[] = [];
       for (const uid of uids) {
         removeVersion(repo, uid, force);
+        repo.meta.setNote(uid, '');
         removed.push(uid);
       }
       changed('removed', removed);

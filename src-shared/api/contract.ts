@@ -49,6 +49,7 @@ export interface UidArgs { uid: string }
 export interface UidsArgs { uids: string[] }
 export interface ProtectArgs { uids: string[]; value: boolean }
 export interface TagArgs { uids: string[]; tag: string }
+export interface NoteArgs { uid: string; note: string }
 export interface RemoveVersionsArgs { uids: string[]; force?: boolean }
 export interface BlockInfoArgs { uid: string; idx: number }
 export interface CompareArgs { left: string; right: string }
@@ -98,6 +99,8 @@ export interface Api {
   setProtected(args: ProtectArgs): Promise<Version[]>;
   addTag(args: TagArgs): Promise<Version[]>;
   removeTag(args: TagArgs): Promise<Version[]>;
+  /** Sets the version's note (an empty note removes it); exports carry it. */
+  setVersionNote(args: NoteArgs): Promise<Version>;
   removeVersions(args: RemoveVersionsArgs): Promise<{ removed: string[] }>;
   getBlockMap(args: UidArgs): Promise<BlockMap>;
   getBlockInfo(args: BlockInfoArgs): Promise<BlockInfo>;
@@ -154,6 +157,7 @@ export const API_METHODS = {
   setProtected: true,
   addTag: true,
   removeTag: true,
+  setVersionNote: true,
   removeVersions: true,
   getBlockMap: true,
   getBlockInfo: true,

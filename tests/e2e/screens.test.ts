@@ -146,6 +146,8 @@ test('a path with spaces is kept as typed; the backup of "my disk.img" works', a
 
 test('web mode: the server-side path picker lists readable files with sizes and fills the field', async () => {
   await go('#/backup');
+  await page.reload();
+  await page.locator('.conn-open').waitFor();
   await page.getByRole('button', { name: 'Browse…' }).first().click();
   const dialog = page.getByRole('dialog', { name: 'Image file (raw)' });
   await dialog.waitFor();
@@ -175,6 +177,22 @@ test('times are local with their zone (the browser runs in Asia/Tokyo)', async (
   assert.equal(await page.locator(`tr[data-uid="${uids.v1}"] td`).nth(1).innerText(), tokyo);
   await go(`#/version/${uids.v1}`);
   assert.match(await page.locator('.view').innerText(), /UTC\+09:00/);
+});
+
+test('notes: edited on the version, shown and searchable in Versions', async () => {
+  await go(`#/version/${uids.v1}`);
+  const note = page.getByLabel('Note', { exact: true });
+  await note.fill('golden image before the kernel upgrade');
+  await page.getByRole('button', { name: 'Save note' }).click();
+  await page.locator('.notices').getByText('Note saved').waitFor();
+  await go('#/versions');
+  await page.locator(`tr[data-uid="${uids.v1}"] .note-line`).getByText('golden image before the kernel upgrade').waitFor();
+  await page.getByLabel('Filter').fill('kernel upgrade');
+  assert.deepEqual(await page.locator('tr[data-uid]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-uid'))), [uids.v1]);
+  await page.getByLabel('Filter').fill('');
+  const exported = join(dir, 'notes-export.jsonl');
+  cli(['--repo', repoPath(), 'export', uids.v1, '-f', exported]);
+  assert.match(readFileSync(exported, 'utf8'), /"note":"golden image before the kernel upgrade"/);
 });
 
 test('version detail: its chain of origin and what changed compared with its base', async () => {

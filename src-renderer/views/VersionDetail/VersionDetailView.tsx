@@ -67,6 +67,45 @@ function Tags({ detail, reload }: { detail: VersionDetail; reload(): void }) {
   );
 }
 
+/** The version's note: free text for the admin (why it exists, what it holds), saved with Save or Ctrl+Enter. */
+function Note({ detail, reload }: { detail: VersionDetail; reload(): void }) {
+  const api = useApi();
+  const reportError = useApp((s) => s.reportError);
+  const notify = useApp((s) => s.notify);
+  const saved = detail.version.note ?? '';
+  const [text, setText] = useState(saved);
+  useEffect(() => setText(saved), [saved]);
+  const save = (): void => {
+    api.setVersionNote({ uid: detail.version.uid, note: text }).then(() => { notify('success', text.trim() ? 'Note saved' : 'Note removed'); reload(); }, (e) => reportError(e, 'Saving the note'));
+  };
+  return (
+    <form
+      className="note-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        save();
+      }}
+    >
+      <label htmlFor="version-note" className="visually-hidden">Note</label>
+      <textarea
+        id="version-note"
+        rows={2}
+        maxLength={4096}
+        placeholder="why this version matters, what changed, a ticket…"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+            e.preventDefault();
+            save();
+          }
+        }}
+      />
+      <button type="submit" className="small" disabled={text === saved}>Save note</button>
+    </form>
+  );
+}
+
 function CompareSection({ detail, compare }: { detail: VersionDetail; compare?: string }) {
   const api = useApi();
   const uid = detail.version.uid;
@@ -180,6 +219,7 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
             ['Base version', v.baseUid ? <a key="base" href={`#/version/${v.baseUid}`} className="mono">{shortUid(v.baseUid)}</a> : 'none (full backup)'],
             ['Source', <span className="mono" key="src">{v.source}</span>],
             ['Tags', <Tags key="tags" detail={detail} reload={reload} />],
+            ['Note', <Note key="note" detail={detail} reload={reload} />],
           ]} />
         </section>
         <section className="card">

@@ -14,7 +14,7 @@ const COLUMNS: Array<{ key: SortKey | null; label: string; title?: string; num?:
   { key: null, label: '' },
   { key: 'date', label: `Date (${zoneOf()})` },
   { key: 'name', label: 'Name' },
-  { key: 'snapshot', label: 'Snapshot, tags' },
+  { key: 'snapshot', label: 'Snapshot, tags, note' },
   { key: 'size', label: 'Size', num: true },
   { key: null, label: 'Stored', title: 'stored (compressed) bytes of the objects this version references', num: true },
   { key: null, label: 'Only here', title: 'stored bytes no other version references: what deleting it and a cleanup free', num: true },
@@ -44,7 +44,7 @@ function Filters() {
     <div className="filters row wrap" role="search">
       <div className="field grow">
         <label htmlFor="filter-text">Filter</label>
-        <input id="filter-text" type="search" placeholder="name, snapshot, tag or UID" value={filter.text} onChange={(e) => setFilter({ text: e.target.value })} />
+        <input id="filter-text" type="search" placeholder="name, snapshot, tag, note or UID" value={filter.text} onChange={(e) => setFilter({ text: e.target.value })} />
       </div>
       <div className="field">
         <label htmlFor="filter-status">Status</label>
@@ -206,7 +206,7 @@ export function VersionsView() {
                       </td>
                       <td className="nowrap"><a href={`#/version/${v.uid}`}>{formatDate(v.date, 'minutes', false)}</a></td>
                       <td>{v.name}</td>
-                      <td>{v.snapshot || (v.tags.length ? '' : <span className="muted">—</span>)}{v.tags.map((t) => <span key={t} className="tag">{t}</span>)}</td>
+                      <td>{v.snapshot || (v.tags.length || v.note ? '' : <span className="muted">—</span>)}{v.tags.map((t) => <span key={t} className="tag">{t}</span>)}{v.note && <div className="note-line small-text" title={v.note}>{v.note.split('\n')[0]}</div>}</td>
                       <td className="num nowrap">{humanBytes(v.size)}</td>
                       <td className="num nowrap">{facts.get(v.uid) ? humanBytes(facts.get(v.uid)!.storedBytes) : '…'}</td>
                       <td className="num nowrap">{facts.get(v.uid) ? humanBytes(facts.get(v.uid)!.exclusiveBytes) : '…'}</td>

@@ -37,6 +37,7 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   listScrubReports: { args: { uid: UID }, required: ['uid'] },
   listVersionFacts: { args: {}, required: [] },
   getStorageHistory: { args: {}, required: [] },
+  setVersionNote: { args: { uid: UID, note: 'moved to the new SAN\nafter the outage' }, required: ['uid', 'note'] },
   browsePath: { args: { path: '/tmp', purpose: 'source' }, required: ['purpose'] },
   suggestBase: { args: { name: 'vm1' }, required: ['name'] },
   listBlockDevices: { args: {}, required: [] },
