@@ -1,20 +1,20 @@
 // CLI commands: one entry per command with its options, usage text and body. Bodies call the
-// engine and print; they throw EngineError for failures and UsageError for bad arguments.
+// services through the validated contract (ctx.api) and run long work as jobs (ctx.job), then
+// print; they throw coded errors (EngineError) for failures and UsageError for bad arguments.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { ParseArgsConfig } from 'node:util';
-import type { Progress } from '../../src-shared/model';
-import { EngineError } from '../engine/errors';
-import { exportMetadata, exportToFile, importMetadata } from '../engine/meta/export';
-import { backup } from '../engine/pipeline/backup';
-import { cleanup } from '../engine/pipeline/cleanup';
-import { restore } from '../engine/pipeline/restore';
-import { reportFromRow, scrub } from '../engine/pipeline/scrub';
-import { parseSize, Repository } from '../engine/repository';
-import { addTag, blockMap, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats } from '../engine/versions';
+import type { Api } from '../../src-shared/api/contract';
+import type { Job } from '../../src-shared/api/types';
+import type { BackupResult, CleanupResult, RestoreResult, Version } from '../../src-shared/model';
+import { EngineError } from '../services';
+import { absolute, sourcePath } from './client';
 import { newCredentials } from './credentials';
-import { humanBytes, humanDuration, localTime } from '../../src-shared/api/format';
-import { machineLines, ProgressBar, table } from './format';
+import { humanBytes, humanDuration, localTime, parseSize } from '../../src-shared/api/format';
+import { machineLines, table } from './format';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
 
@@ -27,7 +27,12 @@ export interface CommandContext {
   positionals: string[];
   out: (text: string) => void;
   err: (text: string) => void;
-  repo: () => Promise<Repository>;
+  /** the services' API with the repository open (validated calls) */
+  api: () => Promise<Api>;
+  /** the services' API before any repository is open (init) */
+  bareApi: () => Api;
+  /** starts a job and follows it: progress bar labelled `label`, Ctrl-C cancels it */
+  job: (label: string, start: (api: Api) => Promise<Job>) => Promise<Job>;
   signal: AbortSignal;
   debug: (text: string) => void;
 }
@@ -56,12 +61,12 @@ function int(values: Values, key: string, min: number, max: number): number | un
   return value;
 }
 
-function progressReporter(label: string): { onProgress: (p: Progress) => void; bar: ProgressBar } {
-  const bar = new ProgressBar(process.stderr, label);
-  return { onProgress: (p) => { bar.update(p); }, bar };
+/** The value of a succeeded job's result. */
+function resultOf<T>(job: Job): T {
+  return (job.result as unknown as { value: T }).value;
 }
 
-function versionRows(ctx: CommandContext, versions: ReturnType<typeof listVersions>): void {
+function versionRows(ctx: CommandContext, versions: Version[]): void {
   const values = ctx.values;
   if (values.json) {
     ctx.out(JSON.stringify(versions, null, 2));
@@ -86,18 +91,20 @@ export const COMMANDS: Record<string, Command> = {
     args: [1, 1],
     async run(ctx) {
       const blockSize = str(ctx.values, 'block-size');
-      const repo = Repository.init(ctx.positionals[0], {
-        blockSize: blockSize === undefined ? undefined : parseSize(blockSize),
+      const size = blockSize === undefined ? undefined : parseSize(blockSize);
+      if (size === null) throw new EngineError('INVALID_ARGUMENT', `not a size: "${blockSize}" (use e.g. 4M, 64K, 4194304)`);
+      const repo = await ctx.bareApi().createRepository({
+        path: absolute(ctx.positionals[0]),
+        blockSize: size,
         compression: str(ctx.values, 'compression'),
         minAgeDays: int(ctx.values, 'min-age-days', 0, 36500),
         cleanupGraceSeconds: int(ctx.values, 'grace-seconds', 0, 365 * 86400),
-        encryption: ctx.values.encrypt
-          ? await newCredentials({ keyFile: str(ctx.values, 'key-file'), passphraseFile: str(ctx.values, 'passphrase-file'), env: 'BLOCKVAULT_PASSPHRASE' })
-          : undefined,
+        ...(ctx.values.encrypt
+          ? { encrypt: true, ...(await newCredentials({ keyFile: str(ctx.values, 'key-file'), passphraseFile: str(ctx.values, 'passphrase-file'), env: 'BLOCKVAULT_PASSPHRASE' })) }
+          : {}),
       });
-      ctx.out(`created repository ${repo.path} (block size ${humanBytes(repo.blockSize)}, compression ${repo.settings.compression}, hash ${repo.settings.hash}${repo.settings.encrypted ? ', encrypted with AES-256-GCM' : ''})`);
+      ctx.out(`created repository ${repo.path} (block size ${humanBytes(repo.settings.blockSize)}, compression ${repo.settings.compression}, hash ${repo.settings.hash}${repo.settings.encrypted ? ', encrypted with AES-256-GCM' : ''})`);
       if (repo.settings.encrypted) ctx.err('Keep the passphrase or key file safe: without it the backups cannot be read by anyone, including you.');
-      repo.close();
     },
   },
   backup: {
@@ -106,21 +113,17 @@ export const COMMANDS: Record<string, Command> = {
     options: { snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json },
     args: [2, 2],
     async run(ctx) {
-      const { onProgress, bar } = progressReporter('backup');
-      const repo = (await ctx.repo());
-      try {
-        const result = await backup(repo, {
-          source: ctx.positionals[0], name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
-          from: str(ctx.values, 'from'), hints: str(ctx.values, 'hints'), signal: ctx.signal, onProgress,
-        });
-        bar.end();
+      const hints = str(ctx.values, 'hints');
+      {
+        const result = resultOf<BackupResult>(await ctx.job('backup', (api) => api.startBackup({
+          source: sourcePath(ctx.positionals[0]), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
+          from: str(ctx.values, 'from'), hints: hints === undefined ? undefined : absolute(hints),
+        })));
         const s = result.stats;
         const seconds = s.durationMs / 1000;
         ctx.err(`backed up ${humanBytes(s.sizeBytes)} in ${humanDuration(seconds)} (${humanBytes(seconds > 0 ? s.sizeBytes / seconds : 0)}/s): ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)}`);
         if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
         ctx.out(result.uid);
-      } finally {
-        bar.end();
       }
     },
   },
@@ -131,7 +134,7 @@ export const COMMANDS: Record<string, Command> = {
     args: [0, 1],
     async run(ctx) {
       const name = str(ctx.values, 'name') ?? ctx.positionals[0];
-      versionRows(ctx, listVersions((await ctx.repo()), { name, snapshot: str(ctx.values, 'snapshot'), tag: str(ctx.values, 'tag') }));
+      versionRows(ctx, await (await ctx.api()).listVersions({ name, snapshot: str(ctx.values, 'snapshot'), tag: str(ctx.values, 'tag') }));
     },
   },
   show: {
@@ -140,7 +143,7 @@ export const COMMANDS: Record<string, Command> = {
     options: { json, machine },
     args: [1, 1],
     async run(ctx) {
-      versionRows(ctx, [getVersion((await ctx.repo()), ctx.positionals[0])]);
+      versionRows(ctx, [(await (await ctx.api()).getVersionDetail({ uid: ctx.positionals[0] })).version]);
     },
   },
   restore: {
@@ -149,14 +152,13 @@ export const COMMANDS: Record<string, Command> = {
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
     args: [2, 2],
     async run(ctx) {
-      const { onProgress, bar } = progressReporter('restore');
-      try {
-        const result = await restore((await ctx.repo()), { uid: ctx.positionals[0], target: ctx.positionals[1], force: Boolean(ctx.values.force), sparse: Boolean(ctx.values.sparse), signal: ctx.signal, onProgress });
-        bar.end();
+      const target = absolute(ctx.positionals[1]);
+      const force = Boolean(ctx.values.force);
+      {
+        // --force is the command line's confirmation of overwriting the target.
+        const result = resultOf<RestoreResult>(await ctx.job('restore', (api) => api.startRestore({ uid: ctx.positionals[0], target, force, sparse: Boolean(ctx.values.sparse), ...(force ? { confirm: basename(target) } : {}) })));
         if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
         else ctx.out(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
-      } finally {
-        bar.end();
       }
     },
   },
@@ -166,20 +168,17 @@ export const COMMANDS: Record<string, Command> = {
     options: { all: { type: 'boolean' }, deep: { type: 'boolean' }, percent: { type: 'string', short: 'p' }, source: { type: 'string', short: 's' }, json },
     args: [0, Infinity],
     async run(ctx) {
-      const repo = (await ctx.repo());
-      const uids = ctx.values.all ? listVersions(repo).filter((v) => v.status !== 'incomplete').map((v) => v.uid) : ctx.positionals;
+      const api = await ctx.api();
+      const uids = ctx.values.all ? (await api.listVersions({})).filter((v) => v.status !== 'incomplete').map((v) => v.uid) : ctx.positionals;
       if (uids.length === 0) {
         if (ctx.values.all) { ctx.err('no versions to scrub'); return 0; }
         throw new UsageError('name the versions to scrub, or --all');
       }
       const source = str(ctx.values, 'source');
-      const { onProgress, bar } = progressReporter('scrub');
-      let reports;
-      try {
-        reports = await scrub(repo, { uids, mode: source ? 'source' : ctx.values.deep ? 'deep' : 'fast', percent: int(ctx.values, 'percent', 1, 100), source, signal: ctx.signal, onProgress });
-      } finally {
-        bar.end();
-      }
+      const percent = int(ctx.values, 'percent', 1, 100);
+      await ctx.job('scrub', () => api.startScrub({ uids, mode: source ? 'source' : ctx.values.deep ? 'deep' : 'fast', percent, source: source === undefined ? undefined : sourcePath(source) }));
+      // The job's result summarizes; the full reports (every problem) are the newest of each version.
+      const reports = await Promise.all(uids.map(async (uid) => (await api.listScrubReports({ uid }))[0]));
       if (ctx.values.json) ctx.out(JSON.stringify(reports, null, 2));
       let bad = false;
       for (const report of reports) {
@@ -201,12 +200,10 @@ export const COMMANDS: Record<string, Command> = {
     options: { all: { type: 'boolean' }, json },
     args: [1, 1],
     async run(ctx) {
-      const repo = (await ctx.repo());
       const uid = ctx.positionals[0];
-      repo.meta.requireVersion(uid);
-      const rows = repo.meta.scrubs(uid);
+      const rows = await (await ctx.api()).listScrubReports({ uid });
       if (rows.length === 0) throw new EngineError('NOT_FOUND', `version ${uid} has never been scrubbed`);
-      const reports = (ctx.values.all ? rows : rows.slice(0, 1)).map(reportFromRow);
+      const reports = ctx.values.all ? rows : rows.slice(0, 1);
       if (ctx.values.json) { ctx.out(JSON.stringify(ctx.values.all ? reports : reports[0], null, 2)); return; }
       for (const r of reports) {
         ctx.out(`scrub of ${r.uid} on ${localTime(r.date)} (${r.mode}, ${r.percent}%, ${humanDuration(r.durationMs / 1000)}): ${r.problems.length ? 'INVALID' : 'ok'}`);
@@ -223,24 +220,29 @@ export const COMMANDS: Record<string, Command> = {
     options: { force: { type: 'boolean', short: 'f' } },
     args: [1, Infinity],
     async run(ctx) {
-      const repo = (await ctx.repo());
-      for (const uid of ctx.positionals) {
-        removeVersion(repo, uid, Boolean(ctx.values.force));
+      const { removed } = await (await ctx.api()).removeVersions({ uids: ctx.positionals, force: Boolean(ctx.values.force) });
+      for (const uid of removed) {
         ctx.out(`removed ${uid}; run "blockvault cleanup" to free its data`);
       }
     },
   },
-  protect: { usage: 'protect UID...', summary: 'protect versions from rm', options: {}, args: [1, Infinity], async run(ctx) { for (const uid of ctx.positionals) setProtected((await ctx.repo()), uid, true); } },
-  unprotect: { usage: 'unprotect UID...', summary: 'allow rm again', options: {}, args: [1, Infinity], async run(ctx) { for (const uid of ctx.positionals) setProtected((await ctx.repo()), uid, false); } },
-  tag: { usage: 'tag UID TAG...', summary: 'add tags to a version', options: {}, args: [2, Infinity], async run(ctx) { for (const tag of ctx.positionals.slice(1)) addTag((await ctx.repo()), ctx.positionals[0], tag); } },
-  untag: { usage: 'untag UID TAG...', summary: 'remove tags from a version', options: {}, args: [2, Infinity], async run(ctx) { for (const tag of ctx.positionals.slice(1)) removeTag((await ctx.repo()), ctx.positionals[0], tag); } },
+  protect: { usage: 'protect UID...', summary: 'protect versions from rm', options: {}, args: [1, Infinity], async run(ctx) { await (await ctx.api()).setProtected({ uids: ctx.positionals, value: true }); } },
+  unprotect: { usage: 'unprotect UID...', summary: 'allow rm again', options: {}, args: [1, Infinity], async run(ctx) { await (await ctx.api()).setProtected({ uids: ctx.positionals, value: false }); } },
+  tag: { usage: 'tag UID TAG...', summary: 'add tags to a version', options: {}, args: [2, Infinity], async run(ctx) { for (const tag of ctx.positionals.slice(1)) await (await ctx.api()).addTag({ uids: [ctx.positionals[0]], tag }); } },
+  untag: { usage: 'untag UID TAG...', summary: 'remove tags from a version', options: {}, args: [2, Infinity], async run(ctx) {
+    for (const tag of ctx.positionals.slice(1)) {
+      const changed = await (await ctx.api()).removeTag({ uids: [ctx.positionals[0]], tag });
+      if (changed.length === 0) throw new EngineError('NOT_FOUND', `version ${ctx.positionals[0]} has no tag "${tag}"`);
+    }
+  } },
   cleanup: {
     usage: 'cleanup [--full] [--grace-seconds N] [--json]',
     summary: 'delete objects no version references (fast: unreferenced longer than the grace period; --full: mark and sweep under an exclusive lock)',
     options: { full: { type: 'boolean' }, 'grace-seconds': { type: 'string' }, json },
     args: [0, 0],
     async run(ctx) {
-      const result = await cleanup((await ctx.repo()), { full: Boolean(ctx.values.full), graceSeconds: int(ctx.values, 'grace-seconds', 0, 365 * 86400), signal: ctx.signal });
+      const graceSeconds = int(ctx.values, 'grace-seconds', 0, 365 * 86400);
+      const result = resultOf<CleanupResult>(await ctx.job('cleanup', (api) => api.startCleanup({ full: Boolean(ctx.values.full), graceSeconds })));
       if (ctx.values.json) { ctx.out(JSON.stringify(result, null, 2)); return; }
       ctx.out(`deleted ${result.objectsDeleted} objects, freed ${humanBytes(result.bytesFreed)}${result.temporaryFilesDeleted ? `, ${result.temporaryFilesDeleted} temporary files` : ''}`);
       if (result.incompleteVersionsRemoved.length) ctx.out(`removed incomplete versions of interrupted backups: ${result.incompleteVersionsRemoved.join(', ')}`);
@@ -255,12 +257,17 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const file = str(ctx.values, 'file');
       if (!file) throw new UsageError('export needs -f FILE (or -f - for stdout)');
-      if (file === '-') process.stdout.write(exportMetadata((await ctx.repo()), ctx.positionals));
-      else {
-        await exportToFile((await ctx.repo()), ctx.positionals, file).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'EEXIST') throw new EngineError('TARGET_EXISTS', `${file} exists; choose a new file`);
-          throw error;
-        });
+      if (file === '-') {
+        // The export job writes a file; stdout gets it from a private temporary folder.
+        const dir = mkdtempSync(join(tmpdir(), 'blockvault-export-'));
+        try {
+          await ctx.job('export', (api) => api.startExport({ uids: ctx.positionals, file: join(dir, 'export.jsonl') }));
+          await pipeline(createReadStream(join(dir, 'export.jsonl')), process.stdout, { end: false });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      } else {
+        await ctx.job('export', (api) => api.startExport({ uids: ctx.positionals, file: absolute(file) }));
         ctx.err(`exported ${ctx.positionals.length} version(s) to ${file}`);
       }
     },
@@ -273,13 +280,20 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const file = str(ctx.values, 'file');
       if (!file) throw new UsageError('import needs -f FILE (or -f - for stdin)');
-      let text: string;
-      try {
-        text = readFileSync(file === '-' ? 0 : file, 'utf8');
-      } catch (error) {
-        throw new EngineError('NOT_FOUND', `cannot read ${file}: ${(error as Error).message}`);
+      let dir: string | undefined;
+      let path = absolute(file);
+      if (file === '-') {
+        // The import job reads a file; stdin goes to a private temporary folder first.
+        dir = mkdtempSync(join(tmpdir(), 'blockvault-import-'));
+        path = join(dir, 'import.jsonl');
+        writeFileSync(path, readFileSync(0), { mode: 0o600 });
       }
-      const result = await importMetadata((await ctx.repo()), text);
+      let result: { versions: string[]; incompleteData: string[] };
+      try {
+        result = resultOf(await ctx.job('import', (api) => api.startImport({ file: path })));
+      } finally {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
       for (const uid of result.versions) ctx.out(uid);
       if (result.incompleteData.length) ctx.err(`warning: objects are missing from the store for ${result.incompleteData.join(', ')}; imported as invalid`);
     },
@@ -290,7 +304,7 @@ export const COMMANDS: Record<string, Command> = {
     options: { json, machine },
     args: [0, 1],
     async run(ctx) {
-      const report = du((await ctx.repo()), ctx.positionals[0]);
+      const report = await (await ctx.api()).getDu({ uid: ctx.positionals[0] });
       if (ctx.values.json) { ctx.out(JSON.stringify(report, null, 2)); return; }
       if (ctx.values.machine) { ctx.out(machineLines([[report.sizeBytes, report.referencedBytes, report.sparseBytes, report.sharedBytes, report.exclusiveBytes, report.reclaimableBytes, report.storedBytes]])); return; }
       ctx.out(table(['size', 'referenced', 'sparse', 'shared', 'only this', 'freed by rm+cleanup', 'stored'], [[
@@ -304,7 +318,7 @@ export const COMMANDS: Record<string, Command> = {
     options: { json },
     args: [2, 2],
     async run(ctx) {
-      const ranges = diff((await ctx.repo()), ctx.positionals[0], ctx.positionals[1]);
+      const ranges = await (await ctx.api()).diffVersions({ left: ctx.positionals[0], right: ctx.positionals[1] });
       if (ctx.values.json) { ctx.out(JSON.stringify(ranges, null, 2)); return; }
       if (ranges.length === 0) ctx.out('SAME');
       for (const r of ranges) ctx.out(`${r.kind.toUpperCase()} blocks ${r.first}-${r.last} (offset ${r.offset}, length ${r.length})`);
@@ -316,7 +330,7 @@ export const COMMANDS: Record<string, Command> = {
     options: { json },
     args: [1, 1],
     async run(ctx) {
-      const map = blockMap((await ctx.repo()), ctx.positionals[0]);
+      const map = await (await ctx.api()).getBlockMap({ uid: ctx.positionals[0] });
       if (ctx.values.json) { ctx.out(JSON.stringify(map)); return; }
       const chars = '.NdbX';
       const text = map.states.map((s) => chars[s]).join('');
@@ -329,7 +343,7 @@ export const COMMANDS: Record<string, Command> = {
     options: { limit: { type: 'string', short: 'l' }, machine, json },
     args: [0, 1],
     async run(ctx) {
-      const rows = stats((await ctx.repo()), ctx.positionals[0], int(ctx.values, 'limit', 1, 1_000_000));
+      const rows = await (await ctx.api()).listStats({ uid: ctx.positionals[0], limit: int(ctx.values, 'limit', 1, 100_000) });
       if (ctx.values.json) { ctx.out(JSON.stringify(rows, null, 2)); return; }
       const cells = rows.map((s) => [s.date, s.uid, s.name, s.sizeBytes, s.sizeBlocks, s.bytesRead, s.blocksRead, s.bytesWritten, s.blocksWritten, s.bytesDedup, s.blocksDedup, s.bytesSparse, s.blocksSparse, (s.durationMs / 1000).toFixed(1)]);
       if (ctx.values.machine) { if (cells.length) ctx.out(machineLines(cells)); return; }
@@ -346,8 +360,8 @@ export const COMMANDS: Record<string, Command> = {
     args: [1, 2],
     async run(ctx) {
       const [action, id] = ctx.positionals;
-      const repo = await ctx.repo();
-      const fresh = async (): Promise<Parameters<typeof repo.addKey>[0]> => {
+      const api = await ctx.api();
+      const fresh = async (): Promise<{ passphrase?: string; keyFile?: string }> => {
         const keyFile = str(ctx.values, 'new-key-file');
         if (keyFile && ctx.values.generate) {
           try {
@@ -361,25 +375,24 @@ export const COMMANDS: Record<string, Command> = {
       };
       switch (action) {
         case 'list': {
-          const keys = repo.listKeys();
-          if (!repo.settings.encrypted) throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted');
+          const keys = await api.listKeys({});
           if (ctx.values.json) ctx.out(JSON.stringify(keys, null, 2));
           else ctx.out(table(['id', 'kind', 'created', 'in use'], keys.map((k) => [k.id, k.kind, k.created, k.current ? 'yes' : ''])));
           return;
         }
         case 'add': {
-          const key = repo.addKey(await fresh());
+          const key = await api.addKey(await fresh());
           ctx.out(`added ${key.kind} key ${key.id}`);
           return;
         }
         case 'remove':
           if (!id) throw new UsageError('key remove needs the key ID (see "key list")');
-          repo.removeKey(id);
+          await api.removeKey({ id });
           ctx.out(`removed key ${id}`);
           return;
         case 'change-passphrase': {
           const credentials = await newCredentials({ passphraseFile: str(ctx.values, 'new-passphrase-file'), env: 'BLOCKVAULT_NEW_PASSPHRASE' });
-          const key = repo.changePassphrase(credentials.passphrase!, id);
+          const key = await api.changePassphrase({ passphrase: credentials.passphrase!, id });
           ctx.out(`changed the passphrase of key ${key.id}`);
           return;
         }

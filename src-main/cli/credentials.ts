@@ -2,8 +2,14 @@
 // --passphrase-file, the environment (BLOCKVAULT_PASSPHRASE; BLOCKVAULT_NEW_PASSPHRASE for a
 // new one), then a prompt without echo on a terminal. A passphrase is never logged or stored.
 import { readFileSync } from 'node:fs';
-import type { Credentials } from '../engine/codec/keys';
-import { EngineError } from '../engine/errors';
+import { resolve } from 'node:path';
+import { EngineError } from '../services';
+
+/** What the contract takes: a passphrase, or the absolute path of a key file. */
+export interface Credentials {
+  passphrase?: string;
+  keyFile?: string;
+}
 
 function readSecretFile(path: string, what: string): Buffer {
   try {
@@ -54,7 +60,7 @@ export interface CredentialOptions {
 
 /** Credentials to open an existing encrypted repository. */
 export async function openCredentials(options: CredentialOptions): Promise<Credentials> {
-  if (options.keyFile) return { keyFile: readSecretFile(options.keyFile, 'key file') };
+  if (options.keyFile) return { keyFile: resolve(options.keyFile) };
   if (options.passphraseFile) return { passphrase: readPassphraseFile(options.passphraseFile) };
   const env = process.env.BLOCKVAULT_PASSPHRASE;
   if (env !== undefined) return { passphrase: env };
@@ -63,7 +69,7 @@ export async function openCredentials(options: CredentialOptions): Promise<Crede
 
 /** Credentials for a new key: asked twice on a terminal. */
 export async function newCredentials(options: { keyFile?: string; passphraseFile?: string; env: string }): Promise<Credentials> {
-  if (options.keyFile) return { keyFile: readSecretFile(options.keyFile, 'key file') };
+  if (options.keyFile) return { keyFile: resolve(options.keyFile) };
   if (options.passphraseFile) return { passphrase: readPassphraseFile(options.passphraseFile) };
   const env = process.env[options.env];
   if (env !== undefined) return { passphrase: env };

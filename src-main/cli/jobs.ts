@@ -1,7 +1,6 @@
-// `blockvault jobs`: the job history of the repository (jobs the GUI and web mode ran).
+// `blockvault jobs`: the job history of the repository (every job, whoever started it).
 import { humanBytes, humanDuration, localTime } from '../../src-shared/api/format';
 import type { Job } from '../../src-shared/api/types';
-import { JobHistory } from '../jobs/history';
 import { UsageError, type Command } from './commands';
 import { table } from './format';
 
@@ -19,15 +18,14 @@ function duration(job: Job): string {
 
 export const jobsCommand: Command = {
   usage: 'jobs [-l N] [--json]',
-  summary: 'list running and past jobs (backups, restores, scrubs, cleanups started from the GUI or web mode)',
+  summary: 'list running and past jobs (backups, restores, scrubs, cleanups ... started from the command line, the daemon, the GUI or web mode)',
   options: { limit: { type: 'string', short: 'l' }, json: { type: 'boolean' } },
   args: [0, 0],
   async run(ctx) {
     const limitText = typeof ctx.values.limit === 'string' ? ctx.values.limit : '50';
     const limit = Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError(`--limit must be a whole number from 1 to 100000, got "${limitText}"`);
-    const repo = await ctx.repo();
-    const jobs = new JobHistory(repo.meta).list(limit, ctx.values.json ? undefined : 0);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000, got "${limitText}"`);
+    const jobs = await (await ctx.api()).listJobs({ limit });
     if (ctx.values.json) {
       ctx.out(JSON.stringify(jobs, null, 2));
       return;

@@ -2,10 +2,9 @@
 // Exit codes: 0 ok, 1 error, 2 usage, 20 scrub found invalid data, 130 interrupted.
 import { appendFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { toEngineError } from '../engine/errors';
-import { Repository } from '../engine/repository';
+import { toEngineError } from '../services';
+import { CliClient, followJob } from './client';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
-import { openCredentials } from './credentials';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
 
@@ -103,7 +102,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let repository: Repository | undefined;
+  const client = new CliClient();
   const ctx: CommandContext = {
     values,
     positionals: parsed.positionals,
@@ -111,16 +110,14 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     err,
     debug: (text) => { if (verbose) err(`debug: ${text}`); else log(`debug: ${text}`); },
     signal: controller.signal,
-    repo: async () => {
-      if (!repository) {
-        const path = (typeof values.repo === 'string' ? values.repo : undefined) ?? process.env.BLOCKVAULT_REPO;
-        if (!path) throw new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO');
-        const credentials = Repository.isEncrypted(path)
-          ? await openCredentials({ keyFile: str('key-file'), passphraseFile: str('passphrase-file') })
-          : {};
-        repository = Repository.open(path, credentials);
-      }
-      return repository;
+    api: () => client.open(
+      { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file') },
+      () => new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO'),
+    ),
+    bareApi: () => client.start().api,
+    job: async (label, start) => {
+      const api = await ctx.api();
+      return followJob(client.start().services, api, label, controller.signal, () => start(api));
     },
   };
   log(`blockvault ${argv.join(' ')}`);
@@ -140,6 +137,6 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    repository?.close();
+    await client.close();
   }
 }

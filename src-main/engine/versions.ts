@@ -55,18 +55,24 @@ export function removeTag(repo: Repository, uid: string, tag: string): Version {
   return getVersion(repo, uid);
 }
 
+/** The rule of removal, checked before any version of a batch is removed: never protected, never younger than the minimum age unless forced. */
+export function checkRemovable(repo: Repository, uid: string, force = false): VersionRow {
+  const row = repo.meta.requireVersion(uid);
+  if (row.protected) throw new EngineError('PROTECTED', `version ${uid} is protected; unprotect it first`);
+  const ageDays = (Date.now() - row.date) / 86_400_000;
+  if (!force && ageDays < repo.settings.minAgeDays) {
+    throw new EngineError('TOO_YOUNG', `version ${uid} is ${ageDays.toFixed(1)} days old, younger than the minimum age of ${repo.settings.minAgeDays} days; remove it anyway only with force (--force)`);
+  }
+  return row;
+}
+
 /**
  * Removes a version's metadata; its objects are freed by a later cleanup. Protected versions
  * are refused always, versions younger than the repository's minimum age unless forced.
  */
 export function removeVersion(repo: Repository, uid: string, force = false): void {
   const meta = repo.meta;
-  const row = meta.requireVersion(uid);
-  if (row.protected) throw new EngineError('PROTECTED', `version ${uid} is protected; unprotect it first`);
-  const ageDays = (Date.now() - row.date) / 86_400_000;
-  if (!force && ageDays < repo.settings.minAgeDays) {
-    throw new EngineError('TOO_YOUNG', `version ${uid} is ${ageDays.toFixed(1)} days old, younger than the minimum of ${repo.settings.minAgeDays} days; use --force to remove it anyway`);
-  }
+  const row = checkRemovable(repo, uid, force);
   const busy = meta.liveLocks().find((lock) => lock.name === `backup:${uid}` || lock.name.startsWith(`restore:${uid}:`));
   if (busy) throw new EngineError('LOCKED', `version ${uid} is in use: ${busy.reason}`);
   meta.deleteVersion(row.id, Date.now());

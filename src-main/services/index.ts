@@ -3,10 +3,10 @@
 // them holds logic of its own. `dispatch` is the boundary: it validates the arguments of an
 // untrusted call with the method's schema and turns every outcome into a Result.
 import type { Api } from '../../src-shared/api/contract';
-import { isApiMethod } from '../../src-shared/api/contract';
+import { isApiMethod, METHOD_NAMES } from '../../src-shared/api/contract';
 import type { Result } from '../../src-shared/api/errors';
 import { validateArgs } from '../../src-shared/api/schemas';
-import { serializeError } from '../engine/errors';
+import { EngineError, serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
@@ -18,6 +18,8 @@ import { systemServices } from './system';
 import { versionServices } from './versions';
 
 export type { Dialogs, ServiceOptions } from './context';
+// The error vocabulary every client of the services speaks (the CLI throws and prints these).
+export { EngineError, serializeError, toEngineError } from '../engine/errors';
 
 export interface Services {
   api: Api;
@@ -56,4 +58,22 @@ export async function dispatch(api: Api, method: unknown, args: unknown): Promis
   } catch (error) {
     return { ok: false, error: serializeError(error) };
   }
+}
+
+/**
+ * The API for an in-process client (the CLI, the daemon): every call validated with the
+ * method's schema, as a transport would; errors are thrown (with their stack) rather than
+ * returned as Results.
+ */
+export function validatedApi(api: Api): Api {
+  const wrapped = {} as Record<string, (args: unknown) => Promise<unknown>>;
+  for (const method of METHOD_NAMES) {
+    const call = api[method] as (args: unknown) => Promise<unknown>;
+    wrapped[method] = async (args: unknown) => {
+      const validated = validateArgs(method, args);
+      if (!validated.ok) throw new EngineError('INVALID_ARGUMENT', validated.message);
+      return call(validated.value);
+    };
+  }
+  return wrapped as unknown as Api;
 }

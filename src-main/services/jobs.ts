@@ -38,7 +38,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
       }
       if (hints !== undefined) {
         if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
-        if (inspectPath(hints).kind !== 'file') throw new EngineError('NOT_FOUND', `hints file ${hints} does not exist`);
+        if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
       }
       return ctx.jobs.submit({
         kind: 'backup',

@@ -1,7 +1,9 @@
 // Repository services: open, create, close, recent list, summary and settings.
+import { readFileSync } from 'node:fs';
 import type { Api } from '../../src-shared/api/contract';
 import type { RepositoryInfo, RepositorySummary, ScrubSummary } from '../../src-shared/api/types';
 import type { ScrubReport } from '../../src-shared/model';
+import type { Credentials } from '../engine/codec/keys';
 import { EngineError } from '../engine/errors';
 import type { ScrubRow, VersionRow } from '../engine/meta/database';
 import { ObjectState, VersionState } from '../engine/meta/schema';
@@ -9,7 +11,7 @@ import { reportFromRow } from '../engine/pipeline/scrub';
 import { Repository } from '../engine/repository';
 import type { ServiceContext } from './context';
 
-type RepositoryApi = Pick<Api, 'getRepository' | 'openRepository' | 'createRepository' | 'closeRepository' | 'listRecentRepositories' | 'forgetRecentRepository' | 'getSummary' | 'updateSettings'>;
+type RepositoryApi = Pick<Api, 'getRepository' | 'listOpenRepositories' | 'openRepository' | 'createRepository' | 'closeRepository' | 'listRecentRepositories' | 'forgetRecentRepository' | 'getSummary' | 'updateSettings' | 'listKeys' | 'addKey' | 'removeKey' | 'changePassphrase'>;
 
 const SCRUB_STALE_DAYS = 30;
 
@@ -105,12 +107,22 @@ export function summarize(repo: Repository): RepositorySummary {
   };
 }
 
+/** The engine's credentials from a passphrase or a key file's path (read here, kept nowhere). */
+function credentials(passphrase: string | undefined, keyFile: string | undefined): Credentials {
+  if (keyFile === undefined) return passphrase === undefined ? {} : { passphrase };
+  try {
+    return { keyFile: readFileSync(keyFile) };
+  } catch (error) {
+    throw new EngineError('NOT_FOUND', `cannot read key file ${keyFile}: ${(error as Error).message}`);
+  }
+}
+
 export function repositoryServices(ctx: ServiceContext): RepositoryApi {
   // The passphrase goes to the engine and nowhere else: the recent list keeps only whether
   // the repository is encrypted, and no job, log or event sees it.
-  const opened = (repo: Repository): RepositoryInfo => {
-    ctx.setRepository(repo);
-    ctx.config.addRecent(repo.path, repo.settings.encrypted);
+  const opened = (repository: Repository): RepositoryInfo => {
+    const repo = ctx.addRepository(repository);
+    if (ctx.options.rememberRecent !== false) ctx.config.addRecent(repo.path, repo.settings.encrypted);
     const info = repositoryInfo(repo, ctx.jobs.maxConcurrentJobs);
     ctx.events.emit('repositoryChanged', info);
     return info;
@@ -119,25 +131,31 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     async getRepository() {
       return ctx.repo ? repositoryInfo(ctx.repo, ctx.jobs.maxConcurrentJobs) : null;
     },
-    async openRepository({ path, passphrase }) {
-      if (ctx.repo?.path === path) return repositoryInfo(ctx.repo, ctx.jobs.maxConcurrentJobs);
-      if (ctx.jobs.activeCount > 0) throw new EngineError('LOCKED', 'jobs are still running in this repository; wait for them or cancel them first');
+    async openRepository({ path, passphrase, keyFile }) {
+      // Already open (here or in the background): it becomes current, its jobs untouched.
+      if (ctx.switchTo(path)) {
+        const info = repositoryInfo(ctx.requireRepo(), ctx.jobs.maxConcurrentJobs);
+        ctx.events.emit('repositoryChanged', info);
+        return info;
+      }
       // Asked first so the message suits a dialog rather than the command line's options.
-      if (passphrase === undefined && Repository.isEncrypted(path)) {
+      if (passphrase === undefined && keyFile === undefined && Repository.isEncrypted(path)) {
         throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
       }
-      return opened(Repository.open(path, passphrase === undefined ? {} : { passphrase }));
+      return opened(Repository.open(path, credentials(passphrase, keyFile)));
     },
-    async createRepository({ path, blockSize, compression, minAgeDays, cleanupGraceSeconds, encrypt, passphrase }) {
-      if (ctx.jobs.activeCount > 0) throw new EngineError('LOCKED', 'jobs are still running in this repository; wait for them or cancel them first');
-      if (encrypt && passphrase === undefined) throw new EngineError('INVALID_ARGUMENT', 'an encrypted repository needs a passphrase');
-      const encryption = encrypt ? { passphrase } : undefined;
+    async createRepository({ path, blockSize, compression, minAgeDays, cleanupGraceSeconds, encrypt, passphrase, keyFile }) {
+      if (encrypt && passphrase === undefined && keyFile === undefined) throw new EngineError('INVALID_ARGUMENT', 'an encrypted repository needs a passphrase or a key file');
+      const encryption = encrypt ? credentials(passphrase, keyFile) : undefined;
       return opened(Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption }));
     },
     async closeRepository() {
-      ctx.setRepository(null);
+      ctx.closeRepository();
       ctx.events.emit('repositoryChanged', null);
       return null;
+    },
+    async listOpenRepositories() {
+      return ctx.openRepositories();
     },
     async listRecentRepositories() {
       return ctx.config.recent();
@@ -148,14 +166,26 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     async getSummary() {
       return summarize(ctx.requireRepo());
     },
+    async listKeys() {
+      const repo = ctx.requireRepo();
+      if (!repo.settings.encrypted) throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted');
+      return repo.listKeys();
+    },
+    async addKey({ passphrase, keyFile }) {
+      return ctx.requireRepo().addKey(credentials(passphrase, keyFile));
+    },
+    async removeKey({ id }) {
+      ctx.requireRepo().removeKey(id);
+      return null;
+    },
+    async changePassphrase({ passphrase, id }) {
+      return ctx.requireRepo().changePassphrase(passphrase, id);
+    },
     async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs }) {
       const repo = ctx.requireRepo();
       if (minAgeDays !== undefined) repo.setSetting('min_age_days', minAgeDays);
       if (cleanupGraceSeconds !== undefined) repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
-      if (maxConcurrentJobs !== undefined) {
-        ctx.jobs.setMaxConcurrent(maxConcurrentJobs);
-        ctx.config.setMaxConcurrentJobs(maxConcurrentJobs);
-      }
+      if (maxConcurrentJobs !== undefined) ctx.setMaxConcurrentJobs(maxConcurrentJobs);
       const info = repositoryInfo(repo, ctx.jobs.maxConcurrentJobs);
       ctx.events.emit('repositoryChanged', info);
       return info;

@@ -8,7 +8,7 @@ import { BLOCK_STATE_CODES } from '../../src-shared/model';
 import { EngineError } from '../engine/errors';
 import { ObjectState, VersionState } from '../engine/meta/schema';
 import { reportFromRow } from '../engine/pipeline/scrub';
-import { addTag, blockMap, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats, toVersion } from '../engine/versions';
+import { addTag, blockMap, checkRemovable, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats, toVersion } from '../engine/versions';
 import type { ServiceContext } from './context';
 import { scrubSummary } from './repository';
 
@@ -107,14 +107,7 @@ export function versionServices(ctx: ServiceContext): VersionApi {
     async removeVersions({ uids, force }) {
       const repo = ctx.requireRepo();
       // Every rule is checked for every version first: either all are removed or none.
-      for (const uid of uids) {
-        const row = repo.meta.requireVersion(uid);
-        if (row.protected) throw new EngineError('PROTECTED', `version ${uid} is protected; unprotect it first`);
-        const ageDays = (Date.now() - row.date) / 86_400_000;
-        if (!force && ageDays < repo.settings.minAgeDays) {
-          throw new EngineError('TOO_YOUNG', `version ${uid} is ${ageDays.toFixed(1)} days old, younger than the minimum age of ${repo.settings.minAgeDays} days; remove it anyway only with force`);
-        }
-      }
+      for (const uid of uids) checkRemovable(repo, uid, force);
       const removed: string[] = [];
       for (const uid of uids) {
         removeVersion(repo, uid, force);

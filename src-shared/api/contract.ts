@@ -13,6 +13,7 @@ import type {
   CleanupEstimate,
   Comparison,
   Job,
+  KeyInfo,
   PathInfo,
   PickPurpose,
   RecentRepository,
@@ -32,6 +33,8 @@ export interface OpenRepositoryArgs {
    * Used only to unwrap the key: never logged, never stored.
    */
   passphrase?: string;
+  /** or the path of a key file (read by the main process to unwrap the key) */
+  keyFile?: string;
 }
 export interface CreateRepositoryArgs {
   path: string;
@@ -42,7 +45,13 @@ export interface CreateRepositoryArgs {
   /** encrypt objects (AES-256-GCM) under a key wrapped by `passphrase`, which is then required */
   encrypt?: boolean;
   passphrase?: string;
+  /** encrypt under the contents of this key file instead of a passphrase */
+  keyFile?: string;
 }
+export interface OpenRepository { path: string; current: boolean; activeJobs: number }
+export interface AddKeyArgs { passphrase?: string; keyFile?: string }
+export interface KeyIdArgs { id: string }
+export interface ChangePassphraseArgs { passphrase: string; id?: string }
 export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number }
 export interface VersionFilterArgs { name?: string; snapshot?: string; tag?: string }
 export interface UidArgs { uid: string }
@@ -85,6 +94,8 @@ export interface Api {
 
   // repository
   getRepository(args: NoArgs): Promise<RepositoryInfo | null>;
+  /** Repositories open in this process; opening one again makes it current, jobs untouched. */
+  listOpenRepositories(args: NoArgs): Promise<OpenRepository[]>;
   openRepository(args: OpenRepositoryArgs): Promise<RepositoryInfo>;
   createRepository(args: CreateRepositoryArgs): Promise<RepositoryInfo>;
   closeRepository(args: NoArgs): Promise<null>;
@@ -92,6 +103,10 @@ export interface Api {
   forgetRecentRepository(args: PathArgs): Promise<RecentRepository[]>;
   getSummary(args: NoArgs): Promise<RepositorySummary>;
   updateSettings(args: UpdateSettingsArgs): Promise<RepositoryInfo>;
+  listKeys(args: NoArgs): Promise<KeyInfo[]>;
+  addKey(args: AddKeyArgs): Promise<KeyInfo>;
+  removeKey(args: KeyIdArgs): Promise<null>;
+  changePassphrase(args: ChangePassphraseArgs): Promise<KeyInfo>;
 
   // versions
   listVersions(args: VersionFilterArgs): Promise<Version[]>;
@@ -145,6 +160,7 @@ export const API_METHODS = {
   ping: true,
   getAppInfo: true,
   getRepository: true,
+  listOpenRepositories: true,
   openRepository: true,
   createRepository: true,
   closeRepository: true,
@@ -152,6 +168,10 @@ export const API_METHODS = {
   forgetRecentRepository: true,
   getSummary: true,
   updateSettings: true,
+  listKeys: true,
+  addKey: true,
+  removeKey: true,
+  changePassphrase: true,
   listVersions: true,
   getVersionDetail: true,
   setProtected: true,

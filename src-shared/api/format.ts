@@ -53,3 +53,11 @@ export function zoneOf(date: Date = new Date()): string {
   const offset = -date.getTimezoneOffset();
   return offset === 0 ? 'UTC' : `UTC${offset > 0 ? '+' : '-'}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
 }
+
+/** "4M", "64K", "4194304", "1GiB" in bytes; null when the text is not a size. */
+export function parseSize(text: string): number | null {
+  const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!match) return null;
+  const power = ' kmgt'.indexOf((match[2] || ' ').toLowerCase());
+  return Number(match[1]) * 1024 ** power;
+}

@@ -78,7 +78,10 @@ export const SCHEMAS = {
   ping: z.strictObject({ sent: z.number().finite().optional() }),
   getAppInfo: none,
   getRepository: none,
-  openRepository: z.strictObject({ path: absolutePath, passphrase: passphrase.optional() }),
+  openRepository: z
+    .strictObject({ path: absolutePath, passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
+    .refine((a) => a.passphrase === undefined || a.keyFile === undefined, { path: ['keyFile'], message: 'give a passphrase or a key file, not both' }),
+  listOpenRepositories: none,
   createRepository: z
     .strictObject({
       path: absolutePath,
@@ -88,9 +91,10 @@ export const SCHEMAS = {
       cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
       encrypt: z.boolean({ error: 'must be true or false' }).optional(),
       passphrase: newPassphrase.optional(),
+      keyFile: absolutePath.optional(),
     })
-    .refine((a) => !a.encrypt || a.passphrase !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
-    .refine((a) => a.encrypt || a.passphrase === undefined, { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
+    .refine((a) => !a.encrypt || a.passphrase !== undefined || a.keyFile !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
+    .refine((a) => a.encrypt || (a.passphrase === undefined && a.keyFile === undefined), { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
   closeRepository: none,
   listRecentRepositories: none,
   forgetRecentRepository: z.strictObject({ path: absolutePath }),
@@ -100,6 +104,12 @@ export const SCHEMAS = {
     cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
     maxConcurrentJobs: int(1, LIMITS.maxConcurrentJobs).optional(),
   }),
+  listKeys: none,
+  addKey: z
+    .strictObject({ passphrase: newPassphrase.optional(), keyFile: absolutePath.optional() })
+    .refine((a) => (a.passphrase === undefined) !== (a.keyFile === undefined), { path: ['passphrase'], message: 'give a new passphrase or a key file' }),
+  removeKey: z.strictObject({ id: z.string().min(1).max(128) }),
+  changePassphrase: z.strictObject({ passphrase: newPassphrase, id: z.string().min(1).max(128).optional() }),
   listVersions: z.strictObject({ name: versionName.optional(), snapshot: z.string().max(LIMITS.name).optional(), tag: tag.optional() }),
   getVersionDetail: z.strictObject({ uid }),
   setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),

@@ -6,7 +6,7 @@ import type { SerializedError } from './errors';
 export interface AppInfo {
   version: string;
   /** which shell serves the API: the Electron window, the web server, or the CLI */
-  mode: 'electron' | 'web' | 'cli';
+  mode: 'electron' | 'web' | 'cli' | 'daemon';
   /** true when `pickPath` opens native dialogs (Electron) */
   nativeDialogs: boolean;
   platform: string;
@@ -276,4 +276,13 @@ export interface BrowseListing {
   truncated: boolean;
   /** the block devices the server's user can read, with their by-id names (for sources and targets) */
   devices: BrowseEntry[];
+}
+
+/** One key slot of an encrypted repository. */
+export interface KeyInfo {
+  id: string;
+  kind: 'passphrase' | 'keyfile';
+  created: string;
+  /** the key this repository was opened with */
+  current: boolean;
 }

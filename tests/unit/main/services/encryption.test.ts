@@ -60,6 +60,8 @@ test('create encrypted, back up, reopen with the passphrase and restore byte-exa
   const uid = backup.result!.kind === 'backup' ? backup.result!.value.uid : '';
 
   // A plain repository open meanwhile: failed attempts at the encrypted one leave it open.
+  // (The encrypted one is closed first: an open repository opens again without its key.)
+  await call('closeRepository', {});
   await call('createRepository', { path: plain, blockSize: BLOCK });
   assert.equal((await call<RepositorySummary>('getSummary', {})).encrypted, false);
   const recentBefore = await call<RecentRepository[]>('listRecentRepositories', {});
