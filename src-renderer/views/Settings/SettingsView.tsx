@@ -52,7 +52,7 @@ export function SettingsView() {
     <div className="view">
       <h1>Settings</h1>
       {repository && fields ? (
-        <form className="card" onSubmit={save} noValidate aria-labelledby="settings-title">
+        <form className="card settings-form" onSubmit={save} noValidate aria-labelledby="settings-title">
           <h2 id="settings-title">Repository rules</h2>
           <div className="row wrap top">
             {FIELDS.map((f) => (
