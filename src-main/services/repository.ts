@@ -71,7 +71,7 @@ export function summarize(repo: Repository): RepositorySummary {
   let health: RepositorySummary['health'] = 'ok';
   if (invalid.length > 0) {
     health = 'error';
-    reasons.push(`${count(invalid.length, 'version')} invalid (a scrub found damaged or missing data): ${nameVersions(invalid)}; back them up again, or deep-scrub them once the data is repaired`);
+    reasons.push(`${count(invalid.length, 'version')} invalid (a scrub found damaged or missing data): ${nameVersions(invalid)}; ${invalid.length === 1 ? 'back it up again, or deep-scrub it' : 'back them up again, or deep-scrub them'} once the data is repaired`);
   }
   if (incomplete.length > 0) reasons.push(`${count(incomplete.length, 'version')} incomplete (an interrupted backup): ${nameVersions(incomplete)}; a cleanup removes them`);
   if (never.length > 0) reasons.push(`${count(never.length, 'version')} never verified by a full deep scrub: ${nameVersions(never)}`);

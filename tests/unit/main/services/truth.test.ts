@@ -122,3 +122,11 @@ test('storage over time ends at what is stored and counts canceled backups and c
   assert.equal(served[served.length - 1].storedBytes, summary.storedBytes);
   assert.ok(served.length >= 3, 'two backups and now');
 });
+
+test('a version verified long ago is named as such', async () => {
+  const repo = services.context.requireRepo();
+  repo.meta.sql('UPDATE scrubs SET date = date - ? WHERE version_uid = ?').run(40 * 86_400_000, uids[1]);
+  const summary = await call<RepositorySummary>('getSummary', {});
+  assert.equal(summary.verification.stale, 1);
+  assert.ok(summary.healthReasons.some((r) => r.includes('more than 30 days ago') && r.includes(uids[1].slice(0, 8))), summary.healthReasons.join(' / '));
+});
