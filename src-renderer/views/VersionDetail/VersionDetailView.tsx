@@ -243,7 +243,6 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
           ]} />
         </section>
       </div>
-      <OriginSection detail={detail} />
       <section className="card" aria-labelledby="map-title">
         <h2 id="map-title">Block map</h2>
         {!map ? <p className="muted">Loading block map…</p> : map.states.length === 0 ? <EmptyState title="This version is empty (0 bytes)" /> : (
@@ -261,6 +260,7 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
           />
         )}
       </section>
+      <OriginSection detail={detail} />
       <section className="card" aria-labelledby="compare-title">
         <h2 id="compare-title">Compare</h2>
         <CompareSection detail={detail} compare={compare} />
