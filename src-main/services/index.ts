@@ -13,6 +13,7 @@ import { EventHub } from './events';
 import { browseServices } from './browse';
 import { historyServices } from './history';
 import { jobServices } from './jobs';
+import { migrateServices } from './migrate';
 import { repositoryServices } from './repository';
 import { systemServices } from './system';
 import { versionServices } from './versions';
@@ -41,6 +42,7 @@ export function createServices(options: ServiceOptions): Services {
     ...jobServices(context),
     ...historyServices(context),
     ...browseServices(context),
+    ...migrateServices(context),
   };
   return { api, context, events, close: () => context.close() };
 }

@@ -55,6 +55,7 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   startCleanup: { args: { full: true, graceSeconds: 0 }, required: [] },
   startExport: { args: { uids: [UID], file: '/tmp/e.jsonl' }, required: ['uids', 'file'] },
   startImport: { args: { file: '/tmp/e.jsonl' }, required: ['file'] },
+  startMigrate: { args: { tool: 'backy2', dumps: ['/tmp/d.csv'], data: '/tmp/data', listing: '/tmp/ls.txt', hash: 'sha512' }, required: ['tool', 'dumps', 'data'] },
   listJobs: { args: { limit: 5 }, required: [] },
   getJob: { args: { id: JOB }, required: ['id'] },
   cancelJob: { args: { id: JOB }, required: ['id'] },
