@@ -254,8 +254,9 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
   }, [states, count]);
 
   const shown = pointer?.idx ?? cursor;
-  // The map does not fit its view at this zoom: the overview shows the whole disk.
-  const overflows = layout.rows * scale > viewHeight;
+  // The whole map does not fit its view even at zoom 1: the overview shows the whole disk.
+  // (Decided at zoom 1, so zooming never moves the map under the pointer.)
+  const overflows = layout.rows * layout.cell > viewHeight;
 
   return (
     <div className="blockmap">
