@@ -21,6 +21,7 @@ export const LIMITS = {
   maxConcurrentJobs: 8,
   maxBlockIndex: 2 ** 40,
   passphrase: MAX_PASSPHRASE_LENGTH,
+  note: 4096,
 } as const;
 
 // eslint-disable-next-line no-control-regex
@@ -118,6 +119,14 @@ export const SCHEMAS = {
   setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),
   addTag: z.strictObject({ uids, tag }),
   removeTag: z.strictObject({ uids, tag }),
+  setVersionNote: z.strictObject({
+    uid,
+    note: z
+      .string({ error: 'must be a note (text)' })
+      .max(LIMITS.note, `must be at most ${LIMITS.note} characters`)
+      // eslint-disable-next-line no-control-regex
+      .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), 'must not contain control characters other than line breaks and tabs'),
+  }),
   removeVersions: z.strictObject({ uids, force: z.boolean().optional() }),
   getBlockMap: z.strictObject({ uid }),
   getBlockInfo: z.strictObject({ uid, idx: int(0, LIMITS.maxBlockIndex) }),
@@ -126,12 +135,18 @@ export const SCHEMAS = {
   getDu: z.strictObject({ uid: uid.optional() }),
   listStats: z.strictObject({ uid: uid.optional(), limit: int(1, LIMITS.listLimit).optional() }),
   listScrubReports: z.strictObject({ uid }),
+  listVersionFacts: none,
+  getStorageHistory: none,
   suggestBase: z.strictObject({ name: versionName }),
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
     purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
     defaultPath: absolutePath.optional(),
+  }),
+  browsePath: z.strictObject({
+    path: absolutePath.optional(),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
   }),
   startBackup: z.strictObject({
     source: streamOrPath,
