@@ -75,8 +75,10 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
       const rows = meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used < ? AND ${unreferenced}`).all(cutoff) as Candidate[];
       const mark = meta.sql(`UPDATE objects SET state = ${ObjectState.deleting} WHERE id = ?`);
       for (const row of rows) mark.run(row.id);
-      // Left over by an interrupted cleanup: still unreferenced, finish deleting them.
-      const interrupted = meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state = ${ObjectState.deleting} AND ${unreferenced}`).all() as Candidate[];
+      // Left over by an interrupted cleanup: still unreferenced, finish deleting them. Marks
+      // of another cleanup that is still running are its own to delete and to report.
+      const othersRunning = meta.liveCleanupLocks().some((lock) => lock.name !== lockName);
+      const interrupted = othersRunning ? [] : meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state = ${ObjectState.deleting} AND ${unreferenced}`).all() as Candidate[];
       const seen = new Set(rows.map((row) => row.id));
       return rows.concat(interrupted.filter((row) => !seen.has(row.id)));
     });
@@ -92,11 +94,13 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
       throwIfAborted(options.signal, 'cleanup');
       const batch = candidates.slice(i, i + DELETE_BATCH);
       await runBounded(batch, 16, undefined, (row) => repo.store.delete(objectKey(row.digest.toString('hex'))));
-      meta.transaction(() => {
+      // Counted only when this cleanup removed the row: a row another cleanup removed first
+      // is that one's to report.
+      const removed = meta.transaction(() => {
         const remove = meta.sql(`DELETE FROM objects WHERE id = ? AND state = ${ObjectState.deleting}`);
-        for (const row of batch) remove.run(row.id);
+        return batch.filter((row) => remove.run(row.id).changes === 1);
       });
-      for (const row of batch) {
+      for (const row of removed) {
         result.objectsDeleted++;
         result.bytesFreed += row.stored_size;
       }
