@@ -164,7 +164,9 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     }
     const engineError = toEngineError(error);
     err(`blockvault ${name}: error [${engineError.code}]: ${engineError.message}`);
-    if (verbose) err(String((error as Error)?.stack ?? error));
+    if (verbose) {
+      for (let cause: unknown = error; cause; cause = (cause as Error).cause) err(String((cause as Error)?.stack ?? cause));
+    }
     if (engineError.code === 'CANCELED') return EXIT.interrupted;
     return EXIT.error;
   } finally {

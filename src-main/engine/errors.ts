@@ -43,8 +43,13 @@ export function toEngineError(error: unknown, context?: string): EngineError {
     case 'EISDIR':
     case 'ENOTDIR':
       return new EngineError('IO_ERROR', message, { cause: error });
+    case 'SQLITE_CORRUPT':
+    case 'SQLITE_NOTADB':
+      return new EngineError('NOT_A_REPOSITORY', `${prefix}the metadata database is damaged`, { cause: error });
     default:
-      return new EngineError('INTERNAL', message, { cause: error });
+      // Raw JavaScript or SQLite text helps nobody and may quote data: the details stay in
+      // the cause (the CLI prints it with -v).
+      return new EngineError('INTERNAL', `${prefix}internal error: the operation failed unexpectedly; run it again with -v for the details`, { cause: error });
   }
 }
 

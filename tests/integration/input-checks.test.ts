@@ -125,3 +125,48 @@ describe('concurrent fast cleanups', () => {
     assert.equal(query(repo, 'SELECT 1 FROM objects').length, 3, 'and deletes them itself');
   });
 });
+
+describe('import checks the export against the repository', () => {
+  const dir = tempDir();
+
+  it('a plain export is refused by an encrypted repository (and nothing changes)', async () => {
+    const env = { BLOCKVAULT_PASSPHRASE: 'correct horse battery staple' };
+    const plain = await initRepo(dir, [], 'plain');
+    const encrypted = join(dir, 'enc');
+    await ok(['init', encrypted, '--block-size', '64K', '--encrypt'], env);
+    const image = join(dir, 'i.img');
+    writeBlocks(image, [31, 32]);
+    const uid = await backupCli(plain, image, 'i');
+    const file = join(dir, 'plain.export');
+    await ok(['--repo', plain, 'export', uid, '-f', file]);
+    const before = repoState(encrypted);
+    const result = await cli(['--repo', encrypted, 'import', '-f', file], { env });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /BAD_EXPORT/);
+    assert.match(result.stderr, /hash/);
+    assert.equal(repoState(encrypted), before);
+  });
+});
+
+describe('internal errors', () => {
+  const dir = tempDir();
+
+  it('an INTERNAL error never passes raw JavaScript or SQLite text; -v shows the details', async () => {
+    const repo = await initRepo(dir);
+    const image = join(dir, 'x.img');
+    writeBlocks(image, [41, 42]);
+    const uid = await backupCli(repo, image, 'x');
+    const db = openDb(repo, false);
+    db.prepare('UPDATE blocks SET object_id = 999999 WHERE idx = 1').run();
+    db.close();
+    for (const args of [['restore', uid, join(dir, 'x.out')], ['scrub', '--deep', uid]]) {
+      const result = await cli(['--repo', repo, ...args]);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /error \[[A-Z_]+\]/);
+      assert.doesNotMatch(result.stderr, /Cannot read properties|TypeError|reading '|SQLITE_|undefined|null/, result.stderr);
+    }
+    const verbose = await cli(['--repo', repo, '-v', 'restore', uid, join(dir, 'x2.out')]);
+    assert.notEqual(verbose.code, 0);
+    assert.match(verbose.stderr, /at /, 'with -v the stack is shown');
+  });
+});
