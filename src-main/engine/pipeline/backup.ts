@@ -12,6 +12,7 @@ import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
+import { lockPath } from './path-locks';
 import { checkHintsWithin, hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
 import { SourceBlocks, type BlockRead } from './source-blocks';
@@ -91,8 +92,10 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   let blocks: SourceBlocks | undefined;
   let versionId: number | undefined;
   const lockName = `backup:${uid}`;
+  let releasePath = (): void => {};
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     blocks = await SourceBlocks.open(source, pool);
     const reader = blocks;
@@ -350,6 +353,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     await source.close();
     await pool?.release();
     meta.releaseLock(lockName);
+    releasePath();
   }
 }
 

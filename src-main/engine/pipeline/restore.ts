@@ -8,6 +8,7 @@
 import type { RestoreResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { openTarget, type Target } from '../io/index';
+import { lockPath } from './path-locks';
 import type { BlockRow, VersionRow } from '../meta/database';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
@@ -44,7 +45,15 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     throw new EngineError('INTERNAL', `version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
   }
 
-  const target = await openTarget(options.target, { size: version.size, force: options.force, signal: options.signal });
+  // Before the target is opened (with force, opening may already change it).
+  const releasePath = lockPath(meta, options.target, 'write', `restore of ${version.uid} to ${options.target}`);
+  let target: Target;
+  try {
+    target = await openTarget(options.target, { size: version.size, force: options.force, signal: options.signal });
+  } catch (error) {
+    releasePath();
+    throw error;
+  }
   // A stream gets every byte; a zeroed target (a new sparse file) needs no zero blocks.
   const writeZeros = target.sequential || (!target.zeroed && !options.sparse);
   const tracker = new ProgressTracker('restore', options.onProgress, options.progressIntervalMs);
@@ -84,6 +93,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   } finally {
     await pool?.release();
     meta.releaseLock(lockName);
+    releasePath();
   }
 }
 
