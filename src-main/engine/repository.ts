@@ -2,7 +2,7 @@
 // `Repository.init` creates one; `Repository.open` finds and checks one by path.
 import { parseSize as parseSharedSize } from '../../src-shared/api/format';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RepositorySettings } from '../../src-shared/model';
 import { deriveSubKeys, newMasterKey, unwrapMasterKey, wrapMasterKey, type Credentials, type KeySlot, type SubKeys } from './codec/keys';
@@ -17,6 +17,8 @@ import {
   REPOSITORY_CONFIG_FILE,
   REPOSITORY_FORMAT_NAME,
   REPOSITORY_FORMAT_VERSION,
+  RESERVE_BYTES,
+  RESERVE_FILE,
 } from './format';
 import { Metadata } from './meta/database';
 import { prepareFolderStore } from './store/folder';
@@ -110,6 +112,33 @@ function readConfig(root: string): RepositoryConfigFile {
     );
   }
   return config;
+}
+
+/**
+ * The full-disk reserve (format.ts RESERVE_FILE): released when less than it is free, so the
+ * metadata can still be written; made again (best effort) when there is twice as much room.
+ */
+function keepReserve(root: string): void {
+  const file = join(root, RESERVE_FILE);
+  let free: number;
+  try {
+    const stats = statfsSync(root);
+    free = stats.bavail * stats.bsize;
+  } catch {
+    return;
+  }
+  const present = existsSync(file);
+  if (present && free < RESERVE_BYTES) {
+    rmSync(file, { force: true });
+  } else if (!present && free >= 3 * RESERVE_BYTES) {
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, Buffer.alloc(RESERVE_BYTES), { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  }
 }
 
 /** Replaces the config file atomically and durably. */
@@ -223,6 +252,7 @@ export class Repository {
     }
     // The config file is written last: its presence means the repository is complete.
     writeConfig(root, config);
+    keepReserve(root);
     return new Repository(root, meta, openStore(folderStoreSpec(root, blockSize)), config, master);
   }
 
@@ -235,6 +265,7 @@ export class Repository {
       const opened = unwrapMasterKey(config.encryption.keys, credentials);
       master = { key: opened.master, slot: opened.slot.id };
     }
+    keepReserve(root);
     const metadataFile = join(root, METADATA_FILE);
     // An existing repository's metadata is never initialised here: a 0-byte or schema-less
     // file (truncated, or replaced) is refused instead of silently becoming an empty one.

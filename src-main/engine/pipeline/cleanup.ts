@@ -87,13 +87,22 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
       const waiting = meta.sql(`SELECT count(*) AS n, coalesce(sum(stored_size), 0) AS bytes FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used >= ? AND ${unreferenced}`).get(cutoff) as { n: number; bytes: number };
       result.objectsWaiting = waiting.n;
       result.bytesWaiting = waiting.bytes;
+      // Objects a failed or killed backup wrote but never marked live have no stored size in
+      // their rows: what they take is read from the store, so the space shows.
+      const unsized = meta.sql(`SELECT o.digest FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.stored_size = 0 AND o.last_used >= ? AND ${unreferenced}`).all(cutoff) as Array<{ digest: Buffer }>;
+      await runBounded(unsized, 16, undefined, async (row) => { result.bytesWaiting += (await repo.store.size(objectKey(row.digest.toString('hex')))) ?? 0; });
     }
 
     // Sweep: files first, then rows.
     for (let i = 0; i < candidates.length; i += DELETE_BATCH) {
       throwIfAborted(options.signal, 'cleanup');
       const batch = candidates.slice(i, i + DELETE_BATCH);
-      await runBounded(batch, 16, undefined, (row) => repo.store.delete(objectKey(row.digest.toString('hex'))));
+      // What a row does not know (an object never marked live) is read from the store first.
+      await runBounded(batch, 16, undefined, async (row) => {
+        const key = objectKey(row.digest.toString('hex'));
+        if (row.stored_size === 0) row.stored_size = (await repo.store.size(key)) ?? 0;
+        await repo.store.delete(key);
+      });
       // Counted only when this cleanup removed the row: a row another cleanup removed first
       // is that one's to report.
       const removed = meta.transaction(() => {
@@ -126,10 +135,8 @@ async function sweepStore(repo: Repository, result: CleanupResult): Promise<void
     if (!entry.temporary && known.get(Buffer.from(objectDigest(entry.key)!, 'hex'))) continue;
     const size = entry.size ?? (await repo.store.size(entry.key)) ?? 0;
     await repo.store.delete(entry.key);
+    result.bytesFreed += size;
     if (entry.temporary) result.temporaryFilesDeleted++;
-    else {
-      result.objectsDeleted++;
-      result.bytesFreed += size;
-    }
+    else result.objectsDeleted++;
   }
 }
