@@ -21,6 +21,9 @@ export function toEngineError(error: unknown, context?: string): EngineError {
   const prefix = context ? `${context}: ` : '';
   const message = `${prefix}${err?.message ?? String(error)}`;
   if (typeof err?.code === 'string' && err.code.startsWith('SQLITE_IOERR')) return new EngineError('IO_ERROR', message, { cause: error });
+  if (typeof err?.code === 'string' && (err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB')) {
+    return new EngineError('METADATA_DAMAGED', `${prefix}the metadata database is damaged (${err.message}); rebuild it from the store with "blockvault recover REPOSITORY"`, { cause: error });
+  }
   switch (err?.code) {
     case 'ENOSPC':
     case 'EDQUOT':
@@ -43,9 +46,6 @@ export function toEngineError(error: unknown, context?: string): EngineError {
     case 'EISDIR':
     case 'ENOTDIR':
       return new EngineError('IO_ERROR', message, { cause: error });
-    case 'SQLITE_CORRUPT':
-    case 'SQLITE_NOTADB':
-      return new EngineError('NOT_A_REPOSITORY', `${prefix}the metadata database is damaged`, { cause: error });
     default:
       // Raw JavaScript or SQLite text helps nobody and may quote data: the details stay in
       // the cause (the CLI prints it with -v).
