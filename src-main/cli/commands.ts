@@ -369,6 +369,9 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const [action, id] = ctx.positionals;
       const api = await ctx.api();
+      if ((action === 'add' || action === 'change-passphrase') && !(await api.getRepository({}))?.settings.encrypted) {
+        throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted: it has no keys (encryption is chosen at "init --encrypt")');
+      }
       const fresh = async (): Promise<{ passphrase?: string; keyFile?: string }> => {
         const keyFile = str(ctx.values, 'new-key-file');
         if (keyFile && ctx.values.generate) {

@@ -56,7 +56,8 @@ const printable = (max: number, what: string) =>
     .string({ error: `must be ${what} (text)` })
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+    .refine((s) => !s.includes('|'), 'must not contain "|" (it separates the columns of -m output)');
 
 export const versionName = printable(LIMITS.name, 'a name');
 export const tag = printable(LIMITS.tag, 'a tag').refine((t) => !t.includes(','), 'must not contain a comma');
@@ -151,7 +152,7 @@ export const SCHEMAS = {
   startBackup: z.strictObject({
     source: streamOrPath,
     name: versionName,
-    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
+    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').refine((s) => !s.includes('|'), 'must not contain "|"').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),

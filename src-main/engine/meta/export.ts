@@ -183,8 +183,13 @@ export function parseExport(text: string): { header: HeaderLine; versions: Parse
 }
 
 export async function importMetadata(repo: Repository, text: string): Promise<ImportResult> {
-  const { versions } = parseExport(decryptExport(repo, text));
+  const { header, versions } = parseExport(decryptExport(repo, text));
   const meta = repo.meta;
+  // Digests name objects: an export made with another hash (a plain repository's sha256 in an
+  // encrypted one's keyed hash, or the reverse) would create versions nothing can restore.
+  if (header.hash !== repo.settings.hash) {
+    throw bad(`the export's hash algorithm (${typeof header.hash === 'string' ? header.hash : 'none'}) does not match this repository's (${repo.settings.hash}): a plain export cannot go into an encrypted repository or the reverse`);
+  }
   for (const { line } of versions) {
     if (line.blockSize !== repo.blockSize) throw bad(`version ${line.uid} has block size ${line.blockSize}, this repository ${repo.blockSize}`);
     if (meta.getVersion(line.uid)) throw new EngineError('ALREADY_EXISTS', `metadata import refused, nothing was changed: version ${line.uid} already exists`);
