@@ -15,7 +15,9 @@ import { absolute, sourcePath } from './client';
 import { newCredentials } from './credentials';
 import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/format';
 import { machineLines, table } from './format';
+import { daemonCommand, statusCommand } from './daemon';
 import { jobsCommand } from './jobs';
+import { policyCommand, pruneCommand } from './policy';
 import { serveCommand } from './serve';
 
 export class UsageError extends Error {}
@@ -403,4 +405,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   serve: serveCommand,
   jobs: jobsCommand,
+  policy: policyCommand,
+  prune: pruneCommand,
+  status: statusCommand,
+  daemon: daemonCommand,
 };

@@ -3,9 +3,9 @@
 // job that runs the engine with the job's AbortSignal and progress listener.
 import { statSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Api } from '../../src-shared/api/contract';
+import type { Api, BackupArgs } from '../../src-shared/api/contract';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
-import type { CleanupEstimate } from '../../src-shared/api/types';
+import type { CleanupEstimate, Job, PathInfo } from '../../src-shared/api/types';
 import { EngineError } from '../engine/errors';
 import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
@@ -22,42 +22,65 @@ type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimat
 /** An import reads the whole export into memory; exports of huge repositories are split. */
 const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
 
+/** Hooks of a policy's backup: commands before and after, inside the job. */
+export interface BackupHooks {
+  before?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal) => Promise<void>;
+  after?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal, uid: string) => Promise<void>;
+  /** params recorded with the job besides the backup's own (the policy's name) */
+  params?: Record<string, string>;
+}
+
+/** Checks a backup's arguments now and submits its job (startBackup, and the scheduler's runs). */
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints }: BackupArgs, hooks: BackupHooks = {}): Job {
+  const repo = ctx.requireRepo();
+  const check = (): PathInfo => {
+    const info = inspectPath(source);
+    if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+    if (info.kind !== 'file' && info.kind !== 'device') throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file or block device`);
+    ctx.checkOutsideRepository(source, 'source');
+    if (from) {
+      const base = repo.meta.requireVersion(from);
+      if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
+    }
+    if (hints !== undefined) {
+      if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
+      if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
+    }
+    return info;
+  };
+  // A policy's pre command may create the source (a snapshot): checked after it, in the job.
+  let info = hooks.before ? null : check();
+  return ctx.jobs.submit({
+    kind: 'backup',
+    title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
+    params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, ...hooks.params },
+    run: async ({ signal, onProgress, log }) => {
+      try {
+        if (hooks.before) {
+          await hooks.before(log, signal);
+          info = check();
+        }
+        log(`source ${source}: ${humanBytes(info!.size)}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
+        const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
+        const s = result.stats;
+        log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+        ctx.events.emit('versionsChanged', { reason: 'backup', uids: [result.uid] });
+        await hooks.after?.(log, signal, result.uid);
+        return { kind: 'backup', value: result };
+      } catch (error) {
+        ctx.events.emit('versionsChanged', { reason: 'backup', uids: [] });
+        throw error;
+      }
+    },
+  });
+}
+
 export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints }) {
-      const repo = ctx.requireRepo();
-      const info = inspectPath(source);
-      if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device') throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file or block device`);
-      ctx.checkOutsideRepository(source, 'source');
-      if (from) {
-        const base = repo.meta.requireVersion(from);
-        if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
-      }
-      if (hints !== undefined) {
-        if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
-        if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
-      }
-      return ctx.jobs.submit({
-        kind: 'backup',
-        title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null },
-        run: async ({ signal, onProgress, log }) => {
-          log(`source ${source}: ${humanBytes(info.size)}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
-          try {
-            const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
-            const s = result.stats;
-            log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
-            changed('backup', [result.uid]);
-            return { kind: 'backup', value: result };
-          } catch (error) {
-            changed('backup', []);
-            throw error;
-          }
-        },
-      });
+    async startBackup(args) {
+      return submitBackup(ctx, args);
     },
 
     async startRestore({ uid, target, force, sparse, confirm }) {
