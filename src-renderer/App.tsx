@@ -4,6 +4,7 @@ import { useEffect, useRef, type ReactNode } from 'react';
 import { isFinished } from '../src-shared/api/types';
 import { EmptyState, LockIcon } from './components/common';
 import { PassphraseDialog } from './components/PassphraseDialog';
+import { ConnectionBanner } from './components/ConnectionBanner';
 import { useApp } from './store';
 import { navigate } from './store/navigate';
 import { parseRoute, routeHash, type Route, type ViewName } from './store/routes';
@@ -135,7 +136,7 @@ export function App() {
         {activeJobs > 0 && (
           <a className="badge job-running" href="#/jobs">{activeJobs} job{activeJobs === 1 ? '' : 's'} running</a>
         )}
-        <span className={`conn conn-${connection}`} title={`connection: ${connection}`}>{connection === 'open' ? 'connected' : connection}</span>
+        <span className={`conn conn-${connection}`} title={`connection: ${connection}`}>{connection === 'open' ? 'connected' : connection === 'unauthorized' ? 'no token' : connection}</span>
       </header>
       <nav className="sidebar" aria-label="Screens">
         <ul>
@@ -151,6 +152,7 @@ export function App() {
       <main className="content" id="main">
         <CurrentView route={route} />
       </main>
+      <ConnectionBanner />
       <Notices />
       <PassphraseDialog />
     </div>

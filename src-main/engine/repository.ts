@@ -2,7 +2,7 @@
 // `Repository.init` creates one; `Repository.open` finds and checks one by path.
 import { parseSize as parseSharedSize } from '../../src-shared/api/format';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RepositorySettings } from '../../src-shared/model';
 import { deriveSubKeys, newMasterKey, unwrapMasterKey, wrapMasterKey, type Credentials, type KeySlot, type SubKeys } from './codec/keys';
@@ -14,13 +14,13 @@ import {
   MAX_BLOCK_SIZE,
   METADATA_FILE,
   MIN_BLOCK_SIZE,
-  OBJECTS_DIR,
   REPOSITORY_CONFIG_FILE,
   REPOSITORY_FORMAT_NAME,
   REPOSITORY_FORMAT_VERSION,
 } from './format';
 import { Metadata } from './meta/database';
-import { FolderStore } from './store/folder';
+import { prepareFolderStore } from './store/folder';
+import { openStore, type ObjectStore, type StoreSpec } from './store/index';
 import type { WorkerSettings } from './workers/protocol';
 
 /** Block sizes from which object files are written and read with O_DIRECT. */
@@ -30,6 +30,17 @@ const DIRECT_OBJECTS_MIN_BLOCK = 1024 * 1024;
  * of earlier ones. Scrub and restore use the same pools (slots are allocated on first use).
  */
 const SLOTS_PER_WORKER = 3;
+
+/**
+ * The folder store of a repository folder. Large objects bypass the page cache: filling new
+ * page-cache pages cost more CPU than compressing on the VMs we measured, and a backup's
+ * objects are rarely read soon. Small objects keep it: a direct read per 64 KiB object would
+ * wait on the disk every time. BLOCKVAULT_OBJECT_IO=buffered turns it off (for comparison, or
+ * odd file systems).
+ */
+function folderStoreSpec(root: string, blockSize: number): Extract<StoreSpec, { kind: 'folder' }> {
+  return { kind: 'folder', root, direct: blockSize >= DIRECT_OBJECTS_MIN_BLOCK && process.env.BLOCKVAULT_OBJECT_IO !== 'buffered' };
+}
 
 export interface InitOptions {
   blockSize?: number;
@@ -109,7 +120,7 @@ export class Repository {
   private constructor(
     readonly path: string,
     readonly meta: Metadata,
-    readonly store: FolderStore,
+    readonly store: ObjectStore,
     private config: RepositoryConfigFile,
     private readonly master: { key: Buffer; slot: string } | null,
   ) {
@@ -153,7 +164,7 @@ export class Repository {
       if (!statSync(root).isDirectory()) throw new EngineError('ALREADY_EXISTS', `${root} exists and is not a directory`);
       if (readdirSync(root).length > 0) throw new EngineError('ALREADY_EXISTS', `${root} is not empty; choose a new or empty directory`);
     }
-    mkdirSync(join(root, OBJECTS_DIR), { recursive: true });
+    prepareFolderStore(root);
     const config: RepositoryConfigFile = {
       format: REPOSITORY_FORMAT_NAME,
       formatVersion: REPOSITORY_FORMAT_VERSION,
@@ -186,7 +197,7 @@ export class Repository {
     }
     // The config file is written last: its presence means the repository is complete.
     writeConfig(root, config);
-    return new Repository(root, meta, new FolderStore(join(root, OBJECTS_DIR)), config, master);
+    return new Repository(root, meta, openStore(folderStoreSpec(root, blockSize)), config, master);
   }
 
   /** Opens a repository; an encrypted one needs credentials (WRONG_KEY otherwise). */
@@ -201,26 +212,23 @@ export class Repository {
     const meta = new Metadata(join(root, METADATA_FILE));
     try {
       meta.migrate();
-      return new Repository(root, meta, new FolderStore(join(root, OBJECTS_DIR)), config, master);
+      return new Repository(root, meta, openStore(folderStoreSpec(root, Number(meta.getSetting('block_size')))), config, master);
     } catch (error) {
       meta.close();
       throw error;
     }
   }
 
-  /** Settings for a worker pool working on this repository's objects. */
+  /** Settings for a worker pool working on this repository's objects (each worker opens the store itself). */
   workerSettings(options: { slots?: number; syncEachObject?: boolean; blockSize?: number }): WorkerSettings {
     const blockSize = options.blockSize ?? this.blockSize;
+    const spec = this.store.spec();
+    const store: StoreSpec = spec.kind === 'folder' ? { ...folderStoreSpec(spec.root, blockSize), syncEachPut: options.syncEachObject ?? false } : spec;
     return {
       blockSize,
       compression: this.compression,
       slots: options.slots ?? SLOTS_PER_WORKER,
-      syncEachObject: options.syncEachObject ?? false,
-      // Large objects bypass the page cache: filling new page-cache pages cost more CPU than
-      // compressing on the VMs we measured, and a backup's objects are rarely read soon. Small
-      // objects keep it: a direct read per 64 KiB object would wait on the disk every time.
-      // BLOCKVAULT_OBJECT_IO=buffered turns it off (for comparison, or odd file systems).
-      directObjects: blockSize >= DIRECT_OBJECTS_MIN_BLOCK && process.env.BLOCKVAULT_OBJECT_IO !== 'buffered',
+      store,
       keys: this.keys ? { data: this.keys.data, name: this.keys.name } : undefined,
     };
   }

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Api } from '../../src-shared/api/contract';
 import type { BlockDevice, PathInfo } from '../../src-shared/api/types';
 import { REPOSITORY_CONFIG_FILE } from '../engine/format';
-import { inspectTarget } from '../engine/io/device';
+import { inspectTarget } from '../engine/io';
 import type { ServiceContext } from './context';
 
 type SystemApi = Pick<Api, 'ping' | 'getAppInfo' | 'listBlockDevices' | 'inspectPath' | 'pickPath'>;

@@ -1,9 +1,13 @@
 // Web mode: one HTTP server on 127.0.0.1 that serves the built renderer and the API over a
-// WebSocket at /api. A random token guards everything: the printed URL carries it once
-// (?token=...), the server answers with an HttpOnly cookie and a redirect that drops it from
-// the address bar, and every later request and socket must carry the cookie, a
-// `?token=` or an `Authorization: Bearer` header (401 otherwise). The Host header must name
-// this server (no DNS rebinding) and a browser's Origin must be this server's origin (403).
+// WebSocket at /api. A random token, valid for this server's lifetime, guards the API: the
+// printed URL carries it in its fragment (#token=...), which browsers never send to any
+// server; the page reads it into memory, drops it from the address bar and offers it on the
+// WebSocket handshake as a subprotocol (`blockvault-token.TOKEN`); programs may send
+// `Authorization: Bearer TOKEN` instead. No cookie: cookies are not scoped by port, so any
+// other server on 127.0.0.1 would receive one. The renderer's files hold no secret and are
+// served without the token (no source maps). The Host header must name this server (no DNS
+// rebinding) and a browser's Origin must be this server's origin (403), on every request.
+// A bad frame, an oversized message or a dead peer closes that connection only.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -27,8 +31,15 @@ const MIME: Record<string, string> = {
   '.ico': 'image/x-icon',
   '.json': 'application/json',
   '.woff2': 'font/woff2',
-  '.map': 'application/json',
 };
+
+/** Subprotocols of the API socket: the app's own, and the one that carries the token. */
+export const API_PROTOCOL = 'blockvault';
+export const TOKEN_PROTOCOL_PREFIX = 'blockvault-token.';
+/** A peer that answers no ping within this time is dropped (half-open connections). */
+const HEARTBEAT_MS = 30_000;
+/** How long a peer refused for what it sent has to answer the close frame. */
+const CLOSE_GRACE_MS = 2_000;
 
 export interface WebServerOptions {
   services: Services;
@@ -54,17 +65,11 @@ export function findRendererDir(): string | null {
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? null;
 }
 
-function cookieName(port: number): string {
-  return `blockvault_token_${port}`;
-}
-
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const [key, ...rest] = part.trim().split('=');
-    if (key === name) return rest.join('=');
-  }
-  return undefined;
+/** The token a socket offers: a `blockvault-token.` subprotocol or a Bearer header. */
+export function offeredToken(req: IncomingMessage): string | undefined {
+  const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+  const fromProtocol = protocols.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX))?.slice(TOKEN_PROTOCOL_PREFIX.length);
+  return fromProtocol ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
 }
 
 function sameToken(given: string | undefined | null, token: string): boolean {
@@ -83,13 +88,11 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const hosts = (): string[] => [`${HOST}:${port}`, `localhost:${port}`];
 
   /** null when allowed, else the status and reason to refuse with. */
-  const refuse = (req: IncomingMessage, url: URL): [number, string] | null => {
+  const refuse = (req: IncomingMessage, needsToken: boolean): [number, string] | null => {
     if (!hosts().includes(req.headers.host ?? '')) return [403, 'wrong Host header'];
     const origin = req.headers.origin;
     if (origin !== undefined && !origins().includes(origin)) return [403, `origin ${origin} is not allowed`];
-    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const given = url.searchParams.get('token') ?? bearer ?? readCookie(req.headers.cookie, cookieName(port));
-    if (!sameToken(given, token)) return [401, 'this Blockvault server needs the token from the URL it printed'];
+    if (needsToken && !sameToken(offeredToken(req), token)) return [401, 'this Blockvault server needs the token from the URL it printed'];
     return null;
   };
 
@@ -109,21 +112,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', `http://${HOST}:${port}`);
-    const refused = refuse(req, url);
+    const refused = refuse(req, false);
     if (refused) {
       send(res, refused[0], `${refused[0]} ${refused[0] === 401 ? 'Unauthorized' : 'Forbidden'}: ${refused[1]}\n`);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, '405 Method Not Allowed\n', undefined, { Allow: 'GET, HEAD' });
-      return;
-    }
-    if (url.searchParams.has('token')) {
-      // Trade the token in the URL for a cookie, and take it out of the address bar.
-      url.searchParams.delete('token');
-      const cookie = `${cookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`;
-      res.writeHead(302, { ...securityHeaders(), Location: `${url.pathname}${url.search}`, 'Set-Cookie': cookie, 'Cache-Control': 'no-store' });
-      res.end();
       return;
     }
     if (!staticDir) {
@@ -142,7 +137,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       send(res, 403, '403 Forbidden\n');
       return;
     }
-    if (!existsSync(file) || statSync(file).isDirectory()) {
+    if (extname(file) === '.map' || !existsSync(file) || statSync(file).isDirectory()) {
       if (extname(relative)) {
         send(res, 404, '404 Not Found\n');
         return;
@@ -162,11 +157,23 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       else res.destroy();
     }
   });
-  const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const sockets = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_MESSAGE_BYTES,
+    // Never echo the token protocol back: the app's own protocol when offered, else none.
+    handleProtocols: (protocols) => (protocols.has(API_PROTOCOL) ? API_PROTOCOL : false),
+  });
+
+  // A malformed HTTP request gets 400 and its socket closed; never an unhandled error.
+  server.on('clientError', (_error, socket: Duplex) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', `http://${HOST}:${port}`);
-    const refused = url.pathname === '/api' ? refuse(req, url) : ([404, 'not found'] as [number, string]);
+    const refused = url.pathname === '/api' ? refuse(req, true) : ([404, 'not found'] as [number, string]);
     if (refused) {
       const text = refused[0] === 401 ? 'Unauthorized' : refused[0] === 403 ? 'Forbidden' : 'Not Found';
       socket.end(`HTTP/1.1 ${refused[0]} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${refused[1]}\n`);
@@ -175,7 +182,25 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     sockets.handleUpgrade(req, socket, head, (ws) => sockets.emit('connection', ws, req));
   });
 
+  const alive = new WeakSet<WebSocket>();
+  const heartbeat = setInterval(() => {
+    for (const ws of sockets.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
   sockets.on('connection', (ws: WebSocket) => {
+    alive.add(ws);
+    ws.on('pong', () => alive.add(ws));
+    // Oversized messages, invalid UTF-8, bad opcodes, unmasked frames: `ws` reports them
+    // here and has already begun closing; this connection ends, nothing else does.
+    ws.on('error', () => ws.terminate());
     const unsubscribe = services.events.on((event, payload) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ event, payload } satisfies WireMessage));
     });
@@ -188,6 +213,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         if (typeof request !== 'object' || request === null || !Number.isSafeInteger(request.id)) throw new Error('shape');
       } catch {
         ws.close(1003, 'expected JSON requests {id, method, args}');
+        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
         return;
       }
       void dispatch(services.api, request.method, request.args).then((result) => {
@@ -195,6 +221,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       });
     });
   });
+  sockets.on('error', () => {});
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -204,13 +231,14 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     });
   });
   port = (server.address() as AddressInfo).port;
-  const url = `http://${HOST}:${port}/?token=${token}`;
+  const url = `http://${HOST}:${port}/#token=${token}`;
   return {
     url,
     port,
     token,
     server,
     async close() {
+      clearInterval(heartbeat);
       for (const client of sockets.clients) client.terminate();
       sockets.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

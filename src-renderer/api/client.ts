@@ -1,6 +1,6 @@
 // Typed API client of the renderer. Two transports with one interface: the Electron preload
-// bridge (window.blockvault) or a WebSocket to the web server (the token travels as the
-// cookie the server set). Every method unwraps the Result and throws an ApiError that keeps
+// bridge (window.blockvault) or a WebSocket to the web server (the token travels in the
+// handshake as a subprotocol, never as a cookie or in a URL). Every method unwraps the Result and throws an ApiError that keeps
 // the error's code, so views can branch on it and show it.
 import type { ApiArgs, ApiEventName, ApiEvents, ApiMethod, ApiResult, Bridge, WireMessage } from '../../src-shared/api/contract';
 import { METHOD_NAMES } from '../../src-shared/api/contract';
@@ -17,7 +17,8 @@ export class ApiError extends Error {
   }
 }
 
-export type ConnectionState = 'connecting' | 'open' | 'closed';
+/** `unauthorized`: web mode opened without its token; nothing will connect until it is given. */
+export type ConnectionState = 'connecting' | 'open' | 'closed' | 'unauthorized';
 
 /** What a transport does: send one call, deliver events, report its connection. */
 export interface Transport {
@@ -77,6 +78,18 @@ export function bridgeTransport(bridge: Bridge): Transport {
   };
 }
 
+/** Web mode without a token: every call fails UNAUTHORIZED, the state says why. */
+export function noTokenTransport(): Transport {
+  return {
+    invoke: () => Promise.reject(new ApiError('UNAUTHORIZED', 'this page was opened without its access token: open the URL that "blockvault serve" printed')),
+    onEvent: () => () => {},
+    onConnection: (listener) => {
+      listener('unauthorized');
+      return () => {};
+    },
+  };
+}
+
 interface Pending {
   resolve(result: Result<unknown>): void;
   reject(error: unknown): void;
@@ -86,7 +99,8 @@ interface Pending {
  * Web mode: JSON messages over one WebSocket, reconnecting with backoff. Calls made while it
  * is connecting wait for it; calls in flight when it drops fail with IO_ERROR.
  */
-export function webSocketTransport(url: string, WebSocketImpl: typeof WebSocket = WebSocket): Transport {
+export function webSocketTransport(url: string, WebSocketImpl: typeof WebSocket = WebSocket, token?: string): Transport {
+  const protocols = token ? ['blockvault', `blockvault-token.${token}`] : ['blockvault'];
   const eventListeners = new Set<(name: string, payload: unknown) => void>();
   const connectionListeners = new Set<(state: ConnectionState) => void>();
   const pending = new Map<number, Pending>();
@@ -103,7 +117,7 @@ export function webSocketTransport(url: string, WebSocketImpl: typeof WebSocket 
   };
 
   const connect = (): void => {
-    const ws = new WebSocketImpl(url);
+    const ws = new WebSocketImpl(url, protocols);
     socket = ws;
     setState('connecting');
     ws.onopen = () => {

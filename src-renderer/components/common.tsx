@@ -4,6 +4,7 @@ import { humanBytes, humanDuration, percent } from '../../src-shared/api/format'
 import type { Job } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
 import type { Progress, Version } from '../../src-shared/model';
+import { useApp } from '../store';
 
 export function ErrorBox({ code, message, title }: { code?: string; message: string; title?: string }) {
   return (
@@ -61,6 +62,8 @@ export function progressLine(progress: Progress | null, finished = false): strin
 export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: string; onCancel: () => void } }) {
   const p = job.progress;
   const value = job.state === 'succeeded' ? 100 : p ? percent(p.bytesDone, p.bytesTotal) : 0;
+  // Disconnected: an unfinished job's state is unknown, and nothing can cancel it from here.
+  const stale = useApp((s) => s.connectionLost) && !isFinished(job.state);
   return (
     <>
       <div className="job-progress" data-job-state={job.state}>
@@ -69,6 +72,7 @@ export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: strin
           <span className="grow">{job.title}</span>
           <span className="muted">{Math.floor(value)}%</span>
         </div>
+        {stale && <div className="job-stale">State unknown while disconnected: last seen {job.state}.</div>}
         <ProgressBar value={value} label={`${job.title}: progress`} />
         <div className="muted small-text">{progressLine(p, isFinished(job.state))}</div>
         {p && (job.kind === 'backup' || job.kind === 'scrub' || job.kind === 'restore') && (
@@ -88,7 +92,7 @@ export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: strin
         )}
         {job.error && <ErrorBox code={job.error.code} message={job.error.message} />}
       </div>
-      {cancel && job.state === 'running' && <button type="button" className="danger" onClick={cancel.onCancel}>{cancel.label}</button>}
+      {cancel && job.state === 'running' && !stale && <button type="button" className="danger" onClick={cancel.onCancel}>{cancel.label}</button>}
     </>
   );
 }

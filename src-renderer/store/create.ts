@@ -30,10 +30,16 @@ export function bindEvents(store: AppStore): () => void {
       state.setRepository(payload as AppState['repository']);
     }
   });
+  // A connection that was open and dropped marks the session `connectionLost` (the banner
+  // shows it, no Cancel is offered on job rows that may be stale) until it opens again; then
+  // jobs, versions and the repository are loaded afresh from the server.
+  let wasOpen = false;
   const offConnection = store.api.onConnection((connection) => {
-    const wasClosed = store.getState().connection === 'closed';
-    store.setState({ connection });
-    if (connection === 'open' && wasClosed) void store.getState().loadSession();
+    const lost = wasOpen && connection !== 'open';
+    const resync = connection === 'open' && store.getState().connectionLost;
+    if (connection === 'open') wasOpen = true;
+    store.setState({ connection, connectionLost: lost });
+    if (resync) void store.getState().loadSession();
   });
   return () => {
     offEvents();

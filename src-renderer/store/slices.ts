@@ -29,6 +29,8 @@ export interface PassphrasePrompt {
 export interface SessionSlice {
   appInfo: AppInfo | null;
   connection: ConnectionState;
+  /** the connection was open once and is not now: what the page shows may be stale */
+  connectionLost: boolean;
   repository: RepositoryInfo | null;
   repositoryLoaded: boolean;
   recent: RecentRepository[];
@@ -101,6 +103,7 @@ type Slice<T> = StateCreator<AppState, [], [], T>;
 export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) => ({
   appInfo: null,
   connection: 'connecting',
+  connectionLost: false,
   repository: null,
   repositoryLoaded: false,
   recent: [],
@@ -232,10 +235,12 @@ export const jobsSlice = (api: ApiClient): Slice<JobsSlice> => (set, get) => ({
       const list = await api.listJobs({ limit: 200 });
       const jobs: Record<string, Job> = {};
       for (const job of list) jobs[job.id] = job;
-      // Events may have arrived while the list was loading: keep the newer of each.
+      // Events may have arrived while the list was loading: keep the newer of each. A job
+      // the server no longer lists is kept only when finished (a running one belonged to a
+      // server that is gone, or a repository no longer open).
       for (const job of Object.values(get().jobs)) {
         const listed = jobs[job.id];
-        if (!listed || (isFinished(job.state) && !isFinished(listed.state))) jobs[job.id] = job;
+        if (listed ? isFinished(job.state) && !isFinished(listed.state) : isFinished(job.state)) jobs[job.id] = job;
       }
       set({ jobs, jobsLoaded: true });
     } catch (error) {

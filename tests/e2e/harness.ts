@@ -48,7 +48,7 @@ export function serve(args: string[], env: Record<string, string>): Promise<Serv
     child.stderr.on('data', (d) => { stderr += d; });
     child.stdout.on('data', (d) => {
       stdout += d;
-      const match = /(http:\/\/127\.0\.0\.1:\d+\/\?token=([0-9a-f]+))/.exec(stdout);
+      const match = /(http:\/\/127\.0\.0\.1:\d+\/[?#]token=([0-9a-f]+))/.exec(stdout);
       if (!match) return;
       clearTimeout(timer);
       const url = match[1];

@@ -17,14 +17,31 @@ export interface AllocationExtent extends Extent {
   kind: 'data' | 'zero' | 'hole';
 }
 
-/** What a worker thread may open by itself (the fast path). */
-export type IoSpec = { kind: 'file'; path: string; direct: boolean; isDevice: boolean };
+/**
+ * What a worker thread may open by itself (the fast path): a regular file or block device,
+ * opened read-only for a source and write-only for a target, plus the same file with O_DIRECT
+ * when `direct` (and the file system accepts it) for whole 4 KiB-aligned transfers.
+ */
+export type IoSpec = { kind: 'file'; path: string; direct: boolean };
+
+export interface SourceOptions {
+  signal?: AbortSignal;
+}
+
+export interface TargetOptions {
+  /** the version's size in bytes: a new target is created at it, a smaller existing one refused */
+  size: number;
+  /** overwrite an existing target (file, device, image) */
+  force?: boolean;
+  signal?: AbortSignal;
+}
 
 export interface Source {
   /** for logs and version rows: a path or a URL without credentials */
   readonly description: string;
   /** bytes, or null for a stream that is sized on the fly (read once, in order) */
   readonly size: number | null;
+  /** a stream: read once, in order (reads may skip forward, never back) */
   readonly sequential: boolean;
   /**
    * Reads up to `length` bytes at `offset` into `buffer`; returns the bytes read, fewer only at
@@ -42,21 +59,28 @@ export interface Source {
 
 export interface Target {
   readonly description: string;
+  /** it writes over data that was there (an existing file, a device): a failure leaves it incomplete */
+  readonly overwrites: boolean;
   /** existing size of a device or export (it keeps its size), or null for a new file or stream */
   readonly size: number | null;
   /** true when unwritten ranges read as zeros (a new sparse file, a fresh qcow2 or RBD image) */
   readonly zeroed: boolean;
+  /** a stream: written once, in order, zeros included */
   readonly sequential: boolean;
   write(offset: number, data: Buffer, signal?: AbortSignal): Promise<void>;
-  /** writes zeros (or punches a hole) over an extent */
+  /** writes zeros (or punches a hole) over an extent; a sequential target gets zero bytes */
   writeZeros(offset: number, length: number, signal?: AbortSignal): Promise<void>;
   flush(signal?: AbortSignal): Promise<void>;
   /**
-   * Makes the restore the result: a new file is renamed from its temporary name into place and
-   * a regular file ends at `size`; called only after every block was written and verified.
+   * Makes the restore the result: flushed, a new file is renamed from its temporary name into
+   * place, a regular file ends at `size` (a device keeps its size), a stream is ended; called
+   * only after every block was written and verified. Closes the target.
    */
   finish(size: number): Promise<void>;
-  /** Gives up: a new file's temporary name is removed; an overwritten target is marked incomplete. */
+  /**
+   * Gives up and closes the target: a new file's temporary name is removed, a stream is cut
+   * off; an overwritten target stays as it is (the caller reports it as incomplete).
+   */
   abort(reason: string): Promise<void>;
   spec?(): IoSpec;
 }

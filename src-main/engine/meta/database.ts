@@ -404,6 +404,26 @@ export class Metadata {
     this.sql('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, process.pid);
   }
 
+  /** Live locks of cleanups (fast `cleanup:PID` or the full cleanup's exclusive lock). */
+  liveCleanupLocks(): LockRow[] {
+    return this.liveLocks().filter((lock) => lock.name.startsWith('cleanup:') || (lock.name === 'repository' && lock.reason === 'full cleanup'));
+  }
+
+  /**
+   * Takes back an object marked `deleting` by a cleanup that is gone (killed or crashed):
+   * when no cleanup runs, the mark is stale and the object becomes `pending`, so the caller
+   * writes it again (its file may already be deleted). In one transaction with the check,
+   * so a cleanup starting now sees a pending, freshly used object and leaves it. Returns the
+   * live cleanup locks when the mark is not stale (nothing changed then).
+   */
+  reclaimDeletingObject(id: number, now: number): LockRow[] {
+    return this.transaction(() => {
+      const cleanups = this.liveCleanupLocks();
+      if (cleanups.length === 0) this.transitionObject(id, [ObjectState.deleting], ObjectState.pending, now);
+      return cleanups;
+    });
+  }
+
   /** Locks held by live processes (stale ones are ignored). */
   liveLocks(): LockRow[] {
     const host = hostname();

@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import { EngineError } from '../errors';
 import { ENCRYPTED_EXPORT_FORMAT_NAME, EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION, GCM_TAG_SIZE } from '../format';
 import type { Repository } from '../repository';
+import { objectKey } from '../store/index';
 import { ObjectState, VersionState } from './schema';
 
 type ExportedObject = [string, number, number] | null;
@@ -207,7 +208,7 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
       if (!object || present.has(object[0])) continue;
       const row = meta.objectByDigest(Buffer.from(object[0], 'hex'));
       if (row && row.state !== ObjectState.deleting) hadRow.add(object[0]);
-      present.set(object[0], row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(object[0]));
+      present.set(object[0], row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(objectKey(object[0])));
     }
   }
   const incompleteData: string[] = [];
@@ -226,7 +227,13 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
         const digest = Buffer.from(object[0], 'hex');
         const existing = meta.objectByDigest(digest);
         if (existing) {
-          if (existing.state === ObjectState.deleting) throw new EngineError('LOCKED', 'a cleanup is deleting objects this import needs; run the import again');
+          if (existing.state === ObjectState.deleting) {
+            // A stale mark of a killed cleanup is taken back: live when its file is still
+            // there, invalid when it is gone (the version is then imported invalid, above).
+            const cleanups = meta.liveCleanupLocks();
+            if (cleanups.length > 0) throw new EngineError('LOCKED', `a cleanup (pid ${cleanups[0].pid}) is deleting objects this import needs; run the import again when it has finished`);
+            meta.transitionObject(existing.id, [ObjectState.deleting], present.get(object[0]) === null ? ObjectState.invalid : ObjectState.live, now);
+          }
           meta.touchObject(existing.id, now);
           return [idx, existing.id];
         }

@@ -1,16 +1,20 @@
 // Backup: source -> blocks -> (workers: read, zero check, hash) -> dedupe decision (here, in
 // the metadata) -> (workers: compress, write object) -> block rows in batched transactions
-// -> sync of the store -> version marked valid last, in a durable commit.
-// Nouns: a *decision* says whether a block's object must be written or already exists.
+// -> the store's durability barrier -> version marked valid last, in a durable commit.
+// Nouns: a *decision* says whether a block's object must be written or already exists. A
+// *stream* source (stdin, a FIFO) is read once in order and sized on the fly: its version
+// gets its size when the stream ends.
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
-import { openSource } from '../io/device';
+import { openSource, type Extent } from '../io/index';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
+import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
 import { hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
+import { SourceBlocks, type BlockRead } from './source-blocks';
 
 export interface BackupOptions extends RunOptions {
   source: string;
@@ -32,6 +36,8 @@ export interface BackupOptions extends RunOptions {
 const ROW_BATCH = 2048;
 const ROW_FLUSH_MS = 500;
 const SYNC_EVERY_BYTES = 256 * 1024 * 1024;
+/** How long a backup waits for a live cleanup to finish deleting an object it needs. */
+const DELETING_WAIT_MS = 20_000;
 
 export function checkVersionName(name: string, what = 'name'): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\u0000-\u001f]/.test(name)) {
@@ -55,10 +61,15 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   }
   if (base && base.block_size !== blockSize) throw new EngineError('INVALID_ARGUMENT', `base version ${base.uid} has block size ${base.block_size}, the repository ${blockSize}`);
 
-  const source = openSource(options.source);
+  const source = await openSource(options.source, { signal: options.signal });
+  if (source.sequential && extents) {
+    await source.close();
+    throw new EngineError('INVALID_ARGUMENT', `hints need a source that can be read at any offset; ${source.description} is a stream`);
+  }
   const uid = randomUUID();
-  const size = source.size;
-  const blockCount = Math.ceil(size / blockSize);
+  /** bytes of the source: known up front, or counted as a stream is read */
+  let size = source.size ?? 0;
+  let blockCount = Math.ceil(size / blockSize);
   const blockLength = (idx: number): number => Math.min(blockSize, size - idx * blockSize);
   const graceMs = repo.settings.cleanupGraceSeconds * 1000;
   const tracker = new ProgressTracker('backup', options.onProgress, options.progressIntervalMs);
@@ -68,11 +79,14 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   const stats = { bytesRead: 0, blocksRead: 0, bytesWritten: 0, blocksWritten: 0, bytesStored: 0, bytesDedup: 0, blocksDedup: 0, bytesSparse: 0, blocksSparse: 0, blocksFromBase: 0 };
 
   let pool: WorkerPool | undefined;
+  let blocks: SourceBlocks | undefined;
   let versionId: number | undefined;
   const lockName = `backup:${uid}`;
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
+    blocks = await SourceBlocks.open(source, pool);
+    const reader = blocks;
 
     // Blocks to read, and the base's object for each block that is not read.
     let baseObjects: Array<number | null> = [];
@@ -86,10 +100,12 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
         for (const idx of [baseObjects.length - 1, blockCount - 1]) if (idx >= 0 && idx < blockCount) touched.add(idx);
       }
       toRead = [...touched].sort((a, b) => a - b);
-      await verifyHints(pool, repo, source.fd, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid);
+      await verifyHints(pool, repo, reader, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid, options.signal);
     } else {
       toRead = Array.from({ length: blockCount }, (_, idx) => idx);
     }
+    // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
+    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, blockCount) : new Set<number>();
 
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
@@ -137,7 +153,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     };
 
     // In a worker thread: starting the sync process would block this thread for 20-30 ms.
-    const syncStore = async (): Promise<void> => { await pool!.run({ op: 'syncfs', path: repo.store.root }); };
+    const syncStore = async (): Promise<void> => { await pool!.run({ op: 'barrier' }); };
     let storedSinceSync = 0;
     let syncing: Promise<void> | null = null;
     const maybeSync = (): void => {
@@ -152,6 +168,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       const known = decided.get(digest);
       if (known !== undefined) return { id: known, write: false };
       const key = Buffer.from(digest, 'hex');
+      let waitingSince: number | undefined;
       for (;;) {
         const now = Date.now();
         const row = meta.objectByDigest(key);
@@ -170,7 +187,18 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
           // Known to be damaged in the store: a fresh copy heals it.
           if (meta.transitionObject(row.id, [ObjectState.invalid], ObjectState.pending, now)) result = { id: row.id, write: true };
         } else {
-          await new Promise((resolve) => setTimeout(resolve, 50)); // cleanup is deleting it right now
+          // `deleting`: a stale mark of a killed cleanup is taken back at once (the loop then
+          // meets a pending object and writes it); a live cleanup finishes deleting it within
+          // moments, and one that does not within DELETING_WAIT_MS is reported, not waited on.
+          const cleanups = meta.reclaimDeletingObject(row.id, now);
+          if (cleanups.length > 0) {
+            waitingSince ??= now;
+            if (now - waitingSince > DELETING_WAIT_MS) {
+              const holder = cleanups[0];
+              throw new EngineError('LOCKED', `object ${digest.slice(0, 12)}.. is being deleted by a cleanup that has not finished in ${DELETING_WAIT_MS / 1000} s (pid ${holder.pid} on ${holder.host} since ${new Date(holder.since).toISOString()}); stop it or wait for it, then back up again`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
         }
         if (result) {
           decided.set(digest, result.id);
@@ -179,11 +207,11 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       }
     };
 
-    const processBlock = async (idx: number, slot: Slot): Promise<void> => {
-      const length = blockLength(idx);
+    const processBlock = async (idx: number, slot: Slot, read: BlockRead): Promise<void> => {
+      const length = read.length;
       let released = false;
       try {
-        const hashed = await pool!.runOn(slot.worker, { op: 'hash', slot: slot.slot, fd: source.fd, directFd: source.directFd, offset: idx * blockSize, length });
+        const hashed = await pool!.runOn(slot.worker, { op: 'hash', slot: slot.slot, input: read.input }, read.transfer);
         stats.blocksRead++;
         stats.bytesRead += length;
         if (hashed.zero) {
@@ -194,7 +222,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
         } else {
           const decision = await decide(hashed.digest!, length);
           if (decision.write) {
-            const stored = await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, path: repo.store.objectPath(hashed.digest!) });
+            const stored = await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, key: objectKey(hashed.digest!) });
             stats.blocksWritten++;
             stats.bytesWritten += length;
             stats.bytesStored += stored.storedSize!;
@@ -221,19 +249,56 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
 
     let firstError: unknown = null;
     const inFlight = new Set<Promise<void>>();
-    for (const idx of toRead) {
+    const fail = (idx: number) => (error: unknown): void => {
+      firstError ??= toEngineError(error, `backup of ${options.source} block ${idx} (offset ${idx * blockSize})`);
+    };
+    // Sized sources: the blocks to read. Streams: block after block until the stream ends.
+    const indexes: Iterable<number> = source.size === null ? naturals() : toRead;
+    for (const idx of indexes) {
       if (firstError || options.signal?.aborted) break;
+      if (unallocated.has(idx)) {
+        const length = blockLength(idx);
+        stats.blocksSparse++;
+        stats.bytesSparse += length;
+        c.blocksSparse++;
+        c.blocksDone++;
+        c.bytesDone += length;
+        addRow(idx, null);
+        continue;
+      }
       const slot = await pool.acquireSlot();
       if (firstError || options.signal?.aborted) { pool.releaseSlot(slot); break; }
-      const task = processBlock(idx, slot).catch((error) => { firstError ??= toEngineError(error, `backup of ${options.source} block ${idx} (offset ${idx * blockSize})`); });
+      // Read here, in order: a stream is read once, and the slot bounds the blocks in memory.
+      let read: BlockRead;
+      try {
+        read = await reader.read(idx * blockSize, source.size === null ? blockSize : blockLength(idx), options.signal);
+      } catch (error) {
+        pool.releaseSlot(slot);
+        fail(idx)(error);
+        break;
+      }
+      if (source.size === null) {
+        if (read.length === 0) { pool.releaseSlot(slot); break; }
+        size += read.length;
+        blockCount = idx + 1;
+        c.bytesTotal = size;
+        c.blocksTotal = blockCount;
+      } else if (read.length !== blockLength(idx)) {
+        pool.releaseSlot(slot);
+        fail(idx)(new EngineError('IO_ERROR', `source ended at byte ${idx * blockSize + read.length}, expected ${size}`));
+        break;
+      }
+      const task = processBlock(idx, slot, read).catch(fail(idx));
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task));
+      if (source.size === null && read.length < blockSize) break; // a short block ends a stream
     }
     await Promise.all(inFlight);
     if (firstError) throw firstError;
     throwIfAborted(options.signal, 'backup');
 
     tracker.phase('syncing');
+    if (source.size === null) meta.setVersionSize(vid, size);
     flushRows();
     if (syncing) await syncing;
     if (!(options.syncEachObject ?? false) || stats.blocksWritten > 0) await syncStore();
@@ -270,7 +335,8 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     if (options.signal?.aborted) throw new EngineError('CANCELED', 'backup canceled; no version was created');
     throw toEngineError(error);
   } finally {
-    source.close();
+    await blocks?.close();
+    await source.close();
     await pool?.release();
     meta.releaseLock(lockName);
   }
@@ -283,13 +349,14 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
 async function verifyHints(
   pool: WorkerPool,
   repo: Repository,
-  fd: number,
+  reader: SourceBlocks,
   baseObjects: Array<number | null>,
   touched: Set<number>,
   blockCount: number,
   blockLength: (idx: number) => number,
   samples: number,
   baseUid: string,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const candidates: number[] = [];
   for (let idx = 0; idx < Math.min(blockCount, baseObjects.length); idx++) if (!touched.has(idx)) candidates.push(idx);
@@ -299,7 +366,8 @@ async function verifyHints(
   }
   const chosen = candidates.slice(0, samples);
   await Promise.all(chosen.map(async (idx) => {
-    const result = await pool.run({ op: 'hashOnly', fd, offset: idx * repo.blockSize, length: blockLength(idx) });
+    const read = await reader.read(idx * repo.blockSize, blockLength(idx), signal);
+    const result = await pool.run({ op: 'hashOnly', input: read.input }, read.transfer);
     const objectId = baseObjects[idx] ?? null;
     const expected = objectId === null ? null : repo.meta.objectById(objectId)?.digest.toString('hex') ?? null;
     const actual = result.zero ? null : result.digest!;
@@ -310,4 +378,20 @@ async function verifyHints(
       );
     }
   }));
+}
+
+function* naturals(): Generator<number> {
+  for (let n = 0; ; n++) yield n;
+}
+
+/** Blocks that lie wholly in extents an allocation map calls holes or zeros. */
+function unallocatedBlocks(map: Array<Extent & { kind: 'data' | 'zero' | 'hole' }>, blockSize: number, blockCount: number): Set<number> {
+  const blocks = new Set<number>();
+  for (const extent of map) {
+    if (extent.kind === 'data') continue;
+    const first = Math.ceil(extent.offset / blockSize);
+    const end = extent.offset + extent.length;
+    for (let idx = first; idx < blockCount && Math.min((idx + 1) * blockSize, Number.MAX_SAFE_INTEGER) <= end; idx++) blocks.add(idx);
+  }
+  return blocks;
 }

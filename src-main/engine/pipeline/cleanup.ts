@@ -4,11 +4,11 @@
 // one transaction before removing them, so a backup never dedupes onto a dying object.
 // *Full* cleanup is a mark-and-sweep of the whole store under the exclusive repository lock.
 // No object referenced by any version, valid or not, is ever deleted.
-import { promises as fs } from 'node:fs';
 import type { CleanupResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
+import { objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
 
@@ -91,7 +91,7 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
     for (let i = 0; i < candidates.length; i += DELETE_BATCH) {
       throwIfAborted(options.signal, 'cleanup');
       const batch = candidates.slice(i, i + DELETE_BATCH);
-      await runBounded(batch, 16, undefined, (row) => repo.store.delete(row.digest.toString('hex')));
+      await runBounded(batch, 16, undefined, (row) => repo.store.delete(objectKey(row.digest.toString('hex'))));
       meta.transaction(() => {
         const remove = meta.sql(`DELETE FROM objects WHERE id = ? AND state = ${ObjectState.deleting}`);
         for (const row of batch) remove.run(row.id);
@@ -115,13 +115,13 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   }
 }
 
-/** Full cleanup only: files in the store that no object row names, and temporary files. */
+/** Full cleanup only: objects in the store that no object row names, and leftovers of interrupted writes. */
 async function sweepStore(repo: Repository, result: CleanupResult): Promise<void> {
   const known = repo.meta.sql('SELECT 1 FROM objects WHERE digest = ?');
-  for await (const entry of repo.store.list()) {
-    if (!entry.temporary && known.get(Buffer.from(entry.name, 'hex'))) continue;
-    const size = (await fs.stat(entry.path).catch(() => null))?.size ?? 0;
-    await fs.unlink(entry.path).catch((error: NodeJS.ErrnoException) => { if (error.code !== 'ENOENT') throw error; });
+  for await (const entry of repo.store.list(OBJECT_PREFIX)) {
+    if (!entry.temporary && known.get(Buffer.from(objectDigest(entry.key)!, 'hex'))) continue;
+    const size = entry.size ?? (await repo.store.size(entry.key)) ?? 0;
+    await repo.store.delete(entry.key);
     if (entry.temporary) result.temporaryFilesDeleted++;
     else {
       result.objectsDeleted++;

@@ -1,12 +1,17 @@
-// Restore: version blocks -> (workers: read object, decompress, verify digest, write at the
-// block's offset). A new file is created sparse (zero blocks stay holes); an existing file or
-// device (only with force) gets zeros too unless `sparse` says it is already zeroed.
-import { ftruncateSync, fsyncSync, unlinkSync } from 'node:fs';
+// Restore: version blocks -> (workers: read object, decompress, verify digest) -> target. A
+// target with a spec (a file or device) is opened by every worker, which writes each verified
+// block at its offset; any other target (stdout, later NBD) gets the verified bytes back here
+// and writes them in order. A new file is written sparse under a temporary name and renamed
+// into place by Target.finish only after the last block is verified and flushed; an existing
+// file or device (only with force) gets zeros too unless `sparse` says it is already zeroed,
+// and a failure leaves it marked incomplete in the error (job history, stderr).
 import type { RestoreResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
-import { inspectTarget, openTarget } from '../io/device';
+import { openTarget, type Target } from '../io/index';
+import type { BlockRow, VersionRow } from '../meta/database';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
+import { objectKey } from '../store/index';
 import { defaultWorkerCount, WorkerPool, type PoolRequest } from '../workers/pool';
 import { runBounded } from './bounded';
 import { ProgressTracker, type RunOptions } from './progress';
@@ -18,6 +23,12 @@ export interface RestoreOptions extends RunOptions {
   /** the existing target is known to be zeroed: skip writing zero blocks */
   sparse?: boolean;
   workers?: number;
+}
+
+interface Counts {
+  verified: number;
+  written: number;
+  sparse: number;
 }
 
 export async function restore(repo: Repository, options: RestoreOptions): Promise<RestoreResult> {
@@ -33,34 +44,64 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     throw new EngineError('INTERNAL', `version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
   }
 
-  const existing = inspectTarget(options.target);
-  if (existing.exists && !options.force) throw new EngineError('TARGET_EXISTS', `target ${options.target} exists; use --force to overwrite it`);
-  if (existing.exists && existing.size < version.size) {
-    throw new EngineError('TARGET_TOO_SMALL', `target ${options.target} has ${existing.size} bytes, version ${version.uid} needs ${version.size}`);
-  }
-  const created = !existing.exists;
-  const target = openTarget(options.target, created);
-  const writeZeros = !created && !options.sparse;
+  const target = await openTarget(options.target, { size: version.size, force: options.force, signal: options.signal });
+  // A stream gets every byte; a zeroed target (a new sparse file) needs no zero blocks.
+  const writeZeros = target.sequential || (!target.zeroed && !options.sparse);
   const tracker = new ProgressTracker('restore', options.onProgress, options.progressIntervalMs);
   const c = tracker.counters;
   c.bytesTotal = version.size;
   c.blocksTotal = blockCount;
   let pool: WorkerPool | undefined;
-  let verified = 0;
-  let written = 0;
-  let sparse = 0;
+  const counts: Counts = { verified: 0, written: 0, sparse: 0 };
   const lockName = `restore:${version.uid}:${process.pid}:${started}`;
   try {
     meta.acquireLock(lockName, 'shared', `restore of ${version.uid} to ${options.target}`);
-    if (created) ftruncateSync(target.fd, version.size);
     // One worker per core: each reads objects and writes the target through libuv's thread
     // pool, so it decompresses and verifies one block while others wait on the disk.
     pool = WorkerPool.take(repo.workerSettings({ blockSize: version.block_size }), options.workers ?? defaultWorkerCount());
-    const p = pool;
+    const step = (blocks: number, length: number, sparse: boolean): void => {
+      if (sparse) { counts.sparse++; c.blocksSparse++; if (writeZeros) counts.written++; } else { counts.verified += blocks; counts.written += blocks; }
+      c.blocksDone += blocks;
+      c.bytesDone += length * blocks;
+    };
+    const spec = target.spec?.();
+    if (spec) await restoreInWorkers(repo, version, pool, await pool.openIo(spec, 'write'), writeZeros, step, options.signal);
+    else await restoreHere(repo, version, pool, target, writeZeros, step, options.signal);
+    throwIfAborted(options.signal, 'restore');
+    tracker.phase('syncing');
+    await target.finish(version.size);
+    tracker.finish('done');
+    return { uid: version.uid, target: options.target, bytes: version.size, blocksWritten: counts.written, blocksSparse: counts.sparse, blocksVerified: counts.verified, durationMs: Date.now() - started };
+  } catch (error) {
+    const canceled = options.signal?.aborted ?? false;
+    await target.abort(canceled ? 'canceled' : 'failed').catch(() => undefined);
+    tracker.finish(canceled ? 'canceled' : 'failed');
+    // A new file never appears under the target's name; an overwritten one cannot be put back.
+    const incomplete = target.overwrites ? `; target ${target.description} is INCOMPLETE: partly overwritten, neither the version nor its old content` : '';
+    if (canceled) throw new EngineError('CANCELED', `restore canceled${incomplete}`);
+    const engineError = toEngineError(error);
+    throw incomplete ? new EngineError(engineError.code, `${engineError.message}${incomplete}`, { cause: error }) : engineError;
+  } finally {
+    await pool?.release();
+    meta.releaseLock(lockName);
+  }
+}
+
+function blockContext(version: VersionRow, block: BlockRow, offset: number): string {
+  const object = block.digest ? ` object ${block.digest.toString('hex')}` : '';
+  return `restore of version ${version.uid} block ${block.idx} (offset ${offset})${object}`;
+}
+
+/** Workers write the target themselves (files and devices): any order, many in flight. */
+async function restoreInWorkers(
+  repo: Repository, version: VersionRow, pool: WorkerPool, handle: number, writeZeros: boolean,
+  step: (blocks: number, length: number, sparse: boolean) => void, signal: AbortSignal | undefined,
+): Promise<void> {
+  try {
     // An object the version repeats is read and verified once, at its first block, and
     // written to all of its blocks then; its later blocks only count as done.
-    const repeated = meta.repeatedObjects(version.id);
-    await runBounded(meta.iterateBlocks(version.id), p.size * 3, options.signal, async (block) => {
+    const repeated = repo.meta.repeatedObjects(version.id);
+    await runBounded(repo.meta.iterateBlocks(version.id), pool.size * 3, signal, async (block) => {
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);
       let request: PoolRequest | null = null;
@@ -74,40 +115,53 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
           positions = repeats.map((idx) => idx * version.block_size);
           blocks = repeats.length;
         }
-        request = { op: 'restore', path: repo.store.objectPath(name), digest: name, length, fd: target.fd, directFd: target.directFd, positions };
+        request = { op: 'restore', key: objectKey(name), digest: name, length, target: handle, positions };
       } else if (writeZeros) {
-        request = { op: 'zero', fd: target.fd, directFd: target.directFd, position: offset, length };
+        request = { op: 'zero', target: handle, position: offset, length };
       }
-      if (request) {
-        try {
-          await p.run(request);
-        } catch (error) {
-          const object = block.digest ? ` object ${block.digest.toString('hex')}` : '';
-          throw toEngineError(error, `restore of version ${version.uid} block ${block.idx} (offset ${offset})${object}`);
-        }
-      }
-      if (block.object_id !== null) { verified += blocks; written += blocks; } else { sparse++; c.blocksSparse++; if (writeZeros) written++; }
-      c.blocksDone += blocks;
-      c.bytesDone += length * blocks;
+      if (request) await pool.run(request).catch((error) => { throw toEngineError(error, blockContext(version, block, offset)); });
+      step(blocks, length, block.object_id === null);
     });
-    throwIfAborted(options.signal, 'restore');
-    tracker.phase('syncing');
-    fsyncSync(target.fd);
-    target.close();
-    tracker.finish('done');
-    return { uid: version.uid, target: options.target, bytes: version.size, blocksWritten: written, blocksSparse: sparse, blocksVerified: verified, durationMs: Date.now() - started };
-  } catch (error) {
-    target.close();
-    // A partial new file would look like a good restore: remove it. An existing target
-    // cannot be put back; the error names the block where it stopped.
-    if (created) {
-      try { unlinkSync(options.target); } catch { /* already gone */ }
-    }
-    tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
-    if (options.signal?.aborted) throw new EngineError('CANCELED', 'restore canceled');
-    throw toEngineError(error);
   } finally {
-    await pool?.release();
-    meta.releaseLock(lockName);
+    await pool.closeIo(handle);
+  }
+}
+
+/**
+ * The target is written here, in block order (a stream needs it): workers verify blocks ahead
+ * (a window of pool.size * 3 blocks) and transfer their bytes back. Nothing is written before
+ * it is verified; the first bad block ends the restore there.
+ */
+async function restoreHere(
+  repo: Repository, version: VersionRow, pool: WorkerPool, target: Target, writeZeros: boolean,
+  step: (blocks: number, length: number, sparse: boolean) => void, signal: AbortSignal | undefined,
+): Promise<void> {
+  const window: Array<{ block: BlockRow; offset: number; length: number; data: Promise<Buffer | null> }> = [];
+  const limit = pool.size * 3;
+  const writeNext = async (): Promise<void> => {
+    const { block, offset, length, data } = window.shift()!;
+    const bytes = await data.catch((error) => { throw toEngineError(error, blockContext(version, block, offset)); });
+    throwIfAborted(signal, 'restore');
+    if (bytes) await target.write(offset, bytes, signal);
+    else if (writeZeros) await target.writeZeros(offset, length, signal);
+    step(1, length, bytes === null);
+  };
+  try {
+    for (const block of repo.meta.iterateBlocks(version.id)) {
+      throwIfAborted(signal, 'restore');
+      const offset = block.idx * version.block_size;
+      const length = Math.min(version.block_size, version.size - offset);
+      const name = block.digest?.toString('hex');
+      const data = name
+        ? pool.run({ op: 'decode', key: objectKey(name), digest: name, length }).then((result) => Buffer.from(result.data!.buffer, result.data!.byteOffset, result.data!.byteLength))
+        : Promise.resolve(null);
+      data.catch(() => undefined); // awaited in order by writeNext; an early failure must not go unhandled
+      window.push({ block, offset, length, data });
+      if (window.length >= limit) await writeNext();
+    }
+    while (window.length > 0) await writeNext();
+    await target.flush(signal);
+  } finally {
+    window.length = 0;
   }
 }

@@ -5,11 +5,13 @@
 // partial or fast scrub can only invalidate (backy2 let a 5% scrub revalidate; Benji fixed it).
 import type { BlockProblem, ScrubMode, ScrubReport } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
-import { openSource, type OpenedFile } from '../io/device';
+import { openSource, type Source } from '../io/index';
 import type { BlockRow, ScrubRow } from '../meta/database';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
+import { objectKey } from '../store/index';
 import { WorkerPool } from '../workers/pool';
+import { SourceBlocks } from './source-blocks';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
 
@@ -69,13 +71,18 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
 
   const verdicts = new Map<number, Promise<ObjectVerdict>>();
   let pool: WorkerPool | undefined;
-  let source: OpenedFile | undefined;
+  let source: Source | undefined;
+  let sourceBlocks: SourceBlocks | undefined;
   const reports: ScrubReport[] = [];
   const lockName = `scrub:${process.pid}:${Date.now()}`;
   try {
     meta.acquireLock(lockName, 'shared', `scrub of ${options.uids.length} version(s)`);
     if (mode !== 'fast') pool = WorkerPool.take(repo.workerSettings({}), options.workers);
-    if (mode === 'source') source = openSource(options.source!);
+    if (mode === 'source') {
+      source = await openSource(options.source!, { signal: options.signal });
+      if (source.sequential) throw new EngineError('INVALID_ARGUMENT', `a source scrub reads blocks out of order: ${source.description} is a stream`);
+      sourceBlocks = await SourceBlocks.open(source, pool!);
+    }
 
     const checkObject = (block: BlockRow, blockLength: number): Promise<ObjectVerdict> => {
       let verdict = verdicts.get(block.object_id!);
@@ -114,12 +121,15 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
             }
           }
         }
-        if (!problem && source) {
-          const read = await pool!.run({ op: 'hashOnly', fd: source.fd, offset, length: Math.max(0, Math.min(length, source.size - offset)) })
+        if (!problem && sourceBlocks) {
+          const sourceSize = source!.size ?? Infinity;
+          const result = await sourceBlocks.read(offset, Math.max(0, Math.min(length, sourceSize - offset)), options.signal)
+            .then((read) => pool!.run({ op: 'hashOnly', input: read.input }, read.transfer).then((hashed) => ({ hashed, length: read.length })))
             .catch((error) => { throw toEngineError(error, `reading source ${options.source} at block ${block.idx}`); });
-          const actual = read.zero ? null : read.digest!;
-          if (actual !== object || source.size < offset + length) {
-            problem = { idx: block.idx, offset, object, kind: 'mismatch', detail: source.size < offset + length ? 'source is shorter than the version' : `source block differs from the backup (${actual === null ? 'zero' : `${actual.slice(0, 16)}…`})` };
+          const actual = result.hashed.zero ? null : result.hashed.digest!;
+          const short = result.length < length;
+          if (actual !== object || short) {
+            problem = { idx: block.idx, offset, object, kind: 'mismatch', detail: short ? 'source is shorter than the version' : `source block differs from the backup (${actual === null ? 'zero' : `${actual.slice(0, 16)}…`})` };
           }
         }
         if (problem) problems.push(problem);
@@ -174,7 +184,8 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
     if (options.signal?.aborted) throw new EngineError('CANCELED', 'scrub canceled');
     throw toEngineError(error);
   } finally {
-    source?.close();
+    await sourceBlocks?.close();
+    await source?.close();
     await pool?.release();
     meta.releaseLock(lockName);
   }
@@ -183,13 +194,13 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
 async function verifyObject(repo: Repository, pool: WorkerPool | undefined, mode: ScrubMode, block: BlockRow, length: number): Promise<ObjectVerdict> {
   const name = block.digest!.toString('hex');
   if (mode === 'fast') {
-    const size = await repo.store.size(name);
+    const size = await repo.store.size(objectKey(name));
     if (size === null) return { kind: 'missing', detail: 'object is missing' };
     if (size !== block.stored_size) return { kind: 'invalid', detail: `object has ${size} bytes, expected ${block.stored_size}` };
     return { kind: 'ok' };
   }
   try {
-    await pool!.run({ op: 'check', path: repo.store.objectPath(name), digest: name, storedSize: block.stored_size ?? 0, length });
+    await pool!.run({ op: 'check', key: objectKey(name), digest: name, storedSize: block.stored_size ?? 0, length });
     return { kind: 'ok' };
   } catch (error) {
     const engineError = toEngineError(error);

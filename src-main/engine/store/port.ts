@@ -10,7 +10,15 @@
 
 /** A serializable description of a store, from which a worker thread opens the same store. */
 export type StoreSpec =
-  | { kind: 'folder'; root: string; direct: boolean }
+  | {
+      kind: 'folder';
+      /** the repository's folder: `objects/<digest>` lives in objects/ab/cd/<digest> under it */
+      root: string;
+      /** write and read whole 4 KiB units of items with O_DIRECT (page-aligned buffers) */
+      direct: boolean;
+      /** fsync every item before its rename, instead of one barrier (syncfs) later */
+      syncEachPut?: boolean;
+    }
   | {
       kind: 's3';
       bucket: string;
@@ -25,6 +33,10 @@ export type StoreSpec =
     };
 
 export interface StoreEntry {
+  /**
+   * The item's key; for the leftover of an interrupted put, the store's own name for the
+   * leftover (folder: `objects/<digest>.tmp-...`), which `delete` accepts and nothing else does.
+   */
   key: string;
   /** bytes, when the listing tells it cheaply */
   size: number | null;
@@ -45,9 +57,16 @@ export interface ObjectStore {
   put(key: string, data: Buffer, signal?: AbortSignal): Promise<void>;
   /** The whole item, or a range of it. Missing: EngineError('OBJECT_MISSING'). */
   get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * The whole item, read into `buffer` when it has room (the folder store fills it straight
+   * from the disk with O_DIRECT when `buffer` is page-aligned); returns the item's bytes, a
+   * view of `buffer` or of a new buffer. An item larger than `maxSize` fails with
+   * OBJECT_CORRUPT before it is read. Missing: EngineError('OBJECT_MISSING').
+   */
+  getInto(key: string, buffer: Buffer, options?: { maxSize?: number; signal?: AbortSignal }): Promise<Buffer>;
   /** Stored size in bytes, or null when the key does not exist. */
   size(key: string, signal?: AbortSignal): Promise<number | null>;
-  /** Removes the item; a missing key is not an error. */
+  /** Removes the item (or a leftover named by `list`); a missing key is not an error. */
   delete(key: string, signal?: AbortSignal): Promise<void>;
   /** Every key under a prefix (streamed, any order), with the leftovers of interrupted puts. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<StoreEntry>;
@@ -55,6 +74,7 @@ export interface ObjectStore {
   barrier(signal?: AbortSignal): Promise<void>;
   /** Bytes used and free where the store can tell (a folder's file system), else null. */
   space(): Promise<{ used: number | null; free: number | null } | null>;
+  /** What a worker thread passes to `openStore` (engine/store/index.ts) to open the same store. */
   spec(): StoreSpec;
   close(): Promise<void>;
 }
@@ -63,4 +83,6 @@ export const OBJECT_PREFIX = 'objects/';
 export const MANIFEST_PREFIX = 'manifests/';
 export const REPOSITORY_PREFIX = 'repository/';
 export const objectKey = (digest: string): string => `${OBJECT_PREFIX}${digest}`;
+/** The digest an object key names, or null for another key. */
+export const objectDigest = (key: string): string | null => (key.startsWith(OBJECT_PREFIX) ? key.slice(OBJECT_PREFIX.length) : null);
 export const manifestKey = (uid: string): string => `${MANIFEST_PREFIX}${uid}`;

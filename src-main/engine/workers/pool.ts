@@ -1,6 +1,7 @@
 // Worker pool: a fixed set of worker threads, each with a few block *slots*. `acquireSlot`
 // waits until some worker has a free slot (this is what bounds memory), `runOn` sends a
-// request to a given worker, `run` to the least busy one.
+// request to a given worker, `run` to the least busy one. `openIo` has every worker open a
+// source or target from its IoSpec; requests then name it by its io handle.
 //
 // Pools are reused: `WorkerPool.take` hands out an idle pool with the same settings if one is
 // parked, and `release` parks a healthy, quiet pool for IDLE_CLOSE_MS instead of ending it.
@@ -11,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors';
+import type { IoSpec } from '../io/port';
 import type { WorkerReply, WorkerRequest, WorkerResult, WorkerSettings } from './protocol';
 
 type Pending = { resolve: (value: WorkerResult) => void; reject: (error: Error) => void };
@@ -37,6 +39,7 @@ interface Parked {
   timer: NodeJS.Timeout;
 }
 const parked: Parked[] = [];
+let nextIoHandle = 1;
 
 function settingsKey(settings: WorkerSettings, count: number): string {
   const { keys: _keys, ...rest } = settings;
@@ -120,7 +123,8 @@ export class WorkerPool {
     else this.workers[slot.worker].freeSlots.push(slot.slot);
   }
 
-  runOn(workerIndex: number, request: PoolRequest): Promise<WorkerResult> {
+  /** `transfer`: buffers of the request that move to the worker instead of being copied. */
+  runOn(workerIndex: number, request: PoolRequest, transfer?: ArrayBuffer[]): Promise<WorkerResult> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const state = this.workers[workerIndex];
@@ -130,14 +134,32 @@ export class WorkerPool {
         resolve: (value) => { state.busy--; resolve(value); },
         reject: (error) => { state.busy--; reject(error); },
       });
-      state.worker.postMessage({ ...request, id });
+      state.worker.postMessage({ ...request, id }, transfer);
     });
   }
 
-  run(request: PoolRequest): Promise<WorkerResult> {
+  run(request: PoolRequest, transfer?: ArrayBuffer[]): Promise<WorkerResult> {
     let best = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.workers[i].busy < this.workers[best].busy) best = i;
-    return this.runOn(best, request);
+    return this.runOn(best, request, transfer);
+  }
+
+  /** Has every worker open a source or target from its spec; returns the io handle requests name it by. */
+  async openIo(spec: IoSpec, mode: 'read' | 'write'): Promise<number> {
+    const handle = nextIoHandle++;
+    try {
+      await Promise.all(this.workers.map((_, i) => this.runOn(i, { op: 'open', handle, spec, mode })));
+    } catch (error) {
+      await this.closeIo(handle);
+      throw error;
+    }
+    return handle;
+  }
+
+  /** Closes an io handle in every worker (a failed pool is closed anyway). */
+  async closeIo(handle: number): Promise<void> {
+    if (this.failure || this.closed) return;
+    await Promise.all(this.workers.map((_, i) => this.runOn(i, { op: 'close', handle }).catch(() => undefined)));
   }
 
   /**

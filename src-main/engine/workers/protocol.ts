@@ -1,38 +1,46 @@
 // Messages between the engine's main thread and its worker threads. A *slot* is one of a
-// worker's block-sized buffers: `hash` fills it from the source and keeps it until the
-// matching `store` writes it as an object or drops it, so a block is read exactly once.
-// A `directFd` is the same file opened with O_DIRECT: used for whole 4 KiB-aligned blocks.
+// worker's block-sized buffers: `hash` fills it (from a source the worker opened, or with
+// bytes the main thread read and transferred) and keeps it until the matching `store` writes
+// it as an object or drops it, so a block is read exactly once. An *io handle* names a source
+// or target every worker of the pool opened itself from its IoSpec (`open`, `close`).
+// Workers never get paths of objects: they open the repository's store from its StoreSpec
+// and name objects by key; bytes of sources and targets without a spec travel in messages.
 import type { ErrorCode } from '../../../src-shared/api/errors';
 import type { CodecKeys, CompressionSetting } from '../codec/object';
+import type { IoSpec } from '../io/port';
+import type { StoreSpec } from '../store/port';
 
 export interface WorkerSettings {
   blockSize: number;
   compression: CompressionSetting;
   slots: number;
-  /** fsync every object before its rename (otherwise the caller syncs the file system). */
-  syncEachObject: boolean;
-  /**
-   * Write and read object files with O_DIRECT (falling back to the page cache where the file
-   * system refuses it). On for block sizes of 1 MiB and more: see repository.workerSettings.
-   */
-  directObjects: boolean;
+  /** the repository's store, opened by each worker (folder: with its O_DIRECT choice and fsync-per-object choice) */
+  store: StoreSpec;
   /** present for encrypted repositories */
   keys?: CodecKeys;
 }
 
+/** Where a block's bytes come from: a range of an opened source, or bytes transferred with the request. */
+export type BlockInput = { io: number; offset: number; length: number } | { data: Uint8Array };
+
 export type WorkerRequest =
-  | { op: 'hash'; id: number; slot: number; fd: number; directFd?: number; offset: number; length: number }
-  | { op: 'store'; id: number; slot: number; path: string | null }
-  | { op: 'hashOnly'; id: number; fd: number; offset: number; length: number }
+  | { op: 'open'; id: number; handle: number; spec: IoSpec; mode: 'read' | 'write' }
+  | { op: 'close'; id: number; handle: number }
+  | { op: 'hash'; id: number; slot: number; input: BlockInput }
+  /** key null: the block was deduplicated, only the slot is freed */
+  | { op: 'store'; id: number; slot: number; key: string | null }
+  | { op: 'hashOnly'; id: number; input: BlockInput }
   /** `positions`: every offset of the target that gets this object (a version may repeat a block) */
-  | { op: 'restore'; id: number; path: string; digest: string; length: number; fd: number; directFd?: number; positions: number[] }
-  | { op: 'zero'; id: number; fd: number; directFd?: number; position: number; length: number }
-  | { op: 'check'; id: number; path: string; digest: string; storedSize: number; length: number }
-  /** syncfs of the file system holding `path` */
-  | { op: 'syncfs'; id: number; path: string };
+  | { op: 'restore'; id: number; key: string; digest: string; length: number; target: number; positions: number[] }
+  /** reads and verifies an object and replies with its plaintext (for targets without a spec) */
+  | { op: 'decode'; id: number; key: string; digest: string; length: number }
+  | { op: 'zero'; id: number; target: number; position: number; length: number }
+  | { op: 'check'; id: number; key: string; digest: string; storedSize: number; length: number }
+  /** the store's durability barrier (folder: syncfs, which blocks a thread while it starts `sync`) */
+  | { op: 'barrier'; id: number };
 
 export type WorkerReply =
-  | { id: number; ok: true; zero?: boolean; digest?: string; storedSize?: number }
+  | { id: number; ok: true; zero?: boolean; digest?: string; storedSize?: number; data?: Uint8Array }
   | { id: number; ok: false; code: ErrorCode; message: string };
 
 export type WorkerResult = Extract<WorkerReply, { ok: true }>;

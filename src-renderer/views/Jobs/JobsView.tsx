@@ -52,6 +52,7 @@ export function JobsView({ selected }: { selected?: string }) {
   const jobs = useApp((s) => s.jobs);
   const loaded = useApp((s) => s.jobsLoaded);
   const loadJobs = useApp((s) => s.loadJobs);
+  const online = useApp((s) => s.connection === 'open');
   const cancelJob = useApp((s) => s.cancelJob);
   const { active, finished } = useMemo(() => orderJobs(jobs), [jobs]);
   const [, tick] = useState(0);
@@ -76,7 +77,7 @@ export function JobsView({ selected }: { selected?: string }) {
                 <JobProgress job={job} />
                 <div className="row">
                   <button type="button" className="small" onClick={() => navigate({ view: 'jobs', job: job.id })}>Log</button>
-                  {!job.foreign && (job.state === 'running' || job.state === 'queued') && (
+                  {!job.foreign && online && (job.state === 'running' || job.state === 'queued') && (
                     <button type="button" className="small danger" onClick={() => void cancelJob(job.id)}>Cancel</button>
                   )}
                 </div>

@@ -26,8 +26,8 @@ before(async () => {
   writeFileSync(join(dir, 'secret.txt'), 'secret');
   services = createServices({ mode: 'web', configDir: join(dir, 'config') });
   server = await startWebServer({ services, staticDir });
-  const url = `ws://127.0.0.1:${server.port}/api?token=${server.token}`;
-  transport = webSocketTransport(url, WebSocket as unknown as typeof globalThis.WebSocket);
+  const url = `ws://127.0.0.1:${server.port}/api`;
+  transport = webSocketTransport(url, WebSocket as unknown as typeof globalThis.WebSocket, server.token);
   client = createClient(transport);
 });
 
@@ -73,21 +73,34 @@ test('a transport failure becomes an ApiError; a malformed reply is INTERNAL', a
   await assert.rejects(createClient(odd).ping(), (error: ApiError) => error.code === 'INTERNAL');
 });
 
-test('the server: token required, cookie exchange, Host and Origin checked, no path traversal', async () => {
-  assert.equal((await get('/')).status, 401);
-  assert.equal((await get('/assets/app.js')).status, 401);
-  const exchange = await get(`/?token=${server.token}`);
-  assert.equal(exchange.status, 302);
-  const cookie = String((exchange.headers['set-cookie'] as string[])[0]).split(';')[0];
-  assert.match(String((exchange.headers['set-cookie'] as string[])[0]), /HttpOnly; SameSite=Strict/);
-  const page = await get('/', { Cookie: cookie });
-  assert.equal(page.status, 200, 'page with the cookie');
+function socketStatus(headers: Record<string, string>, protocols: string[] = []): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api`, protocols, { headers });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => { ws.close(); resolve(101); });
+    ws.on('error', () => {});
+  });
+}
+
+test('the server: the API needs the token (subprotocol or Bearer), no cookie, Host and Origin checked, no path traversal, no source maps', async () => {
+  const page = await get('/');
+  assert.equal(page.status, 200, 'the page itself holds no secret');
+  assert.equal(page.headers['set-cookie'], undefined, 'no cookie, ever');
+  assert.equal((await get(`/?token=${server.token}`)).headers['set-cookie'], undefined, 'no cookie for a token in the query');
   assert.match(String(page.headers['content-security-policy']), /default-src 'none'; script-src 'self'/);
-  assert.equal((await get('/assets/app.js', { Authorization: `Bearer ${server.token}` })).status, 200, 'asset with a bearer token');
-  assert.equal((await get('/', { Cookie: cookie, Host: 'evil.example' })).status, 403);
-  assert.equal((await get('/', { Cookie: cookie, Origin: 'http://evil.example' })).status, 403);
+  assert.equal((await get('/assets/app.js')).status, 200);
+  assert.equal((await get('/assets/app.js.map')).status, 404, 'no source maps');
+  assert.equal((await get('/', { Host: 'evil.example' })).status, 403);
+  assert.equal((await get('/', { Origin: 'http://evil.example' })).status, 403);
   for (const path of ['/../secret.txt', '/..%2fsecret.txt', '/assets/..%2f..%2fsecret.txt', '/%2e%2e/secret.txt']) {
-    const response = await get(path, { Cookie: cookie });
+    const response = await get(path);
     assert.ok(!response.body.includes('secret'), `${path} must not leak a file outside the renderer`);
   }
+  const origin = `http://127.0.0.1:${server.port}`;
+  assert.equal(await socketStatus({ Origin: origin }), 401, 'no token');
+  assert.equal(await socketStatus({ Origin: origin }, ['blockvault', `blockvault-token.${'0'.repeat(server.token.length)}`]), 401, 'wrong token');
+  assert.equal(await socketStatus({ Origin: origin, Cookie: `blockvault_token_${server.port}=${server.token}` }), 401, 'a cookie is not accepted');
+  assert.equal(await socketStatus({ Origin: 'http://127.0.0.1:1' }, ['blockvault', `blockvault-token.${server.token}`]), 403, 'another local port');
+  assert.equal(await socketStatus({ Origin: origin }, ['blockvault', `blockvault-token.${server.token}`]), 101);
+  assert.equal(await socketStatus({ Authorization: `Bearer ${server.token}` }), 101);
 });

@@ -2,7 +2,7 @@
 // that failed, or still has work in flight, is ended instead.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,24 +10,24 @@ import { WorkerPool } from '../../../../src-main/engine/workers/pool';
 import type { WorkerSettings } from '../../../../src-main/engine/workers/protocol';
 
 const BS = 65536;
+const dir = mkdtempSync(join(tmpdir(), 'bv-pool-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const settings = (extra: Partial<WorkerSettings> = {}): WorkerSettings => ({
-  blockSize: BS, compression: { algorithm: 'zstd', level: 1 }, slots: 2, syncEachObject: false, directObjects: false, ...extra,
+  blockSize: BS, compression: { algorithm: 'zstd', level: 1 }, slots: 2, store: { kind: 'folder', root: dir, direct: false }, ...extra,
 });
 
 describe('WorkerPool.take and release', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bv-pool-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'data');
   const data = Buffer.alloc(BS, 7);
   writeFileSync(file, data);
   const digest = createHash('sha256').update(data).digest('hex');
 
   async function hashWith(pool: WorkerPool): Promise<string | undefined> {
-    const fd = openSync(file, 'r');
+    const io = await pool.openIo({ kind: 'file', path: file, direct: false }, 'read');
     try {
-      return (await pool.run({ op: 'hashOnly', fd, offset: 0, length: BS })).digest;
+      return (await pool.run({ op: 'hashOnly', input: { io, offset: 0, length: BS } })).digest;
     } finally {
-      closeSync(fd);
+      await pool.closeIo(io);
     }
   }
 
@@ -47,11 +47,10 @@ describe('WorkerPool.take and release', () => {
 
   it('ends a pool released with work in flight or after a worker died', async () => {
     const busy = WorkerPool.take(settings(), 3);
-    const fd = openSync(file, 'r');
-    const inFlight = assert.rejects(busy.run({ op: 'hashOnly', fd, offset: 0, length: BS }), /closed with a request in flight/);
+    const io = await busy.openIo({ kind: 'file', path: file, direct: false }, 'read');
+    const inFlight = assert.rejects(busy.run({ op: 'hashOnly', input: { io, offset: 0, length: BS } }), /closed with a request in flight/);
     await busy.release();
     await inFlight;
-    closeSync(fd);
     const next = WorkerPool.take(settings(), 3);
     assert.notEqual(next, busy, 'a pool released while busy is not reused');
 

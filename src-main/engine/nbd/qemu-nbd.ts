@@ -1,0 +1,140 @@
+// A private qemu-nbd: Blockvault reads qcow2 images and RBD images (and writes restores into
+// them) through qemu-nbd serving them on a Unix socket in a private temporary folder (mode
+// 0700). Nouns: the *image* is what qemu-nbd opens, given as a `json:` block-driver spec so
+// no path or name is ever parsed as options; the *server* is the child process, always
+// stopped and reaped by `stop()` (and killed when this process exits) whatever happened.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EngineError } from '../errors';
+import type { NbdAddress } from './address';
+
+export type QemuImage =
+  | { driver: 'qcow2' | 'raw'; path: string }
+  | { driver: 'rbd'; pool: string; image: string; snapshot?: string; conf?: string; user?: string };
+
+export interface QemuNbdOptions {
+  image: QemuImage;
+  readOnly: boolean;
+  /** a persistent dirty bitmap of a qcow2 to expose as qemu:dirty-bitmap:NAME */
+  bitmap?: string;
+  /** how long to wait for the socket (default 30 s) */
+  startTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const EXPORT_NAME = 'blockvault';
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+/** The block-driver spec qemu-nbd opens (json: pseudo-protocol: no option parsing of names). */
+export function imageSpec(image: QemuImage): string {
+  if (image.driver === 'rbd') {
+    const file: Record<string, string> = { driver: 'rbd', pool: image.pool, image: image.image };
+    if (image.snapshot) file.snapshot = image.snapshot;
+    if (image.conf) file.conf = image.conf;
+    if (image.user) file.user = image.user;
+    return `json:${JSON.stringify({ driver: 'raw', file })}`;
+  }
+  return `json:${JSON.stringify({ driver: image.driver, file: { driver: 'file', filename: image.path } })}`;
+}
+
+export function describeImage(image: QemuImage): string {
+  if (image.driver === 'rbd') return `rbd:${image.pool}/${image.image}${image.snapshot ? `@${image.snapshot}` : ''}`;
+  return `${image.driver}:${image.path}`;
+}
+
+export class QemuNbd {
+  private stopped: Promise<void> | null = null;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly exited: Promise<void>,
+    private readonly dir: string,
+    readonly address: NbdAddress,
+    readonly description: string,
+  ) {}
+
+  static async start(options: QemuNbdOptions): Promise<QemuNbd> {
+    const description = describeImage(options.image);
+    if (options.signal?.aborted) throw new EngineError('CANCELED', `starting qemu-nbd for ${description} canceled`);
+    const dir = mkdtempSync(join(tmpdir(), 'blockvault-nbd-'));
+    const socket = join(dir, 'nbd.sock');
+    const args = ['--socket', socket, '--export-name', EXPORT_NAME, '--persistent', '--shared', '8'];
+    if (options.readOnly) args.push('--read-only');
+    else args.push('--discard', 'unmap');
+    if (options.bitmap) args.push('--bitmap', options.bitmap);
+    args.push(imageSpec(options.image));
+    installExitHook();
+    let child: ChildProcess;
+    try {
+      child = spawn('qemu-nbd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new EngineError('IO_ERROR', `cannot start qemu-nbd for ${description}: ${(error as Error).message}`, { cause: error });
+    }
+    running.add(child);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { if (stderr.length < 8192) stderr += chunk.toString('utf8'); });
+    let exitStatus: string | null = null;
+    const exited = new Promise<void>((resolve) => {
+      child.once('error', (error) => { exitStatus = error.message; running.delete(child); resolve(); });
+      child.once('exit', (code, signal) => { exitStatus = signal ? `signal ${signal}` : `status ${code}`; running.delete(child); resolve(); });
+    });
+    const server = new QemuNbd(child, exited, dir, { endpoint: { kind: 'unix', path: socket }, exportName: EXPORT_NAME }, description);
+    const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+    try {
+      for (;;) {
+        if (exitStatus !== null) {
+          const detail = stderr.trim().split('\n').filter(Boolean).pop() ?? '';
+          const code = /No such file|does not exist|error opening|Could not open|No such/i.test(stderr) ? 'NOT_FOUND' : /bitmap/i.test(stderr) ? 'NOT_FOUND' : 'IO_ERROR';
+          throw new EngineError(code, `qemu-nbd for ${description} ended (${exitStatus})${detail ? `: ${detail.replace(/^qemu-nbd: /, '')}` : ''}`);
+        }
+        if (options.signal?.aborted) throw new EngineError('CANCELED', `starting qemu-nbd for ${description} canceled`);
+        if (Date.now() > deadline) throw new EngineError('IO_ERROR', `qemu-nbd for ${description} did not listen within ${(options.startTimeoutMs ?? 30_000) / 1000} s`);
+        if (await canConnect(socket)) return server;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
+  }
+
+  /** Stops the server (SIGTERM, SIGKILL after 5 s), reaps it and removes its folder; idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      if (this.child.exitCode === null && this.child.signalCode === null) {
+        this.child.kill('SIGTERM');
+        const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+        await this.exited;
+        clearTimeout(timer);
+      }
+      await this.exited;
+      rmSync(this.dir, { recursive: true, force: true });
+    })();
+    return this.stopped;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+}
+
+function canConnect(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ path });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
