@@ -4,6 +4,7 @@
 // events: progress on a TTY, cancel on Ctrl-C, the final state as the outcome.
 import { resolve } from 'node:path';
 import type { Api } from '../../src-shared/api/contract';
+import { LOCATION_SCHEME } from '../../src-shared/api/schemas';
 import type { Job } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
 import { createServices, EngineError, validatedApi, type Services } from '../services';
@@ -15,9 +16,9 @@ export function absolute(path: string): string {
   return resolve(path);
 }
 
-/** A source spelled as a URL (nbd://, rbd:...) passes as given; a path becomes absolute. */
+/** A location (nbd://, rbd: ...) or "-" (stdin, stdout) passes as given; a path becomes absolute. */
 export function sourcePath(text: string): string {
-  return /^[a-z][a-z0-9+.-]*:/i.test(text) ? text : resolve(text);
+  return text === '-' || LOCATION_SCHEME.test(text) ? text : resolve(text);
 }
 
 export interface RepositoryOptions {

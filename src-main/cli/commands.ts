@@ -154,13 +154,15 @@ export const COMMANDS: Record<string, Command> = {
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
     args: [2, 2],
     async run(ctx) {
-      const target = absolute(ctx.positionals[1]);
+      const target = sourcePath(ctx.positionals[1]);
       const force = Boolean(ctx.values.force);
       {
         // --force is the command line's confirmation of overwriting the target.
         const result = resultOf<RestoreResult>(await ctx.job('restore', (api) => api.startRestore({ uid: ctx.positionals[0], target, force, sparse: Boolean(ctx.values.sparse), ...(force ? { confirm: basename(target) } : {}) })));
-        if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
-        else ctx.out(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+        // Restored to stdout: the data is stdout, the summary goes to stderr.
+        const say = target === '-' ? ctx.err : ctx.out;
+        if (ctx.values.json) say(JSON.stringify(result, null, 2));
+        else say(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
       }
     },
   },

@@ -22,6 +22,23 @@ type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimat
 /** An import reads the whole export into memory; exports of huge repositories are split. */
 const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
 
+/** "-" (the CLI's stdin or stdout), a scheme location (nbd://, rbd: ...; the engine checks it), or a path. */
+function locationKind(ctx: ServiceContext, where: string, what: string): 'stream' | 'scheme' | 'path' {
+  if (where === '-') {
+    if (ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', `a ${what} of "-" (stdin or stdout) is for the command line only`);
+    return 'stream';
+  }
+  return where.startsWith('/') ? 'path' : 'scheme';
+}
+
+function isFifo(path: string): boolean {
+  try {
+    return statSync(path).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
 /** Hooks of a policy's backup: commands before and after, inside the job. */
 export interface BackupHooks {
   before?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal) => Promise<void>;
@@ -33,11 +50,14 @@ export interface BackupHooks {
 /** Checks a backup's arguments now and submits its job (startBackup, and the scheduler's runs). */
 export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints }: BackupArgs, hooks: BackupHooks = {}): Job {
   const repo = ctx.requireRepo();
+  const kind = locationKind(ctx, source, 'source');
   const check = (): PathInfo => {
-    const info = inspectPath(source);
-    if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-    if (info.kind !== 'file' && info.kind !== 'device') throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file or block device`);
-    ctx.checkOutsideRepository(source, 'source');
+    const info = kind === 'path' ? inspectPath(source) : { path: source, kind: 'other' as const, size: 0, parentExists: true, isRepository: false };
+    if (kind === 'path') {
+      if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+      if (info.kind !== 'file' && info.kind !== 'device' && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file or block device`);
+      ctx.checkOutsideRepository(source, 'source');
+    }
     if (from) {
       const base = repo.meta.requireVersion(from);
       if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
@@ -60,7 +80,7 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
           await hooks.before(log, signal);
           info = check();
         }
-        log(`source ${source}: ${humanBytes(info!.size)}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
+        log(`source ${source}${kind === 'path' && info!.size ? `: ${humanBytes(info!.size)}` : ''}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
         const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
         const s = result.stats;
         log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
@@ -87,10 +107,13 @@ export function jobServices(ctx: ServiceContext): JobApi {
       const repo = ctx.requireRepo();
       const version = repo.meta.requireVersion(uid);
       if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${uid} is incomplete (its backup did not finish) and cannot be restored`);
-      ctx.checkOutsideRepository(target, 'target');
-      const info = inspectPath(target);
-      if (info.kind === 'directory' || info.kind === 'other') throw new EngineError('INVALID_ARGUMENT', `target ${target} is a ${info.kind}; choose a file or block device`);
-      if (info.kind === 'missing') {
+      const kind = locationKind(ctx, target, 'target');
+      const info = kind === 'path' ? inspectPath(target) : { path: target, kind: 'missing' as const, size: 0, parentExists: true, isRepository: false };
+      if (kind === 'path') ctx.checkOutsideRepository(target, 'target');
+      if (info.kind === 'directory' || (info.kind === 'other' && !isFifo(target))) throw new EngineError('INVALID_ARGUMENT', `target ${target} is a ${info.kind}; choose a file or block device`);
+      if (kind !== 'path' || info.kind === 'other') {
+        // A stream or a location the engine opens and checks (an NBD export, an RBD image).
+      } else if (info.kind === 'missing') {
         if (!info.parentExists) throw new EngineError('NOT_FOUND', `cannot create target ${target}: its directory does not exist`);
       } else {
         if (!force) throw new EngineError('TARGET_EXISTS', `target ${target} exists; overwriting it must be confirmed`);
@@ -102,9 +125,9 @@ export function jobServices(ctx: ServiceContext): JobApi {
       return ctx.jobs.submit({
         kind: 'restore',
         title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
-        params: { uid, target, force: Boolean(force), sparse: Boolean(sparse), targetKind: info.kind === 'missing' ? 'new file' : info.kind },
+        params: { uid, target, force: Boolean(force), sparse: Boolean(sparse), targetKind: kind !== 'path' ? kind : info.kind === 'missing' ? 'new file' : info.kind },
         run: async ({ signal, onProgress, log }) => {
-          log(`${humanBytes(version.size)} to ${info.kind === 'missing' ? 'a new sparse file' : `the existing ${info.kind}`} ${target}`);
+          log(`${humanBytes(version.size)} to ${kind === 'stream' ? 'stdout' : kind === 'scheme' ? '' : info.kind === 'missing' ? 'a new sparse file ' : `the existing ${info.kind} `}${kind === 'stream' ? '' : target}`);
           const result = await restore(repo, { uid, target, force, sparse, signal, onProgress });
           log(`restored ${humanBytes(result.bytes)}: ${result.blocksVerified} of ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
           return { kind: 'restore', value: result };

@@ -43,6 +43,23 @@ export const absolutePath = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
   .transform(normalizePath);
 
+/** A location prefix such as "nbd://", "nbd+unix://", "qcow2:" or "rbd:" (engine/io/schemes.ts). */
+export const LOCATION_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/**
+ * Where a backup reads or a restore writes: an absolute path (checked as above), a location
+ * named by its scheme (nbd://host/export, rbd:pool/image ...), or "-" (stdin or stdout: the
+ * services take it from the command line only).
+ */
+export const location = z
+  .string({ error: 'must be a path or a location (text)' })
+  .min(1, 'must not be empty')
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .refine((p) => !CONTROL.test(p), 'must not contain control characters')
+  .refine((p) => p === '-' || p.startsWith('/') || LOCATION_SCHEME.test(p), 'must be an absolute path (starting with /) or a location such as nbd://host/export')
+  .refine((p) => !p.startsWith('/') || !p.split('/').includes('..'), 'must not contain ".." segments')
+  .transform((p) => (p.startsWith('/') ? normalizePath(p) : p));
+
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
   .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, 'must be a version UID (letters, digits, "-", "_", "."; at most 128)');
@@ -144,7 +161,7 @@ export const SCHEMAS = {
     defaultPath: absolutePath.optional(),
   }),
   startBackup: z.strictObject({
-    source: absolutePath,
+    source: location,
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
@@ -153,7 +170,7 @@ export const SCHEMAS = {
   }),
   startRestore: z.strictObject({
     uid,
-    target: absolutePath,
+    target: location,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),
