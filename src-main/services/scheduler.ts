@@ -56,17 +56,35 @@ export interface SchedulerOptions {
  */
 export function runCommand(command: string, env: Record<string, string>, input: string, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], signal });
+    if (signal?.aborted) {
+      reject(new EngineError('CANCELED', `command canceled: ${command}`));
+      return;
+    }
+    // Its own process group, so a cancel stops the command's children too (sleep, rsync ...).
+    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const stop = (): void => {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    };
+    signal?.addEventListener('abort', stop, { once: true });
     let output = '';
     const collect = (chunk: Buffer): void => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8'); };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     child.stdin.on('error', () => {});
     child.stdin.end(input);
-    child.on('error', (error) => reject(signal?.aborted ? new EngineError('CANCELED', `command canceled: ${command}`) : error));
+    child.on('error', (error) => {
+      signal?.removeEventListener('abort', stop);
+      reject(error);
+    });
     child.on('close', (code, killedBy) => {
+      signal?.removeEventListener('abort', stop);
       if (code === 0) resolve(output.trim());
-      else reject(new EngineError(signal?.aborted ? 'CANCELED' : 'INTERNAL', `command "${command}" ${killedBy ? `was killed by ${killedBy}` : `exited with ${code}`}${output.trim() ? `: ${output.trim().slice(0, 500)}` : ''}`));
+      else if (signal?.aborted) reject(new EngineError('CANCELED', `command canceled: ${command}`));
+      else reject(new EngineError('INTERNAL', `command "${command}" ${killedBy ? `was killed by ${killedBy}` : `exited with ${code}`}${output.trim() ? `: ${output.trim().slice(0, 500)}` : ''}`));
     });
   });
 }
