@@ -91,7 +91,8 @@ function secure(): void {
 }
 
 function wire(): void {
-  services = createServices({ mode: 'electron', configDir: app.getPath('userData'), dialogs: { pick } });
+  // The app runs the policies of the repositories it opens, unless a daemon serves them.
+  services = createServices({ mode: 'electron', configDir: app.getPath('userData'), dialogs: { pick }, schedule: true, note: (line) => console.log(line) });
   ipcMain.handle(IPC_INVOKE, (event, method: unknown, args: unknown) => {
     if (!event.senderFrame || !isOwnPage(event.senderFrame.url)) {
       return { ok: false, error: { code: 'UNAUTHORIZED', message: 'calls are accepted from the Blockvault window only' } };
