@@ -3,7 +3,7 @@
 // within 10 s). `blockvault status`: per disk the last backup, last verify, next run, and a
 // monitoring check with Nagios exit codes (--check: 0 OK, 1 WARNING, 2 CRITICAL).
 import { humanBytes } from '../../src-shared/api/format';
-import type { RepositoryStatus } from '../../src-shared/api/policy';
+import { schedulerName, type RepositoryStatus } from '../../src-shared/api/policy';
 import { createServices, validatedApi } from '../services';
 import { absolute } from './client';
 import { openCredentials } from './credentials';
@@ -99,7 +99,7 @@ export const statusCommand: Command = {
       } else ctx.err('no disks: no versions and no backup policies');
       for (const p of [...status.verify, ...status.cleanup]) ctx.out(`${p.kind} policy ${p.name}: last ${p.run.lastState ?? 'never'} ${when(p.run.lastEnded)}, next ${when(p.nextRun)}`);
       ctx.out(`store: ${humanBytes(status.store.usedBytes)} used${status.store.freeBytes === null ? '' : `, ${humanBytes(status.store.freeBytes)} free`}`);
-      ctx.out(status.scheduler ? `schedules served by the ${status.scheduler.mode} (pid ${status.scheduler.pid} on ${status.scheduler.host} since ${when(status.scheduler.since)})` : 'schedules: no daemon or app serves this repository now');
+      ctx.out(status.scheduler ? `schedules served by ${status.scheduler.mode === 'web' ? '' : 'the '}${schedulerName(status.scheduler.mode)} (pid ${status.scheduler.pid} on ${status.scheduler.host} since ${when(status.scheduler.since)})` : 'schedules: no daemon or app serves this repository now');
     }
     return ctx.values.check ? status.level : 0;
   },

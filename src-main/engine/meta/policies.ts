@@ -2,7 +2,7 @@
 // last run as the scheduler recorded it, and the scheduler that serves the repository (a
 // row per process; a row whose process is gone is stale and ignored).
 import { hostname } from 'node:os';
-import type { Policy, PolicyRunState } from '../../../src-shared/api/policy';
+import { schedulerName, type Policy, type PolicyRunState } from '../../../src-shared/api/policy';
 import { EngineError } from '../errors';
 import { processAlive, type Metadata } from './database';
 
@@ -72,7 +72,7 @@ export function claimScheduler(meta: Metadata, id: string, mode: string): void {
   meta.transaction(() => {
     const live = liveScheduler(meta);
     if (live && live.id !== id) {
-      throw new EngineError('LOCKED', `the schedules of this repository are served by the ${live.mode} (pid ${live.pid} on ${live.host} since ${new Date(live.since).toISOString()})`);
+      throw new EngineError('LOCKED', `the schedules of this repository are served by ${live.mode === 'web' ? '' : 'the '}${schedulerName(live.mode)} (pid ${live.pid} on ${live.host} since ${new Date(live.since).toISOString()})`);
     }
     if (!live) meta.sql('INSERT INTO schedulers(id, pid, host, mode, since) VALUES (?, ?, ?, ?, ?)').run(id, process.pid, hostname(), mode, Date.now());
   });

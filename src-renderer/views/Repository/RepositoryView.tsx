@@ -6,6 +6,7 @@ import { humanBytes } from '../../../src-shared/api/format';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../src-shared/api/passphrase';
 import { EmptyState, formatDate, humanAge, KeyValue, LockIcon, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
+import { DisksDashboard } from './DisksDashboard';
 import { useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 
@@ -52,6 +53,7 @@ function Summary() {
               tone={summary.lastScrub && !summary.lastScrub.ok ? 'bad' : undefined}
             />
           </div>
+          <DisksDashboard />
           {summary.versions === 0 && (
             <EmptyState title="No backups yet">
               <p>This repository is empty. Back up a disk image or block device to create the first version.</p>
