@@ -2,10 +2,11 @@
 // file system at once (so a wrong target fails the call, not a job later), then submits a
 // job that runs the engine with the job's AbortSignal and progress listener.
 import { statSync, readFileSync } from 'node:fs';
+import { STREAM_LOCATION as STREAM } from '../engine/io/index';
 import { basename } from 'node:path';
 import type { Api, BackupArgs } from '../../src-shared/api/contract';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
-import type { CleanupEstimate, Job, PathInfo } from '../../src-shared/api/types';
+import type { CleanupEstimate, Job } from '../../src-shared/api/types';
 import { EngineError } from '../engine/errors';
 import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
@@ -21,15 +22,6 @@ type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimat
 
 /** An import reads the whole export into memory; exports of huge repositories are split. */
 const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
-
-/** "-" (the CLI's stdin or stdout), a scheme location (nbd://, rbd: ...; the engine checks it), or a path. */
-function locationKind(ctx: ServiceContext, where: string, what: string): 'stream' | 'scheme' | 'path' {
-  if (where === '-') {
-    if (ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', `a ${what} of "-" (stdin or stdout) is for the command line only`);
-    return 'stream';
-  }
-  return where.startsWith('/') ? 'path' : 'scheme';
-}
 
 function isFifo(path: string): boolean {
   try {
@@ -47,17 +39,20 @@ export interface BackupHooks {
   params?: Record<string, string>;
 }
 
-/** Checks a backup's arguments now and submits its job (startBackup, and the scheduler's runs). */
-export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints }: BackupArgs, hooks: BackupHooks = {}): Job {
+/**
+ * Checks a backup's arguments and submits its job (startBackup, and the scheduler's runs).
+ * With a `before` hook (a policy's pre command may create the source, e.g. a snapshot) the
+ * checks run inside the job after it, so a failure is in the job history too.
+ */
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid }: BackupArgs, hooks: BackupHooks = {}): Job {
   const repo = ctx.requireRepo();
-  const kind = locationKind(ctx, source, 'source');
-  const check = (): PathInfo => {
-    const info = kind === 'path' ? inspectPath(source) : { path: source, kind: 'other' as const, size: 0, parentExists: true, isRepository: false };
-    if (kind === 'path') {
-      if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device' && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file or block device`);
-      ctx.checkOutsideRepository(source, 'source');
-    }
+  const stream = source === STREAM;
+  const check = (): { kind: string; size: number } => {
+    if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
+    const info = stream ? { kind: 'stream', size: 0 } : inspectPath(source);
+    if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+    if (info.kind !== 'file' && info.kind !== 'device' && !stream && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+    if (!stream) ctx.checkOutsideRepository(source, 'source');
     if (from) {
       const base = repo.meta.requireVersion(from);
       if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
@@ -68,27 +63,27 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
     }
     return info;
   };
-  // A policy's pre command may create the source (a snapshot): checked after it, in the job.
   let info = hooks.before ? null : check();
+  const changed = (uids: string[]): void => ctx.events.emit('versionsChanged', { reason: 'backup', uids });
   return ctx.jobs.submit({
     kind: 'backup',
     title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-    params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, ...hooks.params },
+    params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null, ...hooks.params },
     run: async ({ signal, onProgress, log }) => {
       try {
         if (hooks.before) {
           await hooks.before(log, signal);
           info = check();
         }
-        log(`source ${source}${kind === 'path' && info!.size ? `: ${humanBytes(info!.size)}` : ''}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
-        const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
+        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
         const s = result.stats;
         log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
-        ctx.events.emit('versionsChanged', { reason: 'backup', uids: [result.uid] });
+        changed([result.uid]);
         await hooks.after?.(log, signal, result.uid);
         return { kind: 'backup', value: result };
       } catch (error) {
-        ctx.events.emit('versionsChanged', { reason: 'backup', uids: [] });
+        changed([]);
         throw error;
       }
     },
@@ -107,13 +102,23 @@ export function jobServices(ctx: ServiceContext): JobApi {
       const repo = ctx.requireRepo();
       const version = repo.meta.requireVersion(uid);
       if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${uid} is incomplete (its backup did not finish) and cannot be restored`);
-      const kind = locationKind(ctx, target, 'target');
-      const info = kind === 'path' ? inspectPath(target) : { path: target, kind: 'missing' as const, size: 0, parentExists: true, isRepository: false };
-      if (kind === 'path') ctx.checkOutsideRepository(target, 'target');
-      if (info.kind === 'directory' || (info.kind === 'other' && !isFifo(target))) throw new EngineError('INVALID_ARGUMENT', `target ${target} is a ${info.kind}; choose a file or block device`);
-      if (kind !== 'path' || info.kind === 'other') {
-        // A stream or a location the engine opens and checks (an NBD export, an RBD image).
-      } else if (info.kind === 'missing') {
+      if (target === STREAM) {
+        if (ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdout ("-") is a target only on the command line');
+        return ctx.jobs.submit({
+          kind: 'restore',
+          title: `Restore ${version.name} ${uid.slice(0, 8)} to stdout`,
+          params: { uid, target, force: false, sparse: false, targetKind: 'stream' },
+          run: async ({ signal, onProgress, log }) => {
+            const result = await restore(repo, { uid, target, signal, onProgress });
+            log(`streamed ${humanBytes(result.bytes)} to stdout: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+            return { kind: 'restore', value: result };
+          },
+        });
+      }
+      ctx.checkOutsideRepository(target, 'target');
+      const info = inspectPath(target);
+      if (info.kind === 'directory' || info.kind === 'other') throw new EngineError('INVALID_ARGUMENT', `target ${target} is a ${info.kind}; choose a file or block device`);
+      if (info.kind === 'missing') {
         if (!info.parentExists) throw new EngineError('NOT_FOUND', `cannot create target ${target}: its directory does not exist`);
       } else {
         if (!force) throw new EngineError('TARGET_EXISTS', `target ${target} exists; overwriting it must be confirmed`);
@@ -125,9 +130,9 @@ export function jobServices(ctx: ServiceContext): JobApi {
       return ctx.jobs.submit({
         kind: 'restore',
         title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
-        params: { uid, target, force: Boolean(force), sparse: Boolean(sparse), targetKind: kind !== 'path' ? kind : info.kind === 'missing' ? 'new file' : info.kind },
+        params: { uid, target, force: Boolean(force), sparse: Boolean(sparse), targetKind: info.kind === 'missing' ? 'new file' : info.kind },
         run: async ({ signal, onProgress, log }) => {
-          log(`${humanBytes(version.size)} to ${kind === 'stream' ? 'stdout' : kind === 'scheme' ? '' : info.kind === 'missing' ? 'a new sparse file ' : `the existing ${info.kind} `}${kind === 'stream' ? '' : target}`);
+          log(`${humanBytes(version.size)} to ${info.kind === 'missing' ? 'a new sparse file' : `the existing ${info.kind}`} ${target}`);
           const result = await restore(repo, { uid, target, force, sparse, signal, onProgress });
           log(`restored ${humanBytes(result.bytes)}: ${result.blocksVerified} of ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
           return { kind: 'restore', value: result };

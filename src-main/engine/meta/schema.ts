@@ -125,7 +125,21 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX jobs_by_created ON jobs(created);
   `,
-  // policies (engine/meta/policies.ts): what runs on its own. `body` is the policy as JSON
+  // 3: the digest of each version's block list (format.ts BLOCK_LIST_*). NULL = not yet known:
+  // Metadata.migrate computes it for the versions an older release wrote (see README).
+  `
+  ALTER TABLE versions ADD COLUMN block_list_digest BLOB;
+  `,
+  // 4: per-version notes (the GUI's comments, like PBS's), keyed by the version's UID; a
+  // metadata export carries them as an optional "note" field of the version line.
+  `
+  CREATE TABLE version_notes (
+    uid TEXT PRIMARY KEY,
+    note TEXT NOT NULL,
+    updated INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  // 5: policies (engine/meta/policies.ts): what runs on its own. `body` is the policy as JSON
   // (src-shared/api/policy.ts); `policy_runs` is the scheduler's record of each policy's last
   // run; `schedulers` names the processes that run this repository's schedules (one at most).
   `
