@@ -17,7 +17,9 @@ import { humanBytes, humanDuration, localTime, parseSize } from '../../src-share
 import { machineLines, table } from './format';
 import { statsLine, versionLine } from './backy2';
 import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
+import { daemonCommand, statusCommand } from './daemon';
 import { jobsCommand } from './jobs';
+import { policyCommand, pruneCommand } from './policy';
 import { serveCommand } from './serve';
 import { serveNbdCommand } from './serve-nbd';
 
@@ -418,4 +420,8 @@ export const COMMANDS: Record<string, Command> = {
   initdb: initdbCommand,
   'auto-tags': autoTagsCommand,
   'import-backy2': importBacky2Command,
+  policy: policyCommand,
+  prune: pruneCommand,
+  status: statusCommand,
+  daemon: daemonCommand,
 };
