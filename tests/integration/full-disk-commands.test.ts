@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { backupCli, cli, initRepo, ok, randomData, restoreEquals, tempDir, writeBlocks, writeImage } from '../helpers';
+import { backupCli, blockDigests, cli, initRepo, objectFiles, ok, randomData, restoreEquals, tempDir, writeBlocks, writeImage } from '../helpers';
 
 function freeBytes(path: string): number {
   const s = statfsSync(path);
@@ -60,8 +60,13 @@ describe('commands on a full repository file system', { timeout: 240_000 }, () =
     }
     await restoreEquals(repo, older, join(dir, 'small.out'), small);
 
+    // What the failed backup left in the store: every object file but the older version's.
+    const referenced = new Set(blockDigests(repo, older).filter((d): d is string => d !== null));
+    const left = [...objectFiles(repo).entries()].filter(([path]) => !referenced.has(path.split('/').pop()!)).reduce((sum, [, size]) => sum + size, 0);
+    assert.ok(left > 0, 'the failed backup left objects');
     const plain = JSON.parse(await ok(['--repo', repo, 'cleanup', '--json'])) as { bytesWaiting: number; objectsWaiting: number; bytesFreed: number };
-    assert.ok(plain.objectsWaiting > 0 && plain.bytesWaiting >= 8 * 1024 * 1024, `plain cleanup shows the failed backup's space: ${JSON.stringify(plain)}`);
+    assert.ok(plain.objectsWaiting > 0, `plain cleanup lists the failed backup's objects: ${JSON.stringify(plain)}`);
+    assert.ok(Math.abs(plain.bytesWaiting + plain.bytesFreed - left) <= left * 0.1, `plain cleanup shows the space they take (${left} bytes): ${JSON.stringify(plain)}`);
 
     await ok(['--repo', repo, 'rm', older]);
     rmSync(join(mountPoint, 'filler.2'));
@@ -69,7 +74,7 @@ describe('commands on a full repository file system', { timeout: 240_000 }, () =
     const before = freeBytes(mountPoint);
     const full = JSON.parse(await ok(['--repo', repo, 'cleanup', '--full', '--json'])) as { bytesFreed: number };
     const freed = freeBytes(mountPoint) - before;
-    assert.ok(freed > 8 * 1024 * 1024, `the full cleanup freed space (${freed})`);
+    assert.ok(freed > 0, `the full cleanup freed space (${freed})`);
     assert.ok(Math.abs(full.bytesFreed - freed) <= freed * 0.1 + 1024 * 1024, `reported ${full.bytesFreed}, freed ${freed}`);
 
     const image = join(dir, 'after.img');

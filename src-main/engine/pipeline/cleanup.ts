@@ -90,7 +90,10 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
       // Objects a failed or killed backup wrote but never marked live have no stored size in
       // their rows: what they take is read from the store, so the space shows.
       const unsized = meta.sql(`SELECT o.digest FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.stored_size = 0 AND o.last_used >= ? AND ${unreferenced}`).all(cutoff) as Array<{ digest: Buffer }>;
-      await runBounded(unsized, 16, undefined, async (row) => { result.bytesWaiting += (await repo.store.size(objectKey(row.digest.toString('hex')))) ?? 0; });
+      await runBounded(unsized, 16, undefined, async (row) => {
+        const size = await repo.store.size(objectKey(row.digest.toString('hex')));
+        result.bytesWaiting += size ?? 0;
+      });
     }
 
     // Sweep: files first, then rows.
