@@ -5,12 +5,30 @@
 // force) is overwritten in place: a regular file ends at the version's size, a device keeps
 // its size. Sizes of block devices come from sysfs.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, unlinkSync, type Stats } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError, toEngineError } from '../errors';
 import { closeAsync, fsyncAsync, readAsync, writeFully } from '../store/folder-io';
 import type { IoSpec, Source, Target, TargetOptions } from './port';
+
+/**
+ * Temporary files of new targets not yet finished or aborted. A process that exits meanwhile
+ * (the CLI quits an interrupted command that did not stop in time) removes them on the way out.
+ */
+const partialFiles = new Set<string>();
+let exitHookInstalled = false;
+function trackPartial(path: string): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const file of partialFiles) {
+        try { unlinkSync(file); } catch { /* already gone */ }
+      }
+    });
+  }
+  partialFiles.add(path);
+}
 
 function deviceSize(stats: Stats, path: string): number {
   const major = Math.floor(stats.rdev / 256) & 0xfff;
@@ -144,11 +162,13 @@ export class FileTarget implements Target {
     }
     const temporary = join(dirname(path), `.${basename(path)}.blockvault-partial-${process.pid}-${randomBytes(4).toString('hex')}`);
     const fd = openOrThrow(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, path);
+    trackPartial(temporary);
     try {
       ftruncateSync(fd, options.size);
     } catch (error) {
       closeSync(fd);
       await fs.unlink(temporary).catch(() => undefined);
+      partialFiles.delete(temporary);
       throw toEngineError(error, `cannot create target ${path}`);
     }
     return new FileTarget(path, temporary, fd, null, 'new');
@@ -171,12 +191,18 @@ export class FileTarget implements Target {
     if (this.kind === 'file') ftruncateSync(this.fd, size);
     await this.flush();
     await this.close();
-    if (this.kind === 'new') await publish(this.path, this.description);
+    if (this.kind === 'new') {
+      await publish(this.path, this.description);
+      partialFiles.delete(this.path);
+    }
   }
 
   async abort(): Promise<void> {
     await this.close();
-    if (this.kind === 'new') await fs.unlink(this.path).catch(() => undefined);
+    if (this.kind === 'new') {
+      await fs.unlink(this.path).catch(() => undefined);
+      partialFiles.delete(this.path);
+    }
   }
 
   spec(): IoSpec {
