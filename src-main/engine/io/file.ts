@@ -12,24 +12,6 @@ import { EngineError, toEngineError } from '../errors';
 import { closeAsync, fsyncAsync, readAsync, writeFully } from '../store/folder-io';
 import type { IoSpec, Source, Target, TargetOptions } from './port';
 
-/**
- * Temporary files of new targets not yet finished or aborted. A process that exits meanwhile
- * (the CLI quits an interrupted command that did not stop in time) removes them on the way out.
- */
-const partialFiles = new Set<string>();
-let exitHookInstalled = false;
-function trackPartial(path: string): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const file of partialFiles) {
-        try { unlinkSync(file); } catch { /* already gone */ }
-      }
-    });
-  }
-  partialFiles.add(path);
-}
-
 function deviceSize(stats: Stats, path: string): number {
   const major = Math.floor(stats.rdev / 256) & 0xfff;
   const minor = (stats.rdev & 0xff) | ((stats.rdev >> 12) & 0xfff00);
@@ -162,15 +144,14 @@ export class FileTarget implements Target {
     }
     const temporary = join(dirname(path), `.${basename(path)}.blockvault-partial-${process.pid}-${randomBytes(4).toString('hex')}`);
     const fd = openOrThrow(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, path);
-    trackPartial(temporary);
     try {
       ftruncateSync(fd, options.size);
     } catch (error) {
       closeSync(fd);
       await fs.unlink(temporary).catch(() => undefined);
-      partialFiles.delete(temporary);
       throw toEngineError(error, `cannot create target ${path}`);
     }
+    pendingTemporaries.add(temporary);
     return new FileTarget(path, temporary, fd, null, 'new');
   }
 
@@ -193,7 +174,7 @@ export class FileTarget implements Target {
     await this.close();
     if (this.kind === 'new') {
       await publish(this.path, this.description);
-      partialFiles.delete(this.path);
+      pendingTemporaries.delete(this.path);
     }
   }
 
@@ -201,7 +182,7 @@ export class FileTarget implements Target {
     await this.close();
     if (this.kind === 'new') {
       await fs.unlink(this.path).catch(() => undefined);
-      partialFiles.delete(this.path);
+      pendingTemporaries.delete(this.path);
     }
   }
 
@@ -217,6 +198,18 @@ export class FileTarget implements Target {
     await closeAsync(this.fd);
   }
 }
+
+/**
+ * Temporary files of new targets not yet finished or aborted. A process that exits before a
+ * cancelled restore's abort ran (the CLI quits at most 2 s after Ctrl-C or SIGTERM, however
+ * busy the machine) removes them on its way out, so nothing of the target's name remains.
+ */
+const pendingTemporaries = new Set<string>();
+process.on('exit', () => {
+  for (const temporary of pendingTemporaries) {
+    try { unlinkSync(temporary); } catch { /* already gone */ }
+  }
+});
 
 function openOrThrow(path: string, flags: number, shownAs = path): number {
   try {
