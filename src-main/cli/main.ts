@@ -12,7 +12,7 @@ export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 
 
 const VERSION = '0.1.0';
 /** How long an interrupted command may take to stop by itself before the process quits. */
-const INTERRUPT_GRACE_MS = 1500;
+const INTERRUPT_GRACE_MS = 1000;
 
 const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   repo: { type: 'string' },
@@ -139,7 +139,8 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     err('blockvault: interrupted, stopping (press Ctrl-C again to quit at once)');
     controller.abort();
     // Every wait is cancellable, so commands end well within this; should one not, the process
-    // still ends within 2 s (nothing becomes valid without its final commit).
+    // still ends within 2 s (nothing becomes valid without its final commit; a new restore
+    // target's temporary file is removed on exit).
     setTimeout(() => { err('blockvault: interrupted, quitting'); process.exit(EXIT.interrupted); }, INTERRUPT_GRACE_MS).unref();
   };
   process.on('SIGINT', onSignal);

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
-import { openSource, type Extent } from '../io/index';
+import { openSource, type AllocationExtent } from '../io/index';
 import { qcow2PathOf, rotateQcow2Bitmap } from '../io/qcow2';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
@@ -156,7 +156,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       toRead = Array.from({ length: blockCount }, (_, idx) => idx);
     }
     // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
-    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, blockCount) : new Set<number>();
+    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, size) : new Set<number>();
 
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
@@ -441,14 +441,13 @@ function* naturals(): Generator<number> {
   for (let n = 0; ; n++) yield n;
 }
 
-/** Blocks that lie wholly in extents an allocation map calls holes or zeros. */
-function unallocatedBlocks(map: Array<Extent & { kind: 'data' | 'zero' | 'hole' }>, blockSize: number, blockCount: number): Set<number> {
+/** Blocks that lie wholly in extents an allocation map calls holes or zeros (the last block ends at `size`). */
+function unallocatedBlocks(map: AllocationExtent[], blockSize: number, size: number): Set<number> {
   const blocks = new Set<number>();
   for (const extent of map) {
     if (extent.kind === 'data') continue;
-    const first = Math.ceil(extent.offset / blockSize);
     const end = extent.offset + extent.length;
-    for (let idx = first; idx < blockCount && Math.min((idx + 1) * blockSize, Number.MAX_SAFE_INTEGER) <= end; idx++) blocks.add(idx);
+    for (let idx = Math.ceil(extent.offset / blockSize); idx * blockSize < size && Math.min((idx + 1) * blockSize, size) <= end; idx++) blocks.add(idx);
   }
   return blocks;
 }
