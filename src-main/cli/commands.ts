@@ -17,6 +17,7 @@ import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/forma
 import { machineLines, table } from './format';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
+import { repositoryPath, s3Connection } from './s3';
 
 export class UsageError extends Error {}
 
@@ -85,7 +86,7 @@ function versionRows(ctx: CommandContext, versions: Version[]): void {
 
 export const COMMANDS: Record<string, Command> = {
   init: {
-    usage: 'init PATH [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600] [--encrypt [--passphrase-file F | --key-file F]]',
+    usage: 'init PATH|s3://BUCKET/PREFIX [--endpoint URL] [--region R] [--path-style] [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600] [--encrypt [--passphrase-file F | --key-file F]]',
     summary: 'create a repository in a new or empty directory (--encrypt: AES-256-GCM, passphrase from BLOCKVAULT_PASSPHRASE, a file or a prompt)',
     options: { 'block-size': { type: 'string' }, compression: { type: 'string' }, 'min-age-days': { type: 'string' }, 'grace-seconds': { type: 'string' }, encrypt: { type: 'boolean' } },
     args: [1, 1],
@@ -94,7 +95,8 @@ export const COMMANDS: Record<string, Command> = {
       const size = blockSize === undefined ? undefined : parseSize(blockSize);
       if (size === null) throw new EngineError('INVALID_ARGUMENT', `not a size: "${blockSize}" (use e.g. 4M, 64K, 4194304)`);
       const repo = await ctx.bareApi().createRepository({
-        path: absolute(ctx.positionals[0]),
+        path: repositoryPath(ctx.positionals[0]),
+        s3: s3Connection(ctx.values),
         blockSize: size,
         compression: str(ctx.values, 'compression'),
         minAgeDays: int(ctx.values, 'min-age-days', 0, 36500),

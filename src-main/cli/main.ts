@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { toEngineError } from '../services';
 import { CliClient, followJob } from './client';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
+import { S3_HELP, S3_OPTIONS, S3_VALUE_OPTIONS, s3Connection } from './s3';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
 
@@ -18,6 +19,7 @@ const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   'key-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
+  ...S3_OPTIONS,
 };
 
 function mainHelp(): string {
@@ -26,7 +28,8 @@ function mainHelp(): string {
   return [
     'usage: blockvault [--repo PATH] [-v] [--log-file FILE] <command> [options]',
     '',
-    'The repository comes from --repo PATH or the BLOCKVAULT_REPO environment variable.',
+    'The repository comes from --repo PATH (or s3://BUCKET/PREFIX) or the BLOCKVAULT_REPO environment variable.',
+    `S3 repositories: ${S3_HELP}.`,
     'An encrypted repository opens with --key-file FILE, --passphrase-file FILE, BLOCKVAULT_PASSPHRASE or a prompt.',
     '',
     'commands:',
@@ -39,14 +42,14 @@ function mainHelp(): string {
 
 function commandHelp(name: string): string {
   const command = COMMANDS[name];
-  return [`usage: blockvault ${command.usage}`, '', command.summary, '', 'global options: --repo PATH, -v/--verbose, --log-file FILE, --passphrase-file FILE, --key-file FILE, -h/--help'].join('\n');
+  return [`usage: blockvault ${command.usage}`, '', command.summary, '', `global options: --repo PATH, -v/--verbose, --log-file FILE, --passphrase-file FILE, --key-file FILE, -h/--help; ${S3_HELP}`].join('\n');
 }
 
 /** Index of the command word: the first argument that is neither an option nor its value. */
 function findCommand(argv: string[]): number {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--repo' || arg === '--log-file' || arg === '--passphrase-file' || arg === '--key-file') { i++; continue; }
+    if (arg === '--repo' || arg === '--log-file' || arg === '--passphrase-file' || arg === '--key-file' || S3_VALUE_OPTIONS.includes(arg)) { i++; continue; }
     if (!arg.startsWith('-')) return i;
   }
   return -1;
@@ -111,7 +114,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     debug: (text) => { if (verbose) err(`debug: ${text}`); else log(`debug: ${text}`); },
     signal: controller.signal,
     api: () => client.open(
-      { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file') },
+      { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file'), s3: s3Connection(values) },
       () => new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO'),
     ),
     bareApi: () => client.start().api,

@@ -23,8 +23,23 @@ import type {
 
 export type NoArgs = Record<string, never>;
 
+/**
+ * How to reach an `s3://BUCKET/PREFIX` repository. Credentials come from `credentialsFile` (an
+ * AWS credentials file read by the main process), a `profile`, or the main process's
+ * environment: no secret ever crosses the API.
+ */
+export interface S3ConnectionArgs {
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+  credentialsFile?: string;
+  profile?: string;
+}
+
 export interface OpenRepositoryArgs {
+  /** an absolute folder path, or s3://BUCKET/PREFIX */
   path: string;
+  s3?: S3ConnectionArgs;
   /**
    * of an encrypted repository; without it (or with a wrong one) opening fails with WRONG_KEY.
    * Used only to unwrap the key: never logged, never stored.
@@ -34,7 +49,9 @@ export interface OpenRepositoryArgs {
   keyFile?: string;
 }
 export interface CreateRepositoryArgs {
+  /** an absolute folder path, or s3://BUCKET/PREFIX */
   path: string;
+  s3?: S3ConnectionArgs;
   blockSize?: number;
   compression?: string;
   minAgeDays?: number;

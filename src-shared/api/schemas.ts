@@ -41,6 +41,23 @@ export const absolutePath = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
   .transform(normalizePath);
 
+/** s3://BUCKET/PREFIX: a bucket name and lowercase path segments (the engine checks them again). */
+export const s3Location = z
+  .string()
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[a-z0-9][a-z0-9._-]*)*\/?$/, 'must be s3://BUCKET/PREFIX (lowercase letters, digits, ".", "_", "-")');
+
+/** A repository: an absolute folder path or an S3 location. */
+export const repositoryPath = z.union([s3Location, absolutePath], { error: 'must be an absolute path or s3://BUCKET/PREFIX' });
+
+const s3Connection = z.strictObject({
+  endpoint: z.string().max(LIMITS.path).regex(/^https?:\/\/[^\s/@]+(\/[^\s@]*)?$/, 'must be an http:// or https:// URL without credentials').optional(),
+  region: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a region name such as us-east-1').optional(),
+  pathStyle: z.boolean({ error: 'must be true or false' }).optional(),
+  credentialsFile: absolutePath.optional(),
+  profile: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be a profile name').optional(),
+});
+
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
   .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, 'must be a version UID (letters, digits, "-", "_", "."; at most 128)');
@@ -78,12 +95,13 @@ export const SCHEMAS = {
   getAppInfo: none,
   getRepository: none,
   openRepository: z
-    .strictObject({ path: absolutePath, passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
+    .strictObject({ path: repositoryPath, s3: s3Connection.optional(), passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
     .refine((a) => a.passphrase === undefined || a.keyFile === undefined, { path: ['keyFile'], message: 'give a passphrase or a key file, not both' }),
   listOpenRepositories: none,
   createRepository: z
     .strictObject({
-      path: absolutePath,
+      path: repositoryPath,
+      s3: s3Connection.optional(),
       blockSize: blockSize.optional(),
       compression: compression.optional(),
       minAgeDays: int(0, LIMITS.maxAgeDays).optional(),

@@ -23,6 +23,10 @@ import { EngineError } from '../errors';
 import { OBJECT_PREFIX, type ByteRange, type ObjectStore, type StoreEntry, type StoreSpec } from './port';
 import { TransientError } from './retry';
 
+// The SDK warns on every process start that its releases after January 2027 need Node 22;
+// Node 20.19 is this project's floor and the SDK's version is pinned, so the warning is noise.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export type S3Spec = Extract<StoreSpec, { kind: 's3' }>;
 export type S3Credentials = NonNullable<S3Spec['credentials']>;
 
