@@ -18,6 +18,7 @@ import { machineLines, table } from './format';
 import { jobsCommand } from './jobs';
 import { serveCommand } from './serve';
 import { repositoryPath, s3Connection } from './s3';
+import { copyCommand } from './copy';
 
 export class UsageError extends Error {}
 
@@ -405,4 +406,5 @@ export const COMMANDS: Record<string, Command> = {
   },
   serve: serveCommand,
   jobs: jobsCommand,
+  copy: copyCommand,
 };

@@ -10,6 +10,7 @@ import { EngineError, serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
+import { copyServices } from './copy';
 import { jobServices } from './jobs';
 import { repositoryServices } from './repository';
 import { systemServices } from './system';
@@ -37,6 +38,7 @@ export function createServices(options: ServiceOptions): Services {
     ...repositoryServices(context),
     ...versionServices(context),
     ...jobServices(context),
+    ...copyServices(context),
   };
   return { api, context, events, close: () => context.close() };
 }

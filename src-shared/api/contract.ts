@@ -95,6 +95,20 @@ export interface ScrubArgs { uids: string[]; mode: ScrubMode; percent?: number; 
 export interface CleanupArgs { full?: boolean; graceSeconds?: number }
 export interface ExportArgs { uids: string[]; file: string }
 export interface ImportArgs { file: string }
+/**
+ * Copies versions of the current repository (named by `uids`, or `all`, or every version of
+ * `name`) into the repository at `to`. An encrypted destination opens with `toPassphrase` or
+ * `toKeyFile`, used only to unwrap its key.
+ */
+export interface CopyArgs {
+  uids?: string[];
+  all?: boolean;
+  name?: string;
+  to: string;
+  toS3?: S3ConnectionArgs;
+  toPassphrase?: string;
+  toKeyFile?: string;
+}
 export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
@@ -150,6 +164,7 @@ export interface Api {
   startCleanup(args: CleanupArgs): Promise<Job>;
   startExport(args: ExportArgs): Promise<Job>;
   startImport(args: ImportArgs): Promise<Job>;
+  startCopy(args: CopyArgs): Promise<Job>;
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
   cancelJob(args: JobIdArgs): Promise<Job>;
@@ -200,6 +215,7 @@ export const API_METHODS = {
   startCleanup: true,
   startExport: true,
   startImport: true,
+  startCopy: true,
   listJobs: true,
   getJob: true,
   cancelJob: true,

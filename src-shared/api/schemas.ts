@@ -172,6 +172,18 @@ export const SCHEMAS = {
   startCleanup: z.strictObject({ full: z.boolean().optional(), graceSeconds: int(0, LIMITS.maxGraceSeconds).optional() }),
   startExport: z.strictObject({ uids, file: absolutePath }),
   startImport: z.strictObject({ file: absolutePath }),
+  startCopy: z
+    .strictObject({
+      uids: uids.optional(),
+      all: z.boolean({ error: 'must be true or false' }).optional(),
+      name: versionName.optional(),
+      to: repositoryPath,
+      toS3: s3Connection.optional(),
+      toPassphrase: passphrase.optional(),
+      toKeyFile: absolutePath.optional(),
+    })
+    .refine((a) => [a.uids !== undefined, a.all === true, a.name !== undefined].filter(Boolean).length === 1, { path: ['uids'], message: 'name the versions, or all, or a name: exactly one' })
+    .refine((a) => a.toPassphrase === undefined || a.toKeyFile === undefined, { path: ['toKeyFile'], message: 'give a passphrase or a key file, not both' }),
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),

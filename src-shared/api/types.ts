@@ -1,6 +1,6 @@
 // Plain data the API carries besides the engine's model: repository summaries, jobs, the
 // facts about paths and devices that wizards show. No classes; everything survives JSON.
-import type { BackupResult, BackupStats, CleanupResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
+import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
 import type { SerializedError } from './errors';
 
 export interface AppInfo {
@@ -127,7 +127,7 @@ export interface CleanupEstimate {
   incompleteVersions: number;
 }
 
-export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export'] as const;
+export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export', 'copy'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATES = ['queued', 'running', 'canceling', 'canceled', 'succeeded', 'failed'] as const;
@@ -165,7 +165,8 @@ export type JobResult =
   | { kind: 'scrub'; value: ScrubJobResult }
   | { kind: 'cleanup'; value: CleanupResult }
   | { kind: 'export'; value: ExportJobResult }
-  | { kind: 'import'; value: ImportJobResult };
+  | { kind: 'import'; value: ImportJobResult }
+  | { kind: 'copy'; value: CopyResult };
 
 export type JobParams = Record<string, string | number | boolean | string[] | null>;
 

@@ -13,7 +13,7 @@
 // again) and pending objects that are in the store: the next copy finds them there (a put is
 // atomic, so a present object is whole) and does not transfer them again.
 import { createHash, createHmac } from 'node:crypto';
-import type { Progress, RepositorySettings } from '../../../src-shared/model';
+import type { CopiedVersion, CopyResult as SharedCopyResult, Progress, RepositorySettings } from '../../../src-shared/model';
 import { ObjectCodec, type CodecKeys, type CompressionSetting } from '../codec/object';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import type { Metadata } from '../meta/database';
@@ -38,22 +38,7 @@ export interface CopyOptions extends RunOptions {
   concurrency?: number;
 }
 
-export interface CopiedVersion {
-  uid: string;
-  /** copied now, or already valid in the destination */
-  outcome: 'copied' | 'present';
-  objectsTransferred: number;
-  objectsPresent: number;
-  bytesTransferred: number;
-}
-
-export interface CopyResult {
-  versions: CopiedVersion[];
-  objectsTransferred: number;
-  objectsPresent: number;
-  bytesTransferred: number;
-  durationMs: number;
-}
+export type CopyResult = Omit<SharedCopyResult, 'destination'>;
 
 const DEFAULT_CONCURRENCY = 8;
 const ROW_BATCH = 2048;
