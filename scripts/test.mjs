@@ -1,5 +1,6 @@
 // `npm test`: builds the Node bundle, then runs every test file under tests/ with Node's
-// test runner (TypeScript through tsx). Extra arguments filter files by substring.
+// test runner (TypeScript through tsx). Extra arguments filter files by substring. The fault
+// suite (tests/faults) runs on its own: `npm run test:faults` (scripts/test-faults.mjs).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 function find(dir) {
   return readdirSync(dir).flatMap((entry) => {
     const path = join(dir, entry);
-    if (statSync(path).isDirectory()) return entry === 'fixtures' ? [] : find(path);
+    if (statSync(path).isDirectory()) return entry === 'fixtures' || path === join('tests', 'faults') ? [] : find(path);
     return entry.endsWith('.test.ts') ? [path] : [];
   });
 }

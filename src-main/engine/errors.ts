@@ -21,6 +21,9 @@ export function toEngineError(error: unknown, context?: string): EngineError {
   const prefix = context ? `${context}: ` : '';
   const message = `${prefix}${err?.message ?? String(error)}`;
   if (typeof err?.code === 'string' && err.code.startsWith('SQLITE_IOERR')) return new EngineError('IO_ERROR', message, { cause: error });
+  if (typeof err?.code === 'string' && (err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB')) {
+    return new EngineError('METADATA_DAMAGED', `${prefix}the metadata database is damaged (${err.message}); rebuild it from the store with "blockvault recover REPOSITORY"`, { cause: error });
+  }
   switch (err?.code) {
     case 'ENOSPC':
     case 'EDQUOT':

@@ -62,3 +62,43 @@ export const KEY_WRAP_AAD = 'blockvault key slot v1';
 export const SCRYPT_DEFAULTS = { N: 32768, r: 8, p: 1 } as const;
 /** First line's `format` of an encrypted metadata export. */
 export const ENCRYPTED_EXPORT_FORMAT_NAME = 'blockvault-metadata-encrypted';
+
+/**
+ * Block-list digest: SHA-256 over a canonical encoding of a version's block list, kept in its
+ * row (versions.block_list_digest) and checked by restore and scrub against the rows they read.
+ *   header  magic "BVBL" | BLOCK_LIST_FORMAT_VERSION (1 byte) | uid (36 ASCII bytes)
+ *           | size (u64 LE) | block size (u32 LE) | block count (u64 LE)
+ *   then one entry per block in index order 0..count-1:
+ *           BLOCK_LIST_SPARSE (1 byte)                 an all-zero block
+ *           BLOCK_LIST_OBJECT (1 byte) | digest (32)   a block stored as that object
+ * A row whose object is not in the objects table, or a gap in the indexes, yields no digest
+ * (the list is damaged). NULL in the row means unknown (see README, "Block-list digests").
+ */
+export const BLOCK_LIST_MAGIC = Buffer.from('BVBL', 'latin1');
+export const BLOCK_LIST_FORMAT_VERSION = 1;
+export const BLOCK_LIST_SPARSE = 0;
+export const BLOCK_LIST_OBJECT = 1;
+
+/**
+ * Items the repository keeps in its store besides objects, so the database can be rebuilt from
+ * the store alone: `repository/config` (settings and wrapped key slots; never encrypted) and
+ * `manifests/<uid>` (one version: its fields and block list; encrypted in an encrypted
+ * repository). Both use one container:
+ *   0..3   magic: "BVMF" (manifest) or "BVRC" (repository config)
+ *   4      STORED_ITEM_FORMAT_VERSION
+ *   5      encryption (Encryption): none or aes256gcm
+ *   6..7   reserved, 0
+ *   8..15  body length in bytes, unsigned 64-bit little endian
+ *   then, not encrypted: body | SHA-256(bytes 0..15 and body) (32 bytes)
+ *         encrypted:     nonce (12) | AES-256-GCM(metadata key, body) | tag (16); bytes 0..15 are
+ *                        the associated data
+ * The body is UTF-8 JSON; its fields are listed in README ("Manifests in the store").
+ */
+export const MANIFEST_MAGIC = Buffer.from('BVMF', 'latin1');
+export const REPOSITORY_CONFIG_MAGIC = Buffer.from('BVRC', 'latin1');
+export const STORED_ITEM_FORMAT_VERSION = 1;
+export const STORED_ITEM_HEADER_SIZE = 16;
+/** Version of the manifest body (its `manifestVersion` field). */
+export const MANIFEST_BODY_VERSION = 1;
+/** Store key of the repository's settings and key slots. */
+export const REPOSITORY_CONFIG_KEY = 'repository/config';

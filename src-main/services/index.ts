@@ -12,6 +12,7 @@ import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
 import { copyServices } from './copy';
 import { jobServices } from './jobs';
+import { migrateServices } from './migrate';
 import { repositoryServices } from './repository';
 import { systemServices } from './system';
 import { versionServices } from './versions';
@@ -38,6 +39,7 @@ export function createServices(options: ServiceOptions): Services {
     ...repositoryServices(context),
     ...versionServices(context),
     ...jobServices(context),
+    ...migrateServices(context),
     ...copyServices(context),
   };
   return { api, context, events, close: () => context.close() };

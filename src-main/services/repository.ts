@@ -170,8 +170,9 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     async changePassphrase({ passphrase, id }) {
       return ctx.requireRepo().changePassphrase(passphrase, id);
     },
-    async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs }) {
+    async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs, backy2AutoTags }) {
       const repo = ctx.requireRepo();
+      if (backy2AutoTags !== undefined) repo.setAutoTags(backy2AutoTags);
       if (minAgeDays !== undefined) repo.setSetting('min_age_days', minAgeDays);
       if (cleanupGraceSeconds !== undefined) repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
       if (maxConcurrentJobs !== undefined) ctx.jobs.setMaxConcurrent(maxConcurrentJobs);

@@ -66,7 +66,7 @@ export interface OpenRepository { path: string; current: boolean; activeJobs: nu
 export interface AddKeyArgs { passphrase?: string; keyFile?: string }
 export interface KeyIdArgs { id: string }
 export interface ChangePassphraseArgs { passphrase: string; id?: string }
-export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number }
+export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number; backy2AutoTags?: boolean }
 export interface VersionFilterArgs { name?: string; snapshot?: string; tag?: string }
 export interface UidArgs { uid: string }
 export interface UidsArgs { uids: string[] }
@@ -80,7 +80,11 @@ export interface StatsArgs { uid?: string; limit?: number }
 export interface PathArgs { path: string }
 export interface NameArgs { name: string }
 export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
-export interface BackupArgs { source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string }
+export interface BackupArgs {
+  source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string;
+  /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
+  uid?: string;
+}
 export interface RestoreArgs {
   uid: string;
   target: string;
@@ -95,6 +99,12 @@ export interface ScrubArgs { uids: string[]; mode: ScrubMode; percent?: number; 
 export interface CleanupArgs { full?: boolean; graceSeconds?: number }
 export interface ExportArgs { uids: string[]; file: string }
 export interface ImportArgs { file: string }
+/**
+ * Migration of another tool's backups: backy2 metadata dumps (`backy2 export` CSV) or Benji
+ * metadata exports (JSON) and that tool's data folder; `listing` is `backy2 -m ls` output for
+ * tags, `hash` the tool's hash function when not its default.
+ */
+export interface MigrateArgs { tool: 'backy2' | 'benji'; dumps: string[]; data: string; listing?: string; hash?: string }
 /**
  * Copies versions of the current repository (named by `uids`, or `all`, or every version of
  * `name`) into the repository at `to`. An encrypted destination opens with `toPassphrase` or
@@ -164,6 +174,7 @@ export interface Api {
   startCleanup(args: CleanupArgs): Promise<Job>;
   startExport(args: ExportArgs): Promise<Job>;
   startImport(args: ImportArgs): Promise<Job>;
+  startMigrate(args: MigrateArgs): Promise<Job>;
   startCopy(args: CopyArgs): Promise<Job>;
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
@@ -215,6 +226,7 @@ export const API_METHODS = {
   startCleanup: true,
   startExport: true,
   startImport: true,
+  startMigrate: true,
   startCopy: true,
   listJobs: true,
   getJob: true,

@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'WRONG_KEY',
   'CANCELED',
   'UNAUTHORIZED',
+  'METADATA_DAMAGED',
   'INTERNAL',
 ] as const;
 

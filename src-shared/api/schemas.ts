@@ -41,6 +41,8 @@ export const absolutePath = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
   .transform(normalizePath);
 
+/** An absolute path, or `-`: stdin as a backup's source, stdout as a restore's target (command line only). */
+export const streamOrPath = z.union([z.literal('-'), absolutePath]);
 /** s3://BUCKET/PREFIX: a bucket name and lowercase path segments (the engine checks them again). */
 export const s3Location = z
   .string()
@@ -120,6 +122,7 @@ export const SCHEMAS = {
     minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
     cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
     maxConcurrentJobs: int(1, LIMITS.maxConcurrentJobs).optional(),
+    backy2AutoTags: z.boolean().optional(),
   }),
   listKeys: none,
   addKey: z
@@ -148,16 +151,17 @@ export const SCHEMAS = {
     defaultPath: absolutePath.optional(),
   }),
   startBackup: z.strictObject({
-    source: absolutePath,
+    source: streamOrPath,
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),
+    uid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a new UUID (lowercase)').optional(),
   }),
   startRestore: z.strictObject({
     uid,
-    target: absolutePath,
+    target: streamOrPath,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),
@@ -172,6 +176,13 @@ export const SCHEMAS = {
   startCleanup: z.strictObject({ full: z.boolean().optional(), graceSeconds: int(0, LIMITS.maxGraceSeconds).optional() }),
   startExport: z.strictObject({ uids, file: absolutePath }),
   startImport: z.strictObject({ file: absolutePath }),
+  startMigrate: z.strictObject({
+    tool: z.enum(['backy2', 'benji'], { error: 'must be "backy2" or "benji"' }),
+    dumps: z.array(absolutePath).min(1, 'must name at least one dump').max(LIMITS.uids),
+    data: absolutePath,
+    listing: absolutePath.optional(),
+    hash: z.string().regex(/^[A-Za-z0-9_,=-]{1,64}$/, 'must be a hash function name').optional(),
+  }),
   startCopy: z
     .strictObject({
       uids: uids.optional(),

@@ -127,7 +127,7 @@ export interface CleanupEstimate {
   incompleteVersions: number;
 }
 
-export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export', 'copy'] as const;
+export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export', 'migrate', 'copy'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATES = ['queued', 'running', 'canceling', 'canceled', 'succeeded', 'failed'] as const;
@@ -159,6 +159,30 @@ export interface ImportJobResult {
   incompleteData: string[];
 }
 
+/** One version a migration (backy2, Benji) handled; see engine/migrate/legacy.ts. */
+export interface MigratedVersion {
+  uid: string;
+  name: string;
+  /** what this run did with it */
+  outcome: 'migrated' | 'resumed' | 'already-migrated';
+  status: 'valid' | 'invalid';
+  blocks: number;
+  blocksNew: number;
+  blocksDedup: number;
+  blocksSparse: number;
+  /** blocks of this version that failed in an earlier, interrupted run */
+  blocksFailedEarlier: number;
+  /** blocks that failed their checksum, are missing, or have no metadata row */
+  problems: Array<{ idx: number; kind: 'missing' | 'checksum' | 'size' | 'no-row'; detail: string }>;
+}
+
+export interface MigrateJobResult {
+  tool: 'backy2' | 'benji';
+  versions: MigratedVersion[];
+  /** versions that had an expiry date, which Blockvault does not keep */
+  expiring: number;
+}
+
 export type JobResult =
   | { kind: 'backup'; value: BackupResult }
   | { kind: 'restore'; value: RestoreResult }
@@ -166,6 +190,7 @@ export type JobResult =
   | { kind: 'cleanup'; value: CleanupResult }
   | { kind: 'export'; value: ExportJobResult }
   | { kind: 'import'; value: ImportJobResult }
+  | { kind: 'migrate'; value: MigrateJobResult }
   | { kind: 'copy'; value: CopyResult };
 
 export type JobParams = Record<string, string | number | boolean | string[] | null>;

@@ -30,6 +30,8 @@ export interface RepositorySettings {
   encrypted: boolean;
   minAgeDays: number;
   cleanupGraceSeconds: number;
+  /** backy2's automatic tags (b_daily, b_weekly, b_monthly) for backups without tags; absent: off */
+  backy2AutoTags?: boolean;
   created: string;
 }
 

@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { hostname } from 'node:os';
 import { EngineError } from '../errors';
+import { BlockListHasher } from './blocklist';
 import { MIGRATIONS, ObjectState, VersionState, type ObjectStateId, type VersionStateId } from './schema';
 
 export interface VersionRow {
@@ -18,6 +19,8 @@ export interface VersionRow {
   base_uid: string | null;
   source: string;
   tags: string | null;
+  /** digest of the block list (format.ts BLOCK_LIST_*); null = unknown */
+  block_list_digest: Buffer | null;
 }
 
 export interface ObjectRow {
@@ -90,7 +93,7 @@ export interface LockRow {
   reason: string;
 }
 
-const VERSION_COLUMNS = `v.id, v.uid, v.name, v.snapshot, v.date, v.size, v.block_size, v.state, v.protected, v.base_uid, v.source,
+const VERSION_COLUMNS = `v.id, v.uid, v.name, v.snapshot, v.date, v.size, v.block_size, v.state, v.protected, v.base_uid, v.source, v.block_list_digest,
   (SELECT group_concat(tag, ',') FROM (SELECT tag FROM tags t WHERE t.version_id = v.id ORDER BY tag)) AS tags`;
 
 /** Whether a process of this host is alive (a lock or job of a dead one is stale). */
@@ -131,6 +134,19 @@ export class Metadata {
         this.db.exec(MIGRATIONS[step]);
         this.db.pragma(`user_version = ${step + 1}`);
       }).immediate();
+    }
+    // Versions written before block-list digests existed get theirs on this first open: the
+    // rows are trusted as they are now (README, "Block-list digests").
+    const digestStep = MIGRATIONS.findIndex((step) => step.includes('block_list_digest'));
+    if (current <= digestStep) {
+      const rows = this.db.prepare(`SELECT id FROM versions WHERE block_list_digest IS NULL AND state != ${VersionState.incomplete}`).all() as Array<{ id: number }>;
+      const set = this.db.prepare('UPDATE versions SET block_list_digest = ? WHERE id = ?');
+      this.transaction(() => {
+        for (const row of rows) {
+          const digest = this.computeBlockListDigest(row.id);
+          if (digest) set.run(digest, row.id); // damaged rows stay unknown: restore and scrub refuse them
+        }
+      });
     }
   }
 
@@ -234,6 +250,27 @@ export class Metadata {
       this.sql('DELETE FROM tags WHERE version_id = ?').run(versionId);
       this.sql('DELETE FROM versions WHERE id = ?').run(versionId);
     });
+  }
+
+  // ---- block lists
+  /** The digest of a version's block list as its rows are now; null when the rows are damaged. */
+  computeBlockListDigest(versionId: number): Buffer | null {
+    const version = this.sql('SELECT uid, size, block_size FROM versions WHERE id = ?').get(versionId) as { uid: string; size: number; block_size: number } | undefined;
+    if (!version) throw new EngineError('NOT_FOUND', `version #${versionId} not found`);
+    const hasher = new BlockListHasher({ uid: version.uid, size: version.size, blockSize: version.block_size });
+    for (const row of this.iterateBlocks(versionId)) hasher.add(row.idx, row.object_id, row.digest);
+    return hasher.digest();
+  }
+
+  /**
+   * Records the digest of a version's block list once all its rows are written: the one way
+   * every writer of block rows (backup, import, copy, recover) seals a version.
+   */
+  sealBlockList(versionId: number): Buffer {
+    const digest = this.computeBlockListDigest(versionId);
+    if (!digest) throw new EngineError('INTERNAL', `version #${versionId}: its block rows are incomplete or point at unknown objects; it cannot be sealed`);
+    this.sql('UPDATE versions SET block_list_digest = ? WHERE id = ?').run(digest, versionId);
+    return digest;
   }
 
   // ---- blocks

@@ -243,6 +243,7 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
         return [idx, meta.insertObject(digest, object[1], state, null, now, storedSize ?? object[2])];
       });
       meta.insertBlocks(id, rows);
+      meta.sealBlockList(id);
     }
   });
   return { versions: versions.map((v) => v.line.uid), incompleteData };

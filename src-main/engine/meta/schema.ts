@@ -125,4 +125,9 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX jobs_by_created ON jobs(created);
   `,
+  // 3: the digest of each version's block list (format.ts BLOCK_LIST_*). NULL = not yet known:
+  // Metadata.migrate computes it for the versions an older release wrote (see README).
+  `
+  ALTER TABLE versions ADD COLUMN block_list_digest BLOB;
+  `,
 ];

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
+import { autoTags } from '../autotags';
 import { openSource, type Extent } from '../io/index';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
@@ -20,7 +21,10 @@ export interface BackupOptions extends RunOptions {
   source: string;
   name: string;
   snapshot?: string;
+  /** without tags, the repository may give backy2's automatic tags (engine/autotags.ts) */
   tags?: string[];
+  /** the new version's UID (default: a random UUID), so a caller can name it before it starts */
+  uid?: string;
   /** UID of the base version (incremental) */
   from?: string;
   /** hints file path or parsed extents; requires `from` */
@@ -52,6 +56,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   checkVersionName(options.name);
   if (options.snapshot) checkVersionName(options.snapshot, 'snapshot name');
   for (const tag of options.tags ?? []) checkVersionName(tag, 'tag');
+  const tags = options.tags?.length ? options.tags : autoTags(repo, options.name, started);
   if (options.hints !== undefined && !options.from) throw new EngineError('INVALID_ARGUMENT', 'hints need a base version (--from UID)');
   const extents = typeof options.hints === 'string' ? readHintsFile(options.hints) : options.hints;
 
@@ -61,12 +66,15 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   }
   if (base && base.block_size !== blockSize) throw new EngineError('INVALID_ARGUMENT', `base version ${base.uid} has block size ${base.block_size}, the repository ${blockSize}`);
 
+  if (options.uid !== undefined && (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(options.uid) || meta.getVersion(options.uid))) {
+    throw new EngineError('INVALID_ARGUMENT', `version uid ${options.uid} is not a new UUID`);
+  }
   const source = await openSource(options.source, { signal: options.signal });
   if (source.sequential && extents) {
     await source.close();
     throw new EngineError('INVALID_ARGUMENT', `hints need a source that can be read at any offset; ${source.description} is a stream`);
   }
-  const uid = randomUUID();
+  const uid = options.uid ?? randomUUID();
   /** bytes of the source: known up front, or counted as a stream is read */
   let size = source.size ?? 0;
   let blockCount = Math.ceil(size / blockSize);
@@ -109,7 +117,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
 
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
-      for (const tag of options.tags ?? []) meta.addTag(id, tag);
+      for (const tag of tags) meta.addTag(id, tag);
       return id;
     });
     const vid = versionId;
@@ -316,6 +324,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       durationMs: Date.now() - started,
     };
     meta.durableTransaction(() => {
+      meta.sealBlockList(vid);
       meta.setVersionState(vid, VersionState.valid);
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,

@@ -283,6 +283,11 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
     if (count !== expected) throw new EngineError('INTERNAL', `copy of version ${uid}: ${count} block rows, expected ${expected}`);
     throwIfAborted(o.signal, 'copy');
     dmeta.durableTransaction(() => {
+      const digest = dmeta.sealBlockList(vid);
+      // Same names, same list: a plain copy's block list must hash as the source's did.
+      if (!o.recode && version.block_list_digest && !digest.equals(version.block_list_digest)) {
+        throw new EngineError('OBJECT_CORRUPT', `copy of version ${uid}: the copied block list does not match the source's digest`);
+      }
       dmeta.setVersionState(vid, VersionState.valid);
       if (version.protected === 1) dmeta.setProtected(vid, true);
     });

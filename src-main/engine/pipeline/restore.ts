@@ -8,6 +8,7 @@
 import type { RestoreResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { openTarget, type Target } from '../io/index';
+import { blockListDamaged, hashingRows } from '../meta/blocklist';
 import type { BlockRow, VersionRow } from '../meta/database';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
@@ -41,8 +42,11 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   const blockCount = Math.ceil(version.size / version.block_size);
   const rows = meta.blockCount(version.id);
   if (rows !== blockCount) {
-    throw new EngineError('INTERNAL', `version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
+    throw new EngineError('METADATA_DAMAGED', `metadata damaged: version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
   }
+  // Checked before the target is touched, and again over the rows the restore itself reads.
+  const before = meta.computeBlockListDigest(version.id);
+  if (!before || (version.block_list_digest && !before.equals(version.block_list_digest))) throw blockListDamaged(version.uid);
 
   const target = await openTarget(options.target, { size: version.size, force: options.force, signal: options.signal });
   // A stream gets every byte; a zeroed target (a new sparse file) needs no zero blocks.
@@ -65,9 +69,11 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
       c.bytesDone += length * blocks;
     };
     const spec = target.spec?.();
-    if (spec) await restoreInWorkers(repo, version, pool, await pool.openIo(spec, 'write'), writeZeros, step, options.signal);
-    else await restoreHere(repo, version, pool, target, writeZeros, step, options.signal);
+    const blocks = hashingRows({ uid: version.uid, size: version.size, blockSize: version.block_size }, meta.iterateBlocks(version.id));
+    if (spec) await restoreInWorkers(repo, version, blocks.rows, pool, await pool.openIo(spec, 'write'), writeZeros, step, options.signal);
+    else await restoreHere(version, blocks.rows, pool, target, writeZeros, step, options.signal);
     throwIfAborted(options.signal, 'restore');
+    if (!blocks.matches(version.block_list_digest ?? before)) throw blockListDamaged(version.uid);
     tracker.phase('syncing');
     await target.finish(version.size);
     tracker.finish('done');
@@ -94,14 +100,14 @@ function blockContext(version: VersionRow, block: BlockRow, offset: number): str
 
 /** Workers write the target themselves (files and devices): any order, many in flight. */
 async function restoreInWorkers(
-  repo: Repository, version: VersionRow, pool: WorkerPool, handle: number, writeZeros: boolean,
+  repo: Repository, version: VersionRow, rows: Iterable<BlockRow>, pool: WorkerPool, handle: number, writeZeros: boolean,
   step: (blocks: number, length: number, sparse: boolean) => void, signal: AbortSignal | undefined,
 ): Promise<void> {
   try {
     // An object the version repeats is read and verified once, at its first block, and
     // written to all of its blocks then; its later blocks only count as done.
     const repeated = repo.meta.repeatedObjects(version.id);
-    await runBounded(repo.meta.iterateBlocks(version.id), pool.size * 3, signal, async (block) => {
+    await runBounded(rows, pool.size * 3, signal, async (block) => {
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);
       let request: PoolRequest | null = null;
@@ -133,7 +139,7 @@ async function restoreInWorkers(
  * it is verified; the first bad block ends the restore there.
  */
 async function restoreHere(
-  repo: Repository, version: VersionRow, pool: WorkerPool, target: Target, writeZeros: boolean,
+  version: VersionRow, rows: Iterable<BlockRow>, pool: WorkerPool, target: Target, writeZeros: boolean,
   step: (blocks: number, length: number, sparse: boolean) => void, signal: AbortSignal | undefined,
 ): Promise<void> {
   const window: Array<{ block: BlockRow; offset: number; length: number; data: Promise<Buffer | null> }> = [];
@@ -147,7 +153,7 @@ async function restoreHere(
     step(1, length, bytes === null);
   };
   try {
-    for (const block of repo.meta.iterateBlocks(version.id)) {
+    for (const block of rows) {
       throwIfAborted(signal, 'restore');
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);

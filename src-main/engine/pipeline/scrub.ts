@@ -7,6 +7,7 @@ import type { BlockProblem, ScrubMode, ScrubReport } from '../../../src-shared/m
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { openSource, type Source } from '../io/index';
 import type { BlockRow, ScrubRow } from '../meta/database';
+import { blockListDamaged, hashingRows } from '../meta/blocklist';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
@@ -65,8 +66,8 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
     c.blocksTotal += Math.round((Math.ceil(version.size / version.block_size) * percent) / 100);
   }
   /** The blocks a scrub checks: all, or each with probability percent/100. */
-  function* sample(versionId: number): Generator<BlockRow> {
-    for (const block of meta.iterateBlocks(versionId)) if (percent === 100 || Math.random() * 100 < percent) yield block;
+  function* sample(rows: Iterable<BlockRow>): Generator<BlockRow> {
+    for (const block of rows) if (percent === 100 || Math.random() * 100 < percent) yield block;
   }
 
   const verdicts = new Map<number, Promise<ObjectVerdict>>();
@@ -102,7 +103,9 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
       let ok = 0;
       let checked = 0;
       const countProblem = meta.blockCount(version.id) !== blockCount;
-      await runBounded(sample(version.id), mode === 'fast' ? 32 : (pool?.size ?? 1) * 2, options.signal, async (block) => {
+      // Every row is read and hashed, even those a partial scrub does not check.
+      const list = hashingRows({ uid: version.uid, size: version.size, blockSize: version.block_size }, meta.iterateBlocks(version.id));
+      await runBounded(sample(list.rows), mode === 'fast' ? 32 : (pool?.size ?? 1) * 2, options.signal, async (block) => {
         const offset = block.idx * version.block_size;
         const length = Math.min(version.block_size, version.size - offset);
         const object = block.digest ? block.digest.toString('hex') : null;
@@ -140,17 +143,20 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
       });
       throwIfAborted(options.signal, 'scrub');
       problems.sort((a, b) => a.idx - b.idx);
+      const listProblem = !list.matches(version.block_list_digest);
+      if (listProblem) problems.unshift({ idx: -1, offset: -1, object: null, kind: 'invalid', detail: blockListDamaged(version.uid).message });
 
       const invalidated = meta.invalidateObjects([...badObjects]);
-      if (countProblem) {
+      if (countProblem || listProblem) {
         meta.setVersionState(version.id, VersionState.invalid);
         if (!invalidated.includes(version.uid)) invalidated.push(version.uid);
-        problems.unshift({ idx: -1, offset: -1, object: null, kind: 'missing', detail: `version has ${meta.blockCount(version.id)} block rows, expected ${blockCount}` });
+        if (countProblem) problems.unshift({ idx: -1, offset: -1, object: null, kind: 'missing', detail: `version has ${meta.blockCount(version.id)} block rows, expected ${blockCount}` });
       }
       let revalidated = false;
       const full = percent === 100 && mode !== 'fast';
       if (full && problems.length === 0 && !countProblem) {
         meta.transaction(() => {
+          if (!version.block_list_digest) meta.sealBlockList(version.id);
           for (const id of healedObjects) meta.transitionObject(id, [ObjectState.invalid], ObjectState.live, Date.now());
           const current = meta.getVersion(version.uid);
           if (current && current.state === VersionState.invalid) {
@@ -169,7 +175,7 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
         blocks_total: blockCount,
         blocks_checked: checked,
         blocks_ok: ok,
-        blocks_invalid: count('invalid'),
+        blocks_invalid: count('invalid') - (listProblem ? 1 : 0),
         blocks_missing: count('missing') - (countProblem ? 1 : 0),
         blocks_mismatch: count('mismatch'),
         problems: JSON.stringify({ problems, invalidatedVersions: invalidated, revalidated }),

@@ -1,0 +1,79 @@
+// Block-list digests: a backup and an import record the digest of the version's block list in
+// the documented encoding; restore refuses (METADATA_DAMAGED, no target left) and deep scrub
+// invalidates a version whose rows were changed behind its back; a repository of the first
+// format gets its digests on its first open.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { backupCli, blockDigests, cli, initRepo, ok, openDb, query, restoreEquals, tempDir, version, writeBlocks } from '../helpers';
+
+/** The encoding README documents, written again here from the text, not from the engine. */
+function expectedDigest(uid: string, size: number, blockSize: number, digests: Array<string | null>): string {
+  const header = Buffer.alloc(61);
+  header.write('BVBL', 0, 'latin1');
+  header[4] = 1;
+  header.write(uid, 5, 'latin1');
+  header.writeBigUInt64LE(BigInt(size), 41);
+  header.writeUInt32LE(blockSize, 49);
+  header.writeBigUInt64LE(BigInt(digests.length), 53);
+  const hash = createHash('sha256').update(header);
+  for (const digest of digests) hash.update(digest === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), Buffer.from(digest, 'hex')]));
+  return hash.digest('hex');
+}
+
+function storedDigest(repo: string, uid: string): string | null {
+  const [row] = query<{ d: string | null }>(repo, 'SELECT lower(hex(block_list_digest)) AS d FROM versions WHERE uid = ?', uid);
+  return row.d;
+}
+
+describe('block-list digests', () => {
+  const dir = tempDir();
+
+  it('backup and import record the documented digest; restore and deep scrub refuse changed rows', async () => {
+    const repo = await initRepo(dir);
+    const image = join(dir, 'a.img');
+    writeBlocks(image, [1, 2, 0, 3, 1], undefined, 1000);
+    const uid = await backupCli(repo, image, 'a');
+    const size = 4 * 65536 + 1000;
+    assert.equal(storedDigest(repo, uid), expectedDigest(uid, size, 65536, blockDigests(repo, uid)));
+
+    // An import into a second repository seals the version the same way.
+    const other = await initRepo(dir, [], 'other');
+    const exportFile = join(dir, 'a.export');
+    await ok(['--repo', repo, 'export', uid, '-f', exportFile]);
+    cpSync(join(repo, 'objects'), join(other, 'objects'), { recursive: true });
+    await ok(['--repo', other, 'import', '-f', exportFile]);
+    assert.equal(storedDigest(other, uid), storedDigest(repo, uid));
+    await restoreEquals(other, uid, join(dir, 'imported.img'), image);
+
+    // Blocks 0 and 1 trade objects: every object is intact, only the list is wrong.
+    const db = openDb(repo, false);
+    const rows = db.prepare('SELECT idx, object_id FROM blocks b JOIN versions v ON v.id = b.version_id WHERE v.uid = ? ORDER BY idx').all(uid) as Array<{ idx: number; object_id: number }>;
+    const update = db.prepare('UPDATE blocks SET object_id = ? WHERE idx = ? AND version_id = (SELECT id FROM versions WHERE uid = ?)');
+    update.run(rows[1].object_id, 0, uid);
+    update.run(rows[0].object_id, 1, uid);
+    db.close();
+    const target = join(dir, 'a.restored');
+    const restore = await cli(['--repo', repo, 'restore', uid, target]);
+    assert.equal(restore.code, 1);
+    assert.match(restore.stderr, /\[METADATA_DAMAGED\]: metadata damaged: version [0-9a-f-]{36}'s block list does not match its digest/);
+    assert.ok(!existsSync(target), 'a refused restore leaves no target');
+    const scrub = await cli(['--repo', repo, 'scrub', uid, '--deep']);
+    assert.equal(scrub.code, 20, scrub.stdout + scrub.stderr);
+    assert.match(scrub.stdout, /block list does not match its digest/);
+    assert.equal((await version(repo, uid)).valid, false);
+  });
+
+  it('a first-format repository gets its digests on its first open and still restores', async () => {
+    const fixtures = join(__dirname, '..', 'fixtures');
+    const repo = join(dir, 'fixture');
+    cpSync(join(fixtures, 'plain-v1'), repo, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(fixtures, 'plain-v1.json'), 'utf8')) as { versions: Array<{ uid: string; size: number }> };
+    await ok(['--repo', repo, 'ls']);
+    for (const v of manifest.versions) {
+      assert.equal(storedDigest(repo, v.uid), expectedDigest(v.uid, v.size, 65536, blockDigests(repo, v.uid)));
+    }
+  });
+});
