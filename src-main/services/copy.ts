@@ -10,6 +10,7 @@ import { VersionState } from '../engine/meta/schema';
 import { checkCopyable, copyVersions } from '../engine/pipeline/copy';
 import { Repository } from '../engine/repository';
 import { isS3Location } from '../engine/store/location';
+import { addRetryCounts, describeRetryCounts, takeRetryCounts } from '../engine/store/retry';
 import type { ServiceContext } from './context';
 import { s3SpecOf } from './repository';
 
@@ -47,12 +48,15 @@ export function copyServices(ctx: ServiceContext): CopyApi {
         run: async ({ signal, onProgress, log }) => {
           try {
             log(`copying ${chosen.length} version(s) from ${repo.store.location} to ${destination.store.location}${destination.keys ? ' (objects encrypted again under its key)' : ''}`);
+            takeRetryCounts(repo.store);
             const result = await copyVersions(repo, destination, { uids: chosen, signal, onProgress });
+            const retries = addRetryCounts(takeRetryCounts(repo.store), takeRetryCounts(destination.store));
+            if (retries.retries || retries.exhausted) log(`store requests: ${describeRetryCounts(retries)}`, 'warn');
             for (const v of result.versions) {
               log(`${v.uid}: ${v.outcome === 'present' ? 'already there' : `copied: ${v.objectsTransferred} objects transferred (${humanBytes(v.bytesTransferred)}), ${v.objectsPresent} already there`}`);
             }
             log(`done in ${humanDuration(result.durationMs / 1000)}`);
-            return { kind: 'copy', value: { ...result, destination: destination.path } };
+            return { kind: 'copy', value: { ...result, destination: destination.path, retries } };
           } finally {
             destination.close();
           }

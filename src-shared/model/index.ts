@@ -150,6 +150,8 @@ export interface CopyResult {
   objectsPresent: number;
   bytesTransferred: number;
   durationMs: number;
+  /** store requests retried during the copy (both repositories), in all and by cause */
+  retries: { retries: number; exhausted: number; causes: Record<string, number> };
 }
 
 export interface DuReport {

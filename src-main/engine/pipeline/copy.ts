@@ -38,7 +38,7 @@ export interface CopyOptions extends RunOptions {
   concurrency?: number;
 }
 
-export type CopyResult = Omit<SharedCopyResult, 'destination'>;
+export type CopyResult = Omit<SharedCopyResult, 'destination' | 'retries'>;
 
 const DEFAULT_CONCURRENCY = 8;
 const ROW_BATCH = 2048;
