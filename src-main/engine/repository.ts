@@ -36,6 +36,11 @@ const DIRECT_OBJECTS_MIN_BLOCK = 1024 * 1024;
  * of earlier ones. Scrub and restore use the same pools (slots are allocated on first use).
  */
 const SLOTS_PER_WORKER = 3;
+/**
+ * With an S3 store a slot also waits out a PUT's or GET's round trip, so a worker needs more of
+ * them to keep the store's requests in flight (memory: two block buffers per slot).
+ */
+const S3_SLOTS_PER_WORKER = 8;
 
 /**
  * The folder store of a repository folder. Large objects bypass the page cache: filling new
@@ -294,7 +299,7 @@ export class Repository {
     return {
       blockSize,
       compression: this.compression,
-      slots: options.slots ?? SLOTS_PER_WORKER,
+      slots: options.slots ?? (spec.kind === 's3' ? S3_SLOTS_PER_WORKER : SLOTS_PER_WORKER),
       store,
       keys: this.keys ? { data: this.keys.data, name: this.keys.name } : undefined,
     };
