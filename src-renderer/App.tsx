@@ -11,6 +11,7 @@ import { parseRoute, routeHash, type Route, type ViewName } from './store/routes
 import { BackupWizard } from './views/BackupWizard/BackupWizard';
 import { CleanupView } from './views/Cleanup/CleanupView';
 import { JobsView } from './views/Jobs/JobsView';
+import { PoliciesView } from './views/Policies/PoliciesView';
 import { RepositoryView } from './views/Repository/RepositoryView';
 import { RestoreWizard } from './views/RestoreWizard/RestoreWizard';
 import { ScrubView } from './views/Scrub/ScrubView';
@@ -27,6 +28,7 @@ const NAV: Array<{ view: ViewName; label: string }> = [
   { view: 'scrub', label: 'Scrub' },
   { view: 'jobs', label: 'Jobs' },
   { view: 'cleanup', label: 'Delete & cleanup' },
+  { view: 'policies', label: 'Policies' },
   { view: 'statistics', label: 'Statistics' },
   { view: 'settings', label: 'Settings' },
 ];
@@ -87,13 +89,15 @@ function CurrentView({ route }: { route: Route }) {
     case 'restore':
       return <NeedsRepository><RestoreWizard key={route.uid ?? ''} initialUid={route.uid} /></NeedsRepository>;
     case 'scrub':
-      return <NeedsRepository><ScrubView initialUids={route.uids} report={route.report} /></NeedsRepository>;
+      return <NeedsRepository><ScrubView key={route.job ?? route.report ?? ''} initialUids={route.uids} report={route.report} job={route.job} /></NeedsRepository>;
     case 'jobs':
       return <JobsView selected={route.job} />;
     case 'cleanup':
       return <NeedsRepository><CleanupView /></NeedsRepository>;
     case 'statistics':
       return <NeedsRepository><StatisticsView /></NeedsRepository>;
+    case 'policies':
+      return <NeedsRepository><PoliciesView /></NeedsRepository>;
     case 'settings':
       return <SettingsView />;
   }
@@ -129,6 +133,7 @@ export function App() {
   return (
     <div className="app">
       <header className="topbar">
+        <button type="button" className="skip-link" onClick={() => document.getElementById('main')?.focus()}>Skip to content</button>
         <span className="brand">Blockvault</span>
         <span className="repo-path mono" title={repository?.path}>{repository ? repository.path : 'no repository open'}</span>
         {repository?.settings.encrypted && <span className="badge encrypted" title="objects are encrypted with AES-256-GCM"><LockIcon /> encrypted</span>}
@@ -149,7 +154,7 @@ export function App() {
           ))}
         </ul>
       </nav>
-      <main className="content" id="main">
+      <main className="content" id="main" tabIndex={-1}>
         <CurrentView route={route} />
       </main>
       <ConnectionBanner />

@@ -4,9 +4,9 @@
 import { statSync, readFileSync } from 'node:fs';
 import { STREAM_LOCATION as STREAM } from '../engine/io/index';
 import { basename } from 'node:path';
-import type { Api } from '../../src-shared/api/contract';
+import type { Api, BackupArgs } from '../../src-shared/api/contract';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
-import type { CleanupEstimate } from '../../src-shared/api/types';
+import type { CleanupEstimate, Job } from '../../src-shared/api/types';
 import { EngineError } from '../engine/errors';
 import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
@@ -31,44 +31,71 @@ function isFifo(path: string): boolean {
   }
 }
 
+/** Hooks of a policy's backup: commands before and after, inside the job. */
+export interface BackupHooks {
+  before?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal) => Promise<void>;
+  after?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal, uid: string) => Promise<void>;
+  /** params recorded with the job besides the backup's own (the policy's name) */
+  params?: Record<string, string>;
+}
+
+/**
+ * Checks a backup's arguments and submits its job (startBackup, and the scheduler's runs).
+ * With a `before` hook (a policy's pre command may create the source, e.g. a snapshot) the
+ * checks run inside the job after it, so a failure is in the job history too.
+ */
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid }: BackupArgs, hooks: BackupHooks = {}): Job {
+  const repo = ctx.requireRepo();
+  const stream = source === STREAM;
+  const check = (): { kind: string; size: number } => {
+    if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
+    const info = stream ? { kind: 'stream', size: 0 } : inspectPath(source);
+    if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+    if (info.kind !== 'file' && info.kind !== 'device' && !stream && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+    if (!stream) ctx.checkOutsideRepository(source, 'source');
+    if (from) {
+      const base = repo.meta.requireVersion(from);
+      if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
+    }
+    if (hints !== undefined) {
+      if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
+      if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
+    }
+    return info;
+  };
+  let info = hooks.before ? null : check();
+  const changed = (uids: string[]): void => ctx.events.emit('versionsChanged', { reason: 'backup', uids });
+  return ctx.jobs.submit({
+    kind: 'backup',
+    title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
+    params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null, ...hooks.params },
+    run: async ({ signal, onProgress, log }) => {
+      try {
+        if (hooks.before) {
+          await hooks.before(log, signal);
+          info = check();
+        }
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
+        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
+        const s = result.stats;
+        log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+        changed([result.uid]);
+        await hooks.after?.(log, signal, result.uid);
+        return { kind: 'backup', value: result };
+      } catch (error) {
+        changed([]);
+        throw error;
+      }
+    },
+  });
+}
+
 export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints, uid }) {
-      const repo = ctx.requireRepo();
-      const stream = source === STREAM;
-      if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
-      const info = stream ? { kind: 'stream', size: 0 } : inspectPath(source);
-      if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device' && !stream && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
-      if (!stream) ctx.checkOutsideRepository(source, 'source');
-      if (from) {
-        const base = repo.meta.requireVersion(from);
-        if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
-      }
-      if (hints !== undefined) {
-        if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
-        if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
-      }
-      return ctx.jobs.submit({
-        kind: 'backup',
-        title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null },
-        run: async ({ signal, onProgress, log }) => {
-          log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
-          try {
-            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
-            const s = result.stats;
-            log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
-            changed('backup', [result.uid]);
-            return { kind: 'backup', value: result };
-          } catch (error) {
-            changed('backup', []);
-            throw error;
-          }
-        },
-      });
+    async startBackup(args) {
+      return submitBackup(ctx, args);
     },
 
     async startRestore({ uid, target, force, sparse, confirm }) {

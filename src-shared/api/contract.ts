@@ -4,21 +4,26 @@
 // the Electron preload and the clients are generated from it, and a method missing from it
 // (or from the services) is a type error.
 import type { Result } from './errors';
+import type { Policy, PolicyInfo, PrunePlan, Retention, RepositoryStatus } from './policy';
 import type { BackupStats, BlockMap, DiffRange, DuReport, ScrubMode, ScrubReport, Version } from '../model';
 import type {
   AppInfo,
   BlockDevice,
   BlockInfo,
+  BrowseListing,
   CleanupEstimate,
   Comparison,
   Job,
   KeyInfo,
+  NbdServing,
   PathInfo,
   PickPurpose,
   RecentRepository,
   RepositoryInfo,
   RepositorySummary,
+  StoragePoint,
   VersionDetail,
+  VersionFacts,
 } from './types';
 
 export type NoArgs = Record<string, never>;
@@ -72,6 +77,7 @@ export interface UidArgs { uid: string }
 export interface UidsArgs { uids: string[] }
 export interface ProtectArgs { uids: string[]; value: boolean }
 export interface TagArgs { uids: string[]; tag: string }
+export interface NoteArgs { uid: string; note: string }
 export interface RemoveVersionsArgs { uids: string[]; force?: boolean }
 export interface BlockInfoArgs { uid: string; idx: number }
 export interface CompareArgs { left: string; right: string }
@@ -80,6 +86,7 @@ export interface StatsArgs { uid?: string; limit?: number }
 export interface PathArgs { path: string }
 export interface NameArgs { name: string }
 export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
+export interface BrowsePathArgs { path?: string; purpose: PickPurpose }
 export interface BackupArgs {
   source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string;
   /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
@@ -122,6 +129,18 @@ export interface CopyArgs {
 export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
+/** a Unix socket path, or a TCP port on 127.0.0.1 (0: any free port); neither: any free port */
+export interface ServeNbdArgs { uid: string; socket?: string; port?: number; cow?: boolean }
+export interface ServingIdArgs { id: string }
+export interface SavePolicyArgs { policy: Policy; create: boolean }
+export interface PruneArgs {
+  /** one disk; all disks when omitted */
+  name?: string;
+  /** rules to apply instead of each disk's policy */
+  retention?: Retention;
+  /** zone of the days, weeks ... (default: the policy's schedule zone, else UTC) */
+  timeZone?: string;
+}
 
 export interface Api {
   /** Round trip check; `time` is the server's clock. */
@@ -150,6 +169,8 @@ export interface Api {
   setProtected(args: ProtectArgs): Promise<Version[]>;
   addTag(args: TagArgs): Promise<Version[]>;
   removeTag(args: TagArgs): Promise<Version[]>;
+  /** Sets the version's note (an empty note removes it); exports carry it. */
+  setVersionNote(args: NoteArgs): Promise<Version>;
   removeVersions(args: RemoveVersionsArgs): Promise<{ removed: string[] }>;
   getBlockMap(args: UidArgs): Promise<BlockMap>;
   getBlockInfo(args: BlockInfoArgs): Promise<BlockInfo>;
@@ -158,13 +179,29 @@ export interface Api {
   getDu(args: OptionalUidArgs): Promise<DuReport>;
   listStats(args: StatsArgs): Promise<BackupStats[]>;
   listScrubReports(args: UidArgs): Promise<ScrubReport[]>;
+  /** stored bytes, bytes only this version holds and last verification of every version */
+  listVersionFacts(args: NoArgs): Promise<VersionFacts[]>;
+  /** the store's bytes after each finished job (canceled and failed backups included), ending now */
+  getStorageHistory(args: NoArgs): Promise<StoragePoint[]>;
   suggestBase(args: NameArgs): Promise<Version | null>;
+
+  // policies, prune and status
+  listPolicies(args: NoArgs): Promise<PolicyInfo[]>;
+  savePolicy(args: SavePolicyArgs): Promise<PolicyInfo>;
+  removePolicy(args: NameArgs): Promise<null>;
+  /** What prune would keep and remove, and why (changes nothing). */
+  previewPrune(args: PruneArgs): Promise<PrunePlan>;
+  startPrune(args: PruneArgs): Promise<Job>;
+  /** Per disk: last backup and its outcome, last verify, next run; the store; a Nagios level. */
+  getStatus(args: NoArgs): Promise<RepositoryStatus>;
 
   // sources and targets
   listBlockDevices(args: NoArgs): Promise<BlockDevice[]>;
   inspectPath(args: PathArgs): Promise<PathInfo>;
   /** Native file dialog (Electron); resolves to null when canceled or unsupported. */
   pickPath(args: PickPathArgs): Promise<string | null>;
+  /** Server-side file browser (web mode's path picker): one folder, only what the server's user can read. */
+  browsePath(args: BrowsePathArgs): Promise<BrowseListing>;
 
   // jobs
   startBackup(args: BackupArgs): Promise<Job>;
@@ -179,6 +216,11 @@ export interface Api {
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
   cancelJob(args: JobIdArgs): Promise<Job>;
+
+  // serving versions over NBD
+  startServingNbd(args: ServeNbdArgs): Promise<NbdServing>;
+  stopServingNbd(args: ServingIdArgs): Promise<NbdServing>;
+  listServingsNbd(args: NoArgs): Promise<NbdServing[]>;
 }
 
 export type ApiMethod = keyof Api;
@@ -207,6 +249,7 @@ export const API_METHODS = {
   setProtected: true,
   addTag: true,
   removeTag: true,
+  setVersionNote: true,
   removeVersions: true,
   getBlockMap: true,
   getBlockInfo: true,
@@ -215,10 +258,19 @@ export const API_METHODS = {
   getDu: true,
   listStats: true,
   listScrubReports: true,
+  listVersionFacts: true,
+  getStorageHistory: true,
   suggestBase: true,
+  listPolicies: true,
+  savePolicy: true,
+  removePolicy: true,
+  previewPrune: true,
+  startPrune: true,
+  getStatus: true,
   listBlockDevices: true,
   inspectPath: true,
   pickPath: true,
+  browsePath: true,
   startBackup: true,
   startRestore: true,
   startScrub: true,
@@ -231,6 +283,9 @@ export const API_METHODS = {
   listJobs: true,
   getJob: true,
   cancelJob: true,
+  startServingNbd: true,
+  stopServingNbd: true,
+  listServingsNbd: true,
 } as const satisfies Record<ApiMethod, true>;
 
 export const METHOD_NAMES = Object.keys(API_METHODS) as ApiMethod[];

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import type { ApiArgs, ApiMethod } from './contract';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH } from './passphrase';
+import { policySchema, retentionSchema } from './policy';
+import { validTimeZone } from './schedule';
 
 export const LIMITS = {
   path: 4096,
@@ -21,6 +23,7 @@ export const LIMITS = {
   maxConcurrentJobs: 8,
   maxBlockIndex: 2 ** 40,
   passphrase: MAX_PASSPHRASE_LENGTH,
+  note: 4096,
 } as const;
 
 // eslint-disable-next-line no-control-regex
@@ -71,7 +74,8 @@ const printable = (max: number, what: string) =>
     .string({ error: `must be ${what} (text)` })
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+    .refine((s) => !s.includes('|'), 'must not contain "|" (it separates the columns of -m output)');
 
 export const versionName = printable(LIMITS.name, 'a name');
 export const tag = printable(LIMITS.tag, 'a tag').refine((t) => !t.includes(','), 'must not contain a comma');
@@ -90,6 +94,12 @@ const passphrase = z
   .min(1, 'must not be empty')
   .max(LIMITS.passphrase, `must be at most ${LIMITS.passphrase} characters`);
 const newPassphrase = passphrase.refine((p) => p.length >= MIN_PASSPHRASE_LENGTH, `must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
+
+const pruneArgs = z.strictObject({
+  name: versionName.optional(),
+  retention: retentionSchema.optional(),
+  timeZone: z.string().max(64).refine(validTimeZone, 'must be a time zone such as "Europe/Berlin"').optional(),
+});
 
 /** One schema per method; `satisfies` checks each against the contract's argument type. */
 export const SCHEMAS = {
@@ -135,6 +145,14 @@ export const SCHEMAS = {
   setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),
   addTag: z.strictObject({ uids, tag }),
   removeTag: z.strictObject({ uids, tag }),
+  setVersionNote: z.strictObject({
+    uid,
+    note: z
+      .string({ error: 'must be a note (text)' })
+      .max(LIMITS.note, `must be at most ${LIMITS.note} characters`)
+      // eslint-disable-next-line no-control-regex
+      .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), 'must not contain control characters other than line breaks and tabs'),
+  }),
   removeVersions: z.strictObject({ uids, force: z.boolean().optional() }),
   getBlockMap: z.strictObject({ uid }),
   getBlockInfo: z.strictObject({ uid, idx: int(0, LIMITS.maxBlockIndex) }),
@@ -143,17 +161,29 @@ export const SCHEMAS = {
   getDu: z.strictObject({ uid: uid.optional() }),
   listStats: z.strictObject({ uid: uid.optional(), limit: int(1, LIMITS.listLimit).optional() }),
   listScrubReports: z.strictObject({ uid }),
+  listVersionFacts: none,
+  getStorageHistory: none,
   suggestBase: z.strictObject({ name: versionName }),
+  listPolicies: none,
+  savePolicy: z.strictObject({ policy: policySchema, create: z.boolean() }),
+  removePolicy: z.strictObject({ name: versionName }),
+  previewPrune: pruneArgs,
+  startPrune: pruneArgs,
+  getStatus: none,
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
     purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
     defaultPath: absolutePath.optional(),
   }),
+  browsePath: z.strictObject({
+    path: absolutePath.optional(),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+  }),
   startBackup: z.strictObject({
     source: streamOrPath,
     name: versionName,
-    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
+    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').refine((s) => !s.includes('|'), 'must not contain "|"').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),
@@ -198,6 +228,9 @@ export const SCHEMAS = {
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),
+  startServingNbd: z.strictObject({ uid, socket: absolutePath.optional(), port: int(0, 65535).optional(), cow: z.boolean().optional() }).refine((a) => a.socket === undefined || a.port === undefined, 'give a socket or a port, not both'),
+  stopServingNbd: z.strictObject({ id: z.string().regex(/^[0-9a-f]{1,32}$/, 'must be a serving id') }),
+  listServingsNbd: none,
 } satisfies { [M in ApiMethod]: z.ZodType<ApiArgs<M>> };
 
 export type ValidationResult<M extends ApiMethod> = { ok: true; value: ApiArgs<M> } | { ok: false; message: string };

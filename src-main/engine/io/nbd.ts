@@ -9,7 +9,8 @@ import { parseNbdUrl, type NbdAddress } from '../nbd/address';
 import { NbdClient } from '../nbd/client';
 import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_HOLE, STATE_ZERO } from '../nbd/protocol';
 import type { QemuNbd } from '../nbd/qemu-nbd';
-import type { AllocationExtent, Extent, Source, Target } from './port';
+import type { AllocationExtent, Extent, Source, SourceOptions, Target, TargetOptions } from './port';
+import type { IoScheme } from './schemes';
 
 export interface NbdOpenOptions {
   /** a dirty bitmap the export exposes (qemu-nbd -B NAME, libvirt's pull-mode backup) */
@@ -192,3 +193,23 @@ export class NbdTarget implements Target {
     }
   }
 }
+
+/** Refuses an export smaller than the version; an existing export is written over without --force (it was exported writable for this). */
+export async function openNbdTarget(url: string, options: TargetOptions): Promise<NbdTarget> {
+  const target = await NbdTarget.openUrl(url, { signal: options.signal });
+  if (target.capacity < options.size) {
+    await target.abort('too small');
+    throw new EngineError('TARGET_TOO_SMALL', `${url} holds ${target.capacity} bytes, the version ${options.size}`);
+  }
+  return target;
+}
+
+export const nbdScheme: IoScheme = {
+  title: 'NBD export',
+  prefixes: ['nbd://', 'nbd+unix://'],
+  openSource: (location: string, options: SourceOptions) => {
+    if (options.fromSnap) throw new EngineError('INVALID_ARGUMENT', '--from-snap is for RBD images; an NBD export gives changes with --bitmap NAME');
+    return NbdSource.openUrl(location, { bitmap: options.bitmap, signal: options.signal });
+  },
+  openTarget: openNbdTarget,
+};

@@ -10,6 +10,8 @@ import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors';
 import { QemuNbd } from '../nbd/qemu-nbd';
 import { NbdSource, NbdTarget, type NbdOpenOptions } from './nbd';
+import type { SourceOptions, TargetOptions } from './port';
+import type { IoScheme } from './schemes';
 
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 
@@ -94,3 +96,23 @@ export async function createQcow2Target(path: string, size: number, options: Nbd
     aborted: async () => rmSync(temporary, { force: true }),
   });
 }
+
+/** A `qcow2:PATH` location, or a plain path whose content is a qcow2, read as its guest disk. */
+export function openQcow2Location(path: string, options: SourceOptions): Promise<NbdSource> {
+  if (options.fromSnap) throw new EngineError('INVALID_ARGUMENT', '--from-snap is for RBD images; a qcow2 gives changes with --bitmap NAME');
+  return openQcow2Source(path, { bitmap: options.bitmap, signal: options.signal });
+}
+
+/** The qcow2 behind a source location (`qcow2:PATH`, or a path with qcow2 content), or null. */
+export function qcow2PathOf(location: string): string | null {
+  const path = parseQcow2Spec(location);
+  if (path !== null) return path;
+  return isQcow2File(location) ? location : null;
+}
+
+export const qcow2Scheme: IoScheme = {
+  title: 'qcow2 image',
+  prefixes: ['qcow2:'],
+  openSource: (location: string, options: SourceOptions) => openQcow2Location(parseQcow2Spec(location)!, options),
+  openTarget: (location: string, options: TargetOptions) => createQcow2Target(parseQcow2Spec(location)!, options.size, { force: options.force, signal: options.signal }),
+};

@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { EngineError } from '../errors';
 import { QemuNbd } from '../nbd/qemu-nbd';
 import { NbdSource, NbdTarget, type NbdOpenOptions } from './nbd';
-import type { AllocationExtent, Extent, Source } from './port';
+import type { AllocationExtent, Extent, Source, SourceOptions, TargetOptions } from './port';
+import type { IoScheme } from './schemes';
 
 export interface RbdSpec {
   pool: string;
@@ -155,3 +156,13 @@ export async function openRbdTarget(spec: RbdSpec, size: number, options: NbdOpe
   }
   return target;
 }
+
+export const rbdScheme: IoScheme = {
+  title: 'Ceph RBD image',
+  prefixes: ['rbd:'],
+  openSource: (location: string, options: SourceOptions) => {
+    if (options.bitmap) throw new EngineError('INVALID_ARGUMENT', 'RBD images have no dirty bitmaps: use --from-snap SNAP');
+    return RbdSource.open(parseRbdSpec(location)!, { fromSnap: options.fromSnap, signal: options.signal });
+  },
+  openTarget: (location: string, options: TargetOptions) => openRbdTarget(parseRbdSpec(location)!, options.size, { force: options.force, signal: options.signal }),
+};

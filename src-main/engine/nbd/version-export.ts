@@ -71,8 +71,8 @@ export class VersionExport implements ExportBackend {
     try {
       object = await this.repo.store.get(objectKey(digest));
     } catch (error) {
-      const missing = (error as EngineError).code === 'OBJECT_MISSING';
-      throw new EngineError(missing ? 'OBJECT_MISSING' : 'IO_ERROR', `version ${this.uid} block ${idx}: object ${digest} ${missing ? 'missing' : `unreadable: ${(error as Error).message}`}`);
+      const code = error instanceof EngineError ? error.code : 'IO_ERROR';
+      throw new EngineError(code, `version ${this.uid} block ${idx}: object ${digest}: ${(error as Error).message}`, { cause: error });
     }
     let plaintext: Buffer;
     try {

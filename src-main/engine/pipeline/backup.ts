@@ -9,11 +9,13 @@ import type { BackupResult, BackupStats } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
 import { openSource, type Extent } from '../io/index';
+import { qcow2PathOf, rotateQcow2Bitmap } from '../io/qcow2';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
-import { hintedBlocks, readHintsFile, type HintExtent } from './hints';
+import { lockPath } from './path-locks';
+import { checkHintsWithin, hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
 import { SourceBlocks, type BlockRead } from './source-blocks';
 
@@ -35,6 +37,14 @@ export interface BackupOptions extends RunOptions {
   syncEachObject?: boolean;
   /** blocks outside the hints compared with the base (default 10) */
   hintSamples?: number;
+  /** qcow2 or NBD source: the dirty bitmap whose extents are the changes since `from` */
+  bitmap?: string;
+  /** RBD source: `rbd diff --from-snap` this snapshot gives the changes since `from` */
+  fromSnap?: string;
+  /** after a successful backup of a qcow2, start the bitmap afresh (cleared, or added) */
+  rotateBitmap?: boolean;
+  /** back up a qcow2 file as the container file, not its guest disk */
+  raw?: boolean;
 }
 
 const ROW_BATCH = 2048;
@@ -43,13 +53,28 @@ const SYNC_EVERY_BYTES = 256 * 1024 * 1024;
 /** How long a backup waits for a live cleanup to finish deleting an object it needs. */
 const DELETING_WAIT_MS = 20_000;
 
+/** Names, snapshots and tags: printable, and no `|` (one field per column in `-m` output). */
 export function checkVersionName(name: string, what = 'name'): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\u0000-\u001f]/.test(name)) {
-    throw new EngineError('INVALID_ARGUMENT', `${what} must be 1 to 1024 printable characters`);
+  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\u0000-\u001f\u007f|]/.test(name)) {
+    throw new EngineError('INVALID_ARGUMENT', `${what} must be 1 to 1024 printable characters and must not contain "|" or control characters`);
   }
 }
 
 export async function backup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
+  const rotation = options.rotateBitmap ? bitmapRotation(options.source, options.bitmap) : undefined;
+  const result = await runBackup(repo, options);
+  // After the source is closed: qemu-nbd holds the image's write lock while it serves it.
+  if (rotation) {
+    try {
+      rotation();
+    } catch (error) {
+      throw toEngineError(error, `version ${result.uid} was created, but starting bitmap ${options.bitmap} afresh failed`);
+    }
+  }
+  return result;
+}
+
+async function runBackup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const meta = repo.meta;
   const blockSize = repo.blockSize;
@@ -58,7 +83,9 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   for (const tag of options.tags ?? []) checkVersionName(tag, 'tag');
   const tags = options.tags?.length ? options.tags : autoTags(repo, options.name, started);
   if (options.hints !== undefined && !options.from) throw new EngineError('INVALID_ARGUMENT', 'hints need a base version (--from UID)');
-  const extents = typeof options.hints === 'string' ? readHintsFile(options.hints) : options.hints;
+  let extents = typeof options.hints === 'string' ? readHintsFile(options.hints) : options.hints;
+  if (extents && (options.bitmap || options.fromSnap)) throw new EngineError('INVALID_ARGUMENT', 'give a hints file or a change source (--bitmap, --from-snap), not both');
+  if (options.fromSnap && !options.from) throw new EngineError('INVALID_ARGUMENT', '--from-snap needs a base version (--from UID)');
 
   const base = options.from ? meta.requireVersion(options.from) : undefined;
   if (base && base.state !== VersionState.valid) {
@@ -69,10 +96,19 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   if (options.uid !== undefined && (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(options.uid) || meta.getVersion(options.uid))) {
     throw new EngineError('INVALID_ARGUMENT', `version uid ${options.uid} is not a new UUID`);
   }
-  const source = await openSource(options.source, { signal: options.signal });
+  // A full backup reads everything: its bitmap need not exist yet (--rotate-bitmap adds it after).
+  const source = await openSource(options.source, { signal: options.signal, bitmap: base ? options.bitmap : undefined, fromSnap: options.fromSnap, raw: options.raw });
   if (source.sequential && extents) {
     await source.close();
     throw new EngineError('INVALID_ARGUMENT', `hints need a source that can be read at any offset; ${source.description} is a stream`);
+  }
+  if (extents) {
+    try {
+      checkHintsWithin(extents, source.size ?? 0, typeof options.hints === 'string' ? options.hints : 'given');
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
   }
   const uid = options.uid ?? randomUUID();
   /** bytes of the source: known up front, or counted as a stream is read */
@@ -90,11 +126,16 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   let blocks: SourceBlocks | undefined;
   let versionId: number | undefined;
   const lockName = `backup:${uid}`;
+  let releasePath = (): void => {};
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     blocks = await SourceBlocks.open(source, pool);
     const reader = blocks;
+
+    // A dirty bitmap or rbd diff is the change list of an incremental (as a hints file would be).
+    if (base && !extents && (options.bitmap || options.fromSnap) && source.changes) extents = (await source.changes(options.signal)).map((extent) => ({ ...extent, exists: true }));
 
     // Blocks to read, and the base's object for each block that is not read.
     let baseObjects: Array<number | null> = [];
@@ -108,7 +149,9 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
         for (const idx of [baseObjects.length - 1, blockCount - 1]) if (idx >= 0 && idx < blockCount) touched.add(idx);
       }
       toRead = [...touched].sort((a, b) => a - b);
-      await verifyHints(pool, repo, reader, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid, options.signal);
+      const verified = await verifyHints(pool, repo, reader, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid, options.signal);
+      stats.blocksRead += verified.blocks;
+      stats.bytesRead += verified.bytes;
     } else {
       toRead = Array.from({ length: blockCount }, (_, idx) => idx);
     }
@@ -348,6 +391,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     await source.close();
     await pool?.release();
     meta.releaseLock(lockName);
+    releasePath();
   }
 }
 
@@ -366,7 +410,7 @@ async function verifyHints(
   samples: number,
   baseUid: string,
   signal: AbortSignal | undefined,
-): Promise<void> {
+): Promise<{ blocks: number; bytes: number }> {
   const candidates: number[] = [];
   for (let idx = 0; idx < Math.min(blockCount, baseObjects.length); idx++) if (!touched.has(idx)) candidates.push(idx);
   for (let i = candidates.length - 1; i > 0; i--) {
@@ -374,9 +418,12 @@ async function verifyHints(
     [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
   }
   const chosen = candidates.slice(0, samples);
+  const read = { blocks: 0, bytes: 0 };
   await Promise.all(chosen.map(async (idx) => {
-    const read = await reader.read(idx * repo.blockSize, blockLength(idx), signal);
-    const result = await pool.run({ op: 'hashOnly', input: read.input }, read.transfer);
+    const block = await reader.read(idx * repo.blockSize, blockLength(idx), signal);
+    read.blocks++;
+    read.bytes += blockLength(idx);
+    const result = await pool.run({ op: 'hashOnly', input: block.input }, block.transfer);
     const objectId = baseObjects[idx] ?? null;
     const expected = objectId === null ? null : repo.meta.objectById(objectId)?.digest.toString('hex') ?? null;
     const actual = result.zero ? null : result.digest!;
@@ -387,6 +434,7 @@ async function verifyHints(
       );
     }
   }));
+  return read;
 }
 
 function* naturals(): Generator<number> {
@@ -403,4 +451,12 @@ function unallocatedBlocks(map: Array<Extent & { kind: 'data' | 'zero' | 'hole' 
     for (let idx = first; idx < blockCount && Math.min((idx + 1) * blockSize, Number.MAX_SAFE_INTEGER) <= end; idx++) blocks.add(idx);
   }
   return blocks;
+}
+
+/** `--rotate-bitmap`: the qcow2 whose bitmap is started afresh after the backup (checked first). */
+function bitmapRotation(location: string, bitmap: string | undefined): () => void {
+  if (!bitmap) throw new EngineError('INVALID_ARGUMENT', '--rotate-bitmap needs --bitmap NAME');
+  const path = qcow2PathOf(location);
+  if (!path) throw new EngineError('INVALID_ARGUMENT', `--rotate-bitmap works on qcow2 images (qemu-img bitmap); for ${location} rotate the bitmap where it is kept (libvirt: a new checkpoint)`);
+  return () => rotateQcow2Bitmap(path, bitmap);
 }

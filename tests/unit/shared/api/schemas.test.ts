@@ -40,7 +40,17 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   getDu: { args: { uid: UID }, required: [] },
   listStats: { args: { uid: UID, limit: 10 }, required: [] },
   listScrubReports: { args: { uid: UID }, required: ['uid'] },
+  listVersionFacts: { args: {}, required: [] },
+  getStorageHistory: { args: {}, required: [] },
+  setVersionNote: { args: { uid: UID, note: 'moved to the new SAN\nafter the outage' }, required: ['uid', 'note'] },
+  browsePath: { args: { path: '/tmp', purpose: 'source' }, required: ['purpose'] },
   suggestBase: { args: { name: 'vm1' }, required: ['name'] },
+  listPolicies: { args: {}, required: [] },
+  savePolicy: { args: { policy: { name: 'vm1', kind: 'backup', enabled: true, schedule: { cron: '0 2 * * *', timeZone: 'Europe/Berlin' }, source: '/dev/vg/vm1', retention: { keepDaily: 7 } }, create: true }, required: ['policy', 'create'] },
+  removePolicy: { args: { name: 'vm1' }, required: ['name'] },
+  previewPrune: { args: { name: 'vm1', retention: { keepLast: 3 }, timeZone: 'UTC' }, required: [] },
+  startPrune: { args: { name: 'vm1', retention: { keepLast: 3 } }, required: [] },
+  getStatus: { args: {}, required: [] },
   listBlockDevices: { args: {}, required: [] },
   inspectPath: { args: { path: '/dev/sda' }, required: ['path'] },
   pickPath: { args: { purpose: 'source', defaultPath: '/dev' }, required: ['purpose'] },
@@ -56,6 +66,9 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   listJobs: { args: { limit: 5 }, required: [] },
   getJob: { args: { id: JOB }, required: ['id'] },
   cancelJob: { args: { id: JOB }, required: ['id'] },
+  startServingNbd: { args: { uid: UID, port: 10809, cow: true }, required: ['uid'] },
+  stopServingNbd: { args: { id: 'ab12cd34ef567890' }, required: ['id'] },
+  listServingsNbd: { args: {}, required: [] },
 };
 
 const PATH_FIELDS = new Set(['path', 'source', 'target', 'hints', 'file', 'defaultPath']);
