@@ -264,7 +264,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   export: {
     usage: 'export UID... -f FILE | export UID FILE   (FILE "-" is stdout)',
-    summary: 'export versions\' metadata as checksummed JSON Lines',
+    summary: 'export versions\' metadata as checksummed JSON Lines (not backy2\'s CSV dumps: those go to import-backy2)',
     options: { file: { type: 'string', short: 'f' } },
     args: [1, Infinity],
     async run(ctx) {
@@ -287,7 +287,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   import: {
     usage: 'import -f FILE | import FILE   (FILE "-" is stdin)',
-    summary: 'import versions\' metadata from an export',
+    summary: 'import versions\' metadata from a Blockvault export (backy2\'s CSV dumps: import-backy2)',
     options: { file: { type: 'string', short: 'f' } },
     args: [0, 0],
     async run(ctx) {
