@@ -22,6 +22,8 @@ import { jobsCommand } from './jobs';
 import { policyCommand, pruneCommand } from './policy';
 import { serveCommand } from './serve';
 import { serveNbdCommand } from './serve-nbd';
+import { repositoryPath, s3Connection } from './s3';
+import { copyCommand } from './copy';
 
 export class UsageError extends Error {}
 
@@ -93,7 +95,7 @@ function versionRows(ctx: CommandContext, versions: Version[]): void {
 
 export const COMMANDS: Record<string, Command> = {
   init: {
-    usage: 'init PATH [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600] [--encrypt [--passphrase-file F | --key-file F]]',
+    usage: 'init PATH|s3://BUCKET/PREFIX [--endpoint URL] [--region R] [--path-style] [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600] [--encrypt [--passphrase-file F | --key-file F]]',
     summary: 'create a repository in a new or empty directory (--encrypt: AES-256-GCM, passphrase from BLOCKVAULT_PASSPHRASE, a file or a prompt)',
     options: { 'block-size': { type: 'string' }, compression: { type: 'string' }, 'min-age-days': { type: 'string' }, 'grace-seconds': { type: 'string' }, encrypt: { type: 'boolean' } },
     args: [1, 1],
@@ -102,7 +104,8 @@ export const COMMANDS: Record<string, Command> = {
       const size = blockSize === undefined ? undefined : parseSize(blockSize);
       if (size === null) throw new EngineError('INVALID_ARGUMENT', `not a size: "${blockSize}" (use e.g. 4M, 64K, 4194304)`);
       const repo = await ctx.bareApi().createRepository({
-        path: absolute(ctx.positionals[0]),
+        path: repositoryPath(ctx.positionals[0]),
+        s3: s3Connection(ctx.values),
         blockSize: size,
         compression: str(ctx.values, 'compression'),
         minAgeDays: int(ctx.values, 'min-age-days', 0, 36500),
@@ -420,6 +423,7 @@ export const COMMANDS: Record<string, Command> = {
   initdb: initdbCommand,
   'auto-tags': autoTagsCommand,
   'import-backy2': importBacky2Command,
+  copy: copyCommand,
   policy: policyCommand,
   prune: pruneCommand,
   status: statusCommand,

@@ -7,6 +7,7 @@ import { toEngineError } from '../services';
 import { CliClient, followJob } from './client';
 import { backy2Argv } from './backy2';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
+import { S3_HELP, S3_OPTIONS, S3_VALUE_OPTIONS, s3Connection } from './s3';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
 
@@ -24,6 +25,7 @@ const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   version: { type: 'boolean', short: 'V' },
   /** backy2's global -m (machine output) before the command; commands without machine output ignore it */
   machine: { type: 'boolean', short: 'm' },
+  ...S3_OPTIONS,
 };
 
 function mainHelp(): string {
@@ -32,7 +34,8 @@ function mainHelp(): string {
   return [
     'usage: blockvault [--repo PATH] [-v] [-m] [--log-file FILE] <command> [options]',
     '',
-    'The repository comes from --repo PATH or the BLOCKVAULT_REPO environment variable.',
+    'The repository comes from --repo PATH (or s3://BUCKET/PREFIX) or the BLOCKVAULT_REPO environment variable.',
+    `S3 repositories: ${S3_HELP}.`,
     'An encrypted repository opens with --key-file FILE, --passphrase-file FILE, BLOCKVAULT_PASSPHRASE or a prompt.',
     '',
     'commands:',
@@ -45,14 +48,14 @@ function mainHelp(): string {
 
 function commandHelp(name: string): string {
   const command = COMMANDS[name];
-  return [`usage: blockvault ${command.usage}`, '', command.summary, '', 'global options: --repo PATH, -v/--verbose, --log-file FILE, --passphrase-file FILE, --key-file FILE, -h/--help'].join('\n');
+  return [`usage: blockvault ${command.usage}`, '', command.summary, '', `global options: --repo PATH, -v/--verbose, --log-file FILE, --passphrase-file FILE, --key-file FILE, -h/--help; ${S3_HELP}`].join('\n');
 }
 
 /** Index of the command word: the first argument that is neither an option nor its value. */
 function findCommand(argv: string[]): number {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--repo' || arg === '--log-file' || arg === '--passphrase-file' || arg === '--key-file') { i++; continue; }
+    if (arg === '--repo' || arg === '--log-file' || arg === '--passphrase-file' || arg === '--key-file' || S3_VALUE_OPTIONS.includes(arg)) { i++; continue; }
     if (!arg.startsWith('-')) return i;
   }
   return -1;
@@ -155,7 +158,7 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     log,
     signal: controller.signal,
     api: () => client.open(
-      { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file') },
+      { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file'), s3: s3Connection(values) },
       () => new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO'),
     ),
     bareApi: () => client.start().api,

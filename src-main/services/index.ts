@@ -10,6 +10,7 @@ import { EngineError, serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
+import { copyServices } from './copy';
 import { browseServices } from './browse';
 import { historyServices } from './history';
 import { jobServices } from './jobs';
@@ -62,6 +63,7 @@ export function createServices(options: ServiceOptions): Services {
     ...historyServices(context),
     ...browseServices(context),
     ...migrateServices(context),
+    ...copyServices(context),
     ...nbdServices(context),
     ...policyServices(context, (path) => scheduler?.refresh(path)),
   };

@@ -28,8 +28,23 @@ import type {
 
 export type NoArgs = Record<string, never>;
 
+/**
+ * How to reach an `s3://BUCKET/PREFIX` repository. Credentials come from `credentialsFile` (an
+ * AWS credentials file read by the main process), a `profile`, or the main process's
+ * environment: no secret ever crosses the API.
+ */
+export interface S3ConnectionArgs {
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+  credentialsFile?: string;
+  profile?: string;
+}
+
 export interface OpenRepositoryArgs {
+  /** an absolute folder path, or s3://BUCKET/PREFIX */
   path: string;
+  s3?: S3ConnectionArgs;
   /**
    * of an encrypted repository; without it (or with a wrong one) opening fails with WRONG_KEY.
    * Used only to unwrap the key: never logged, never stored.
@@ -39,7 +54,9 @@ export interface OpenRepositoryArgs {
   keyFile?: string;
 }
 export interface CreateRepositoryArgs {
+  /** an absolute folder path, or s3://BUCKET/PREFIX */
   path: string;
+  s3?: S3ConnectionArgs;
   blockSize?: number;
   compression?: string;
   minAgeDays?: number;
@@ -95,6 +112,20 @@ export interface ImportArgs { file: string }
  * tags, `hash` the tool's hash function when not its default.
  */
 export interface MigrateArgs { tool: 'backy2' | 'benji'; dumps: string[]; data: string; listing?: string; hash?: string }
+/**
+ * Copies versions of the current repository (named by `uids`, or `all`, or every version of
+ * `name`) into the repository at `to`. An encrypted destination opens with `toPassphrase` or
+ * `toKeyFile`, used only to unwrap its key.
+ */
+export interface CopyArgs {
+  uids?: string[];
+  all?: boolean;
+  name?: string;
+  to: string;
+  toS3?: S3ConnectionArgs;
+  toPassphrase?: string;
+  toKeyFile?: string;
+}
 export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
@@ -181,6 +212,7 @@ export interface Api {
   startExport(args: ExportArgs): Promise<Job>;
   startImport(args: ImportArgs): Promise<Job>;
   startMigrate(args: MigrateArgs): Promise<Job>;
+  startCopy(args: CopyArgs): Promise<Job>;
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
   cancelJob(args: JobIdArgs): Promise<Job>;
@@ -247,6 +279,7 @@ export const API_METHODS = {
   startExport: true,
   startImport: true,
   startMigrate: true,
+  startCopy: true,
   listJobs: true,
   getJob: true,
   cancelJob: true,

@@ -46,6 +46,22 @@ export const absolutePath = z
 
 /** An absolute path, or `-`: stdin as a backup's source, stdout as a restore's target (command line only). */
 export const streamOrPath = z.union([z.literal('-'), absolutePath]);
+/** s3://BUCKET/PREFIX: a bucket name and lowercase path segments (the engine checks them again). */
+export const s3Location = z
+  .string()
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[a-z0-9][a-z0-9._-]*)*\/?$/, 'must be s3://BUCKET/PREFIX (lowercase letters, digits, ".", "_", "-")');
+
+/** A repository: an absolute folder path or an S3 location. */
+export const repositoryPath = z.union([s3Location, absolutePath], { error: 'must be an absolute path or s3://BUCKET/PREFIX' });
+
+const s3Connection = z.strictObject({
+  endpoint: z.string().max(LIMITS.path).regex(/^https?:\/\/[^\s/@]+(\/[^\s@]*)?$/, 'must be an http:// or https:// URL without credentials').optional(),
+  region: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a region name such as us-east-1').optional(),
+  pathStyle: z.boolean({ error: 'must be true or false' }).optional(),
+  credentialsFile: absolutePath.optional(),
+  profile: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be a profile name').optional(),
+});
 
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
@@ -91,12 +107,13 @@ export const SCHEMAS = {
   getAppInfo: none,
   getRepository: none,
   openRepository: z
-    .strictObject({ path: absolutePath, passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
+    .strictObject({ path: repositoryPath, s3: s3Connection.optional(), passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
     .refine((a) => a.passphrase === undefined || a.keyFile === undefined, { path: ['keyFile'], message: 'give a passphrase or a key file, not both' }),
   listOpenRepositories: none,
   createRepository: z
     .strictObject({
-      path: absolutePath,
+      path: repositoryPath,
+      s3: s3Connection.optional(),
       blockSize: blockSize.optional(),
       compression: compression.optional(),
       minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
@@ -196,6 +213,18 @@ export const SCHEMAS = {
     listing: absolutePath.optional(),
     hash: z.string().regex(/^[A-Za-z0-9_,=-]{1,64}$/, 'must be a hash function name').optional(),
   }),
+  startCopy: z
+    .strictObject({
+      uids: uids.optional(),
+      all: z.boolean({ error: 'must be true or false' }).optional(),
+      name: versionName.optional(),
+      to: repositoryPath,
+      toS3: s3Connection.optional(),
+      toPassphrase: passphrase.optional(),
+      toKeyFile: absolutePath.optional(),
+    })
+    .refine((a) => [a.uids !== undefined, a.all === true, a.name !== undefined].filter(Boolean).length === 1, { path: ['uids'], message: 'name the versions, or all, or a name: exactly one' })
+    .refine((a) => a.toPassphrase === undefined || a.toKeyFile === undefined, { path: ['toKeyFile'], message: 'give a passphrase or a key file, not both' }),
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),

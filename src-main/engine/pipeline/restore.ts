@@ -117,7 +117,8 @@ async function restoreInWorkers(
     // An object the version repeats is read and verified once, at its first block, and
     // written to all of its blocks then; its later blocks only count as done.
     const repeated = repo.meta.repeatedObjects(version.id);
-    await runBounded(rows, pool.size * 3, signal, async (block) => {
+    // An S3 store's objects wait out a round trip each: more of them in flight keep it busy.
+    await runBounded(rows, pool.size * (repo.store.kind === 's3' ? 8 : 3), signal, async (block) => {
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);
       let request: PoolRequest | null = null;

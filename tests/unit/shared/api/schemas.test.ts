@@ -62,6 +62,7 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   startExport: { args: { uids: [UID], file: '/tmp/e.jsonl' }, required: ['uids', 'file'] },
   startImport: { args: { file: '/tmp/e.jsonl' }, required: ['file'] },
   startMigrate: { args: { tool: 'backy2', dumps: ['/tmp/d.csv'], data: '/tmp/data', listing: '/tmp/ls.txt', hash: 'sha512' }, required: ['tool', 'dumps', 'data'] },
+  startCopy: { args: { uids: [UID], to: 's3://backups/site-b', toS3: { endpoint: 'http://127.0.0.1:7480', pathStyle: true } }, required: ['to'] },
   listJobs: { args: { limit: 5 }, required: [] },
   getJob: { args: { id: JOB }, required: ['id'] },
   cancelJob: { args: { id: JOB }, required: ['id'] },
