@@ -23,6 +23,16 @@ type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimat
 /** An import reads the whole export into memory; exports of huge repositories are split. */
 const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
 
+/** nbd://, nbd+unix://, qcow2:, rbd: locations (engine/io/schemes.ts) */
+function isVmLocation(location: string): boolean {
+  return /^(nbd:\/\/|nbd\+unix:\/\/|qcow2:|rbd:)/.test(location);
+}
+
+/** the local file behind a VM location (a qcow2's path), if any */
+function vmPath(location: string): string | null {
+  return location.startsWith('qcow2:') ? location.slice('qcow2:'.length) : null;
+}
+
 function isFifo(path: string): boolean {
   try {
     return statSync(path).isFIFO();
@@ -35,14 +45,17 @@ export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints, uid }) {
+    async startBackup({ source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw }) {
       const repo = ctx.requireRepo();
       const stream = source === STREAM;
+      // VM disk locations (nbd://, qcow2:, rbd:) are checked by the engine when it opens them.
+      const vm = isVmLocation(source);
       if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
-      const info = stream ? { kind: 'stream', size: 0 } : inspectPath(source);
+      const info = stream || vm ? { kind: 'stream', size: 0 } : inspectPath(source);
       if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device' && !stream && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
-      if (!stream) ctx.checkOutsideRepository(source, 'source');
+      if (info.kind !== 'file' && info.kind !== 'device' && !stream && !vm && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+      if (!stream) ctx.checkOutsideRepository(vm ? vmPath(source) ?? '/' : source, 'source');
+      if ((bitmap || fromSnap) && !from && !rotateBitmap) throw new EngineError('INVALID_ARGUMENT', `--${bitmap ? 'bitmap' : 'from-snap'} needs a base version (--from UID)${bitmap ? ' (or --rotate-bitmap on a first full backup)' : ''}`);
       if (from) {
         const base = repo.meta.requireVersion(from);
         if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
@@ -54,11 +67,12 @@ export function jobServices(ctx: ServiceContext): JobApi {
       return ctx.jobs.submit({
         kind: 'backup',
         title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null },
+        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null, bitmap: bitmap ?? null, fromSnap: fromSnap ?? null, rotateBitmap: Boolean(rotateBitmap), raw: Boolean(raw) },
         run: async ({ signal, onProgress, log }) => {
-          log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
+          log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
           try {
-            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
+            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
+            if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
             const s = result.stats;
             log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
             changed('backup', [result.uid]);
@@ -84,6 +98,21 @@ export function jobServices(ctx: ServiceContext): JobApi {
           run: async ({ signal, onProgress, log }) => {
             const result = await restore(repo, { uid, target, signal, onProgress });
             log(`streamed ${humanBytes(result.bytes)} to stdout: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+            return { kind: 'restore', value: result };
+          },
+        });
+      }
+      if (isVmLocation(target)) {
+        const path = vmPath(target);
+        if (path) ctx.checkOutsideRepository(path, 'target');
+        if (force && path && confirm !== basename(path) && confirm !== path) throw new EngineError('INVALID_ARGUMENT', `to overwrite ${path}, type its name "${basename(path)}" to confirm`);
+        return ctx.jobs.submit({
+          kind: 'restore',
+          title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
+          params: { uid, target, force: Boolean(force), sparse: false, targetKind: 'vm disk' },
+          run: async ({ signal, onProgress, log }) => {
+            const result = await restore(repo, { uid, target, force, signal, onProgress });
+            log(`restored ${humanBytes(result.bytes)} to ${target}: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
             return { kind: 'restore', value: result };
           },
         });

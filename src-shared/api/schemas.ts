@@ -44,6 +44,19 @@ export const absolutePath = z
 /** An absolute path, or `-`: stdin as a backup's source, stdout as a restore's target (command line only). */
 export const streamOrPath = z.union([z.literal('-'), absolutePath]);
 
+/** nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=/PATH, qcow2:/PATH, rbd:POOL/IMAGE[@SNAP][?conf=/PATH&id=USER] */
+export const vmLocation = z
+  .string()
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+  .refine((s) => /^(nbd:\/\/[^/]+\/|nbd\+unix:\/\/\/[^?]*\?socket=\/|qcow2:\/|rbd:[A-Za-z0-9_.+-]+\/[A-Za-z0-9_.+-]+(@[A-Za-z0-9_.+-]+)?(\?|$))/.test(s), 'must be nbd://HOST/EXPORT, nbd+unix:///EXPORT?socket=/PATH, qcow2:/PATH or rbd:POOL/IMAGE[@SNAP]')
+  .refine((s) => !s.split(/[/=&]/).includes('..'), 'must not contain ".." segments');
+
+/** A source or target: a path, "-" (stdin/stdout), or a VM disk location */
+export const location = z.union([streamOrPath, vmLocation]);
+
+const bitmapName = z.string().regex(/^[A-Za-z0-9_.+-]{1,1023}$/, 'must be a bitmap or snapshot name (letters, digits, _ . + -)');
+
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
   .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, 'must be a version UID (letters, digits, "-", "_", "."; at most 128)');
@@ -134,7 +147,11 @@ export const SCHEMAS = {
     defaultPath: absolutePath.optional(),
   }),
   startBackup: z.strictObject({
-    source: streamOrPath,
+    source: location,
+    bitmap: bitmapName.optional(),
+    fromSnap: bitmapName.optional(),
+    rotateBitmap: z.boolean().optional(),
+    raw: z.boolean().optional(),
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
@@ -144,7 +161,7 @@ export const SCHEMAS = {
   }),
   startRestore: z.strictObject({
     uid,
-    target: streamOrPath,
+    target: location,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),
