@@ -119,11 +119,11 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   backup: {
-    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE | --bitmap NAME [--rotate-bitmap] | --from-snap SNAP] [--raw]   (SOURCE: a path, file://PATH, "-" for stdin, qcow2:PATH, nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, rbd:POOL/IMAGE[@SNAP][?conf=PATH&id=USER])',
+    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE | --bitmap NAME [--rotate-bitmap] | --from-snap SNAP] [--raw] [--pre CMD] [--post CMD]   (SOURCE: a path, file://PATH, "-" for stdin, qcow2:PATH, nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, rbd:POOL/IMAGE[@SNAP][?conf=PATH&id=USER])',
     summary: 'back up a file, block device, FIFO ("-": stdin), qcow2 guest disk, NBD export or RBD image; prints the new version UID last',
     options: {
       snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json,
-      bitmap: { type: 'string' }, 'from-snap': { type: 'string' }, 'rotate-bitmap': { type: 'boolean' }, raw: { type: 'boolean' },
+      bitmap: { type: 'string' }, 'from-snap': { type: 'string' }, 'rotate-bitmap': { type: 'boolean' }, raw: { type: 'boolean' }, pre: { type: 'string' }, post: { type: 'string' },
     },
     args: [2, 2],
     async run(ctx) {
@@ -133,6 +133,7 @@ export const COMMANDS: Record<string, Command> = {
           uid: randomUUID(), source: vmLocation(sourcePath(ctx.positionals[0])), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
           from: str(ctx.values, 'from'), hints: hints === undefined ? undefined : absolute(hints),
           bitmap: str(ctx.values, 'bitmap'), fromSnap: str(ctx.values, 'from-snap'), rotateBitmap: ctx.values['rotate-bitmap'] === true ? true : undefined, raw: ctx.values.raw === true ? true : undefined,
+          pre: str(ctx.values, 'pre'), post: str(ctx.values, 'post'),
         })));
         const s = result.stats;
         const seconds = s.durationMs / 1000;

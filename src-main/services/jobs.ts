@@ -10,6 +10,8 @@ import type { CleanupEstimate } from '../../src-shared/api/types';
 import { EngineError } from '../engine/errors';
 import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
+import type { BackupResult } from '../../src-shared/model';
+import { runHook } from '../engine/io/hooks';
 import { backup } from '../engine/pipeline/backup';
 import { cleanup } from '../engine/pipeline/cleanup';
 import { restore } from '../engine/pipeline/restore';
@@ -45,7 +47,8 @@ export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw }) {
+    async startBackup({ source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post }) {
+      if ((pre || post) && ctx.options.mode !== 'cli' && ctx.options.mode !== 'daemon') throw new EngineError('INVALID_ARGUMENT', 'pre and post commands are given on the command line or in a policy, not from the GUI');
       const repo = ctx.requireRepo();
       const stream = source === STREAM;
       // VM disk locations (nbd://, qcow2:, rbd:) are checked by the engine when it opens them.
@@ -67,20 +70,26 @@ export function jobServices(ctx: ServiceContext): JobApi {
       return ctx.jobs.submit({
         kind: 'backup',
         title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null, bitmap: bitmap ?? null, fromSnap: fromSnap ?? null, rotateBitmap: Boolean(rotateBitmap), raw: Boolean(raw) },
+        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null, bitmap: bitmap ?? null, fromSnap: fromSnap ?? null, rotateBitmap: Boolean(rotateBitmap), raw: Boolean(raw), pre: pre ?? null, post: post ?? null },
         run: async ({ signal, onProgress, log }) => {
           log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
+          let result: BackupResult;
           try {
-            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
-            if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
-            const s = result.stats;
-            log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
-            changed('backup', [result.uid]);
-            return { kind: 'backup', value: result };
+            if (pre) await runHook('pre', pre, log, signal);
+            result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
           } catch (error) {
+            // the post hook undoes what the pre hook set up (a snapshot, a freeze) whatever happened
+            if (post) await runHook('post', post, log).catch((hookError: Error) => log(`post hook after the failed backup: ${hookError.message}`));
             changed('backup', []);
             throw error;
           }
+          if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
+          const s = result.stats;
+          log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+          changed('backup', [result.uid]);
+          // a failed post hook fails the job, but the version stays: it is complete and valid
+          if (post) await runHook('post', post, log);
+          return { kind: 'backup', value: result };
         },
       });
     },

@@ -74,6 +74,10 @@ export interface BackupArgs {
   rotateBitmap?: boolean;
   /** a file with qcow2 content is backed up as the container file, not its guest disk */
   raw?: boolean;
+  /** shell command run before the backup (its failure means no backup) */
+  pre?: string;
+  /** shell command run after the backup, also when it failed or was canceled */
+  post?: string;
   /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
   uid?: string;
 }

@@ -152,6 +152,8 @@ export const SCHEMAS = {
     fromSnap: bitmapName.optional(),
     rotateBitmap: z.boolean().optional(),
     raw: z.boolean().optional(),
+    pre: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
+    post: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),

@@ -3,6 +3,7 @@
 // into a new qcow2 compared with qemu-img, and the refusals a user meets (a bitmap without a
 // base, --from-snap on a qcow2, an existing qcow2 target without --force).
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { backupCli, cli, initRepo, ok, tempDir } from '../helpers';
@@ -36,4 +37,27 @@ test('CLI: qcow2 full + bitmap incremental + restore into qcow2', { timeout: 300
   const snap = await cli(['--repo', repo, 'backup', image, 'vm', '--from', full, '--from-snap', 's1']);
   assert.notEqual(snap.code, 0);
   assert.match(snap.stderr, /--from-snap is for RBD images/);
+});
+
+test('CLI: --pre and --post run around a backup (post also after a failure), their output in the job log', { timeout: 120000 }, async () => {
+  const dir = tempDir();
+  const repo = await initRepo(dir);
+  const image = join(dir, 'disk.raw');
+  const trace = join(dir, 'trace');
+  writeFileSync(image, Buffer.alloc(4 * BS, 7));
+  const uid = await backupCli(repo, image, 'disk', ['--pre', `echo pre-ran >> ${trace}; echo hello-from-pre`, '--post', `echo post-ran >> ${trace}`]);
+  assert.deepEqual(readFileSync(trace, 'utf8').trim().split('\n'), ['pre-ran', 'post-ran']);
+  const jobs = JSON.parse(await ok(['--repo', repo, 'jobs', '--json'])) as Array<{ log?: Array<{ message: string }> }>;
+  assert.ok(JSON.stringify(jobs).includes('hello-from-pre'), 'the pre hook output is in the job log');
+  assert.match(uid, /^[0-9a-f-]{36}$/);
+
+  // a backup refused before it starts (no such source) runs no hook; a failing pre means no backup, and post runs
+  const failed = await cli(['--repo', repo, 'backup', join(dir, 'missing.raw'), 'disk', '--pre', 'true', '--post', `echo post-after-failure >> ${trace}`]);
+  assert.notEqual(failed.code, 0);
+  const preFails = await cli(['--repo', repo, 'backup', image, 'disk', '--pre', 'exit 3', '--post', `echo post-after-pre >> ${trace}`]);
+  assert.notEqual(preFails.code, 0);
+  assert.match(preFails.stderr, /pre hook "exit 3" failed \(status 3\)/);
+  assert.deepEqual(readFileSync(trace, 'utf8').trim().split('\n'), ['pre-ran', 'post-ran', 'post-after-pre']);
+  const versions = JSON.parse(await ok(['--repo', repo, 'ls', '--json'])) as unknown[];
+  assert.equal(versions.length, 1);
 });
