@@ -55,8 +55,9 @@ export function jobServices(ctx: ServiceContext): JobApi {
       const vm = isVmLocation(source);
       if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
       const info = stream || vm ? { kind: 'stream', size: 0 } : inspectPath(source);
-      if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device' && !stream && !vm && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+      // a pre hook may create the source (an LVM snapshot): then the engine checks it after the hook
+      if (info.kind === 'missing' && !pre) throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+      if (info.kind !== 'file' && info.kind !== 'device' && info.kind !== 'missing' && !stream && !vm && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
       if (!stream) ctx.checkOutsideRepository(vm ? vmPath(source) ?? '/' : source, 'source');
       if ((bitmap || fromSnap) && !from && !rotateBitmap) throw new EngineError('INVALID_ARGUMENT', `--${bitmap ? 'bitmap' : 'from-snap'} needs a base version (--from UID)${bitmap ? ' (or --rotate-bitmap on a first full backup)' : ''}`);
       if (from) {

@@ -3,7 +3,7 @@
 // into a new qcow2 compared with qemu-img, and the refusals a user meets (a bitmap without a
 // base, --from-snap on a qcow2, an existing qcow2 target without --force).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { backupCli, cli, initRepo, ok, tempDir } from '../helpers';
@@ -51,13 +51,17 @@ test('CLI: --pre and --post run around a backup (post also after a failure), the
   assert.ok(JSON.stringify(jobs).includes('hello-from-pre'), 'the pre hook output is in the job log');
   assert.match(uid, /^[0-9a-f-]{36}$/);
 
-  // a backup refused before it starts (no such source) runs no hook; a failing pre means no backup, and post runs
+  // a backup that fails (no such source, after the pre hook) still runs post; a failing pre means no backup, and post runs
   const failed = await cli(['--repo', repo, 'backup', join(dir, 'missing.raw'), 'disk', '--pre', 'true', '--post', `echo post-after-failure >> ${trace}`]);
   assert.notEqual(failed.code, 0);
   const preFails = await cli(['--repo', repo, 'backup', image, 'disk', '--pre', 'exit 3', '--post', `echo post-after-pre >> ${trace}`]);
   assert.notEqual(preFails.code, 0);
   assert.match(preFails.stderr, /pre hook "exit 3" failed \(status 3\)/);
-  assert.deepEqual(readFileSync(trace, 'utf8').trim().split('\n'), ['pre-ran', 'post-ran', 'post-after-pre']);
+  assert.deepEqual(readFileSync(trace, 'utf8').trim().split('\n'), ['pre-ran', 'post-ran', 'post-after-failure', 'post-after-pre']);
+  // the pre hook may create the source (an LVM snapshot); the post hook removes it
+  const snap = join(dir, 'snap.raw');
+  await backupCli(repo, snap, 'disk', ['--pre', `cp ${image} ${snap}`, '--post', `rm ${snap}`]);
+  assert.equal(existsSync(snap), false);
   const versions = JSON.parse(await ok(['--repo', repo, 'ls', '--json'])) as unknown[];
-  assert.equal(versions.length, 1);
+  assert.equal(versions.length, 2);
 });
