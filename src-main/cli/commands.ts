@@ -13,7 +13,7 @@ import type { BackupResult, CleanupResult, RestoreResult, Version } from '../../
 import { EngineError, type Services } from '../services';
 import { absolute, sourcePath, STREAM } from './client';
 import { newCredentials } from './credentials';
-import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/format';
+import { humanBytes, humanDuration, localTime, parseSize } from '../../src-shared/api/format';
 import { machineLines, table } from './format';
 import { statsLine, versionLine } from './backy2';
 import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
@@ -89,7 +89,7 @@ function versionRows(ctx: CommandContext, versions: Version[]): void {
   } else {
     ctx.out(table(
       ['date', 'uid', 'name', 'snapshot', 'size', 'block size', 'valid', 'protected', 'tags'],
-      versions.map((v) => [v.date.replace('T', ' ').slice(0, 19), v.uid, v.name, v.snapshot, humanBytes(v.size), humanBytes(v.blockSize), v.status === 'valid' ? 'yes' : v.status, v.protected ? 'yes' : 'no', v.tags.join(',')]),
+      versions.map((v) => [localTime(v.date), v.uid, v.name, v.snapshot, humanBytes(v.size), humanBytes(v.blockSize), v.status === 'valid' ? 'yes' : v.status, v.protected ? 'yes' : 'no', v.tags.join(',')]),
     ));
   }
 }
@@ -224,7 +224,7 @@ export const COMMANDS: Record<string, Command> = {
       const reports = ctx.values.all ? rows : rows.slice(0, 1);
       if (ctx.values.json) { ctx.out(JSON.stringify(ctx.values.all ? reports : reports[0], null, 2)); return; }
       for (const r of reports) {
-        ctx.out(`scrub of ${r.uid} on ${r.date} (${r.mode}, ${r.percent}%, ${humanDuration(r.durationMs / 1000)}): ${r.problems.length ? 'INVALID' : 'ok'}`);
+        ctx.out(`scrub of ${r.uid} on ${localTime(r.date)} (${r.mode}, ${r.percent}%, ${humanDuration(r.durationMs / 1000)}): ${r.problems.length ? 'INVALID' : 'ok'}`);
         ctx.out(`  blocks: ${r.blocksTotal} total, ${r.blocksChecked} checked, ${r.blocksOk} ok, ${r.blocksInvalid} invalid, ${r.blocksMissing} missing, ${r.blocksMismatch} differ from source`);
         for (const p of r.problems) ctx.out(`  block ${p.idx} (offset ${p.offset}) object ${p.object ?? '-'}: ${p.kind}: ${p.detail}`);
         if (r.invalidatedVersions.length) ctx.out(`  versions marked invalid: ${r.invalidatedVersions.join(', ')}`);
@@ -379,6 +379,9 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const [action, id] = ctx.positionals;
       const api = await ctx.api();
+      if ((action === 'add' || action === 'change-passphrase') && !(await api.getRepository({}))?.settings.encrypted) {
+        throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted: it has no keys (encryption is chosen at "init --encrypt")');
+      }
       const fresh = async (): Promise<{ passphrase?: string; keyFile?: string }> => {
         const keyFile = str(ctx.values, 'new-key-file');
         if (keyFile && ctx.values.generate) {

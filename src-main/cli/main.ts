@@ -1,6 +1,7 @@
 // CLI entry: global options, command dispatch, error reporting and exit codes.
 // Exit codes: 0 ok, 1 error, 2 usage, 20 scrub found invalid data, 130 interrupted.
 import { appendFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { toEngineError } from '../services';
 import { CliClient, followJob } from './client';
@@ -62,6 +63,27 @@ export interface CliIo {
   stderr: (text: string) => void;
 }
 
+/**
+ * `--grace-seconds -5` as `--grace-seconds=-5`: parseArgs would call a value that starts
+ * with a dash ambiguous; the option's own check then says what is wrong with it.
+ */
+function attachNegativeValues(args: string[], options: ParseArgsConfig['options']): string[] {
+  const result: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const long = arg.startsWith('--') ? arg.slice(2) : undefined;
+    const short = !long && /^-[A-Za-z]$/.test(arg) ? Object.entries(options ?? {}).find(([, o]) => o.short === arg[1])?.[0] : undefined;
+    const option = long ?? short;
+    if (option && options?.[option]?.type === 'string' && /^-\d/.test(args[i + 1] ?? '')) {
+      result.push(`--${option}=${args[i + 1]}`);
+      i++;
+    } else {
+      result.push(arg);
+    }
+  }
+  return result;
+}
+
 export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => process.stdout.write(`${t}\n`), stderr: (t) => process.stderr.write(`${t}\n`) }): Promise<number> {
   const argv = backy2Argv(rawArgv, COMMANDS);
   const commandIndex = findCommand(argv);
@@ -81,10 +103,11 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     err(name ? `blockvault: unknown command "${name}"\n\n${mainHelp()}` : mainHelp());
     return EXIT.usage;
   }
-  const rest = [...argv.slice(0, commandIndex), ...argv.slice(commandIndex + 1)];
+  const options = { ...GLOBAL_OPTIONS, ...command.options };
+  const rest = attachNegativeValues([...argv.slice(0, commandIndex), ...argv.slice(commandIndex + 1)], options);
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (error) {
     err(`blockvault ${name}: ${(error as Error).message}\n${commandHelp(name!)}`);
     return EXIT.usage;
@@ -94,6 +117,16 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
   if (values.help) { io.stdout(commandHelp(name!)); return EXIT.ok; }
   verbose = Boolean(values.verbose);
   logFile = typeof values['log-file'] === 'string' ? values['log-file'] : undefined;
+  if (logFile) {
+    try {
+      appendFileSync(logFile, '');
+    } catch (error) {
+      const file = logFile;
+      logFile = undefined;
+      err(`blockvault ${name}: --log-file ${file}: cannot write there (${(error as NodeJS.ErrnoException).code === 'ENOENT' ? `folder ${dirname(file)} does not exist` : (error as NodeJS.ErrnoException).code ?? 'error'})`);
+      return EXIT.usage;
+    }
+  }
   const [min, max] = command.args;
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
     err(`blockvault ${name}: expected ${min === max ? min : `${min} to ${max === Infinity ? 'more' : max}`} argument(s), got ${parsed.positionals.length}\n${commandHelp(name!)}`);
@@ -142,7 +175,9 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     }
     const engineError = toEngineError(error);
     err(`blockvault ${name}: error [${engineError.code}]: ${engineError.message}`);
-    if (verbose) err(String((error as Error)?.stack ?? error));
+    if (verbose) {
+      for (let cause: unknown = error; cause; cause = (cause as Error).cause) err(String((cause as Error)?.stack ?? cause));
+    }
     if (engineError.code === 'CANCELED') return EXIT.interrupted;
     return EXIT.error;
   } finally {

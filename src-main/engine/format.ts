@@ -9,6 +9,13 @@ export const REPOSITORY_CONFIG_FILE = 'blockvault.json';
 /** The `format` field of that file. */
 export const REPOSITORY_FORMAT_NAME = 'blockvault-repository';
 export const METADATA_FILE = 'metadata.sqlite';
+/**
+ * Space held back for a full disk: a file of zeros beside the metadata that the repository
+ * deletes when it opens on a (nearly) full file system, so SQLite has room for its journal
+ * and the commands that read or free space work; it is made again once there is room.
+ */
+export const RESERVE_FILE = 'reserve';
+export const RESERVE_BYTES = 4 * 1024 * 1024;
 export const OBJECTS_DIR = 'objects';
 
 /**
@@ -66,7 +73,8 @@ export const ENCRYPTED_EXPORT_FORMAT_NAME = 'blockvault-metadata-encrypted';
 /**
  * Block-list digest: SHA-256 over a canonical encoding of a version's block list, kept in its
  * row (versions.block_list_digest) and checked by restore and scrub against the rows they read.
- *   header  magic "BVBL" | BLOCK_LIST_FORMAT_VERSION (1 byte) | uid (36 ASCII bytes)
+ *   header  magic "BVBL" | BLOCK_LIST_FORMAT_VERSION (1 byte) | uid length (1 byte, 1-255)
+ *           | uid (UTF-8; a UUID for our own backups, the tool's own uid for migrated ones)
  *           | size (u64 LE) | block size (u32 LE) | block count (u64 LE)
  *   then one entry per block in index order 0..count-1:
  *           BLOCK_LIST_SPARSE (1 byte)                 an all-zero block

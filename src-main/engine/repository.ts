@@ -2,12 +2,12 @@
 // `Repository.init` creates one; `Repository.open` finds and checks one by path.
 import { parseSize as parseSharedSize } from '../../src-shared/api/format';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RepositorySettings } from '../../src-shared/model';
 import { deriveSubKeys, newMasterKey, unwrapMasterKey, wrapMasterKey, type Credentials, type KeySlot, type SubKeys } from './codec/keys';
 import { formatCompression, parseCompression, type CompressionSetting } from './codec/object';
-import { EngineError } from './errors';
+import { EngineError, jsonErrorPosition } from './errors';
 import {
   DEFAULT_BLOCK_SIZE,
   HASH_ALGORITHM,
@@ -17,6 +17,8 @@ import {
   REPOSITORY_CONFIG_FILE,
   REPOSITORY_FORMAT_NAME,
   REPOSITORY_FORMAT_VERSION,
+  RESERVE_BYTES,
+  RESERVE_FILE,
 } from './format';
 import { AUTO_TAGS_SETTING } from './autotags';
 import { Metadata } from './meta/database';
@@ -68,23 +70,76 @@ export interface KeyInfo {
   current: boolean;
 }
 
+/** Why a folder without blockvault.json is not a repository, with advice that works there. */
+function missingConfigReason(root: string): string {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    return `${root} is not a Blockvault repository (no such folder); create one with "blockvault init ${root}"`;
+  }
+  if (entries.length === 0) return `${root} is not a Blockvault repository (the folder is empty); create one with "blockvault init ${root}"`;
+  if (entries.includes(METADATA_FILE) || entries.includes('objects')) {
+    return `${root} holds a repository's files but its ${REPOSITORY_CONFIG_FILE} is missing; restore that file from a copy of the repository (init refuses a folder that is not empty)`;
+  }
+  return `${root} is not a Blockvault repository (no ${REPOSITORY_CONFIG_FILE}, and the folder is not empty); create one in a new or empty folder with "blockvault init"`;
+}
+
 function readConfig(root: string): RepositoryConfigFile {
   const configFile = join(root, REPOSITORY_CONFIG_FILE);
+  let text: string;
+  try {
+    text = readFileSync(configFile, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new EngineError('NOT_A_REPOSITORY', missingConfigReason(root));
+    throw new EngineError('NOT_A_REPOSITORY', `cannot read ${configFile}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
   let config: RepositoryConfigFile;
   try {
-    config = JSON.parse(readFileSync(configFile, 'utf8')) as RepositoryConfigFile;
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no repository there' : (error as Error).message;
-    throw new EngineError('NOT_A_REPOSITORY', `${root} is not a Blockvault repository (${reason}); create one with "blockvault init"`);
+    config = JSON.parse(text) as RepositoryConfigFile;
+  } catch {
+    // Position only: the message of JSON.parse quotes the file's content.
+    throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not valid JSON (at position ${jsonErrorPosition(text)})`);
   }
-  if (config.format !== REPOSITORY_FORMAT_NAME) throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not a Blockvault repository file`);
-  if (!(config.formatVersion <= REPOSITORY_FORMAT_VERSION)) {
+  if (typeof config !== 'object' || config === null || config.format !== REPOSITORY_FORMAT_NAME) throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not a Blockvault repository file`);
+  const version: unknown = config.formatVersion;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+    throw new EngineError('NOT_A_REPOSITORY', `${configFile} has no valid format version (a whole number from 1, found ${typeof version === 'number' ? version : typeof version === 'object' ? 'null' : typeof version})`);
+  }
+  if (version > REPOSITORY_FORMAT_VERSION) {
     throw new EngineError(
       'FORMAT_UNSUPPORTED',
-      `repository ${root} has format version ${config.formatVersion}; this release of Blockvault reads up to ${REPOSITORY_FORMAT_VERSION}. Upgrade Blockvault.`,
+      `repository ${root} has format version ${version}; this release of Blockvault reads up to ${REPOSITORY_FORMAT_VERSION}. Upgrade Blockvault.`,
     );
   }
   return config;
+}
+
+/**
+ * The full-disk reserve (format.ts RESERVE_FILE): released when less than it is free, so the
+ * metadata can still be written; made again (best effort) when there is twice as much room.
+ */
+function keepReserve(root: string): void {
+  const file = join(root, RESERVE_FILE);
+  let free: number;
+  try {
+    const stats = statfsSync(root);
+    free = stats.bavail * stats.bsize;
+  } catch {
+    return;
+  }
+  const present = existsSync(file);
+  if (present && free < RESERVE_BYTES) {
+    rmSync(file, { force: true });
+  } else if (!present && free >= 3 * RESERVE_BYTES) {
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, Buffer.alloc(RESERVE_BYTES), { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  }
 }
 
 /** Replaces the config file atomically and durably. */
@@ -199,6 +254,7 @@ export class Repository {
     }
     // The config file is written last: its presence means the repository is complete.
     writeConfig(root, config);
+    keepReserve(root);
     return new Repository(root, meta, openStore(folderStoreSpec(root, blockSize)), config, master);
   }
 
@@ -211,8 +267,18 @@ export class Repository {
       const opened = unwrapMasterKey(config.encryption.keys, credentials);
       master = { key: opened.master, slot: opened.slot.id };
     }
-    const meta = new Metadata(join(root, METADATA_FILE));
+    keepReserve(root);
+    const metadataFile = join(root, METADATA_FILE);
+    // An existing repository's metadata is never initialised here: a 0-byte or schema-less
+    // file (truncated, or replaced) is refused instead of silently becoming an empty one.
+    if (existsSync(metadataFile) && statSync(metadataFile).size === 0) {
+      throw new EngineError('NOT_A_REPOSITORY', `${metadataFile} is empty (0 bytes): not initialised; restore it from a copy of the repository`);
+    }
+    const meta = new Metadata(metadataFile);
     try {
+      if ((meta.db.pragma('user_version', { simple: true }) as number) === 0) {
+        throw new EngineError('NOT_A_REPOSITORY', `${metadataFile} holds no Blockvault schema: not initialised; restore it from a copy of the repository`);
+      }
       meta.migrate();
       return new Repository(root, meta, openStore(folderStoreSpec(root, Number(meta.getSetting('block_size')))), config, master);
     } catch (error) {

@@ -10,6 +10,8 @@ import { EngineError, serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
+import { browseServices } from './browse';
+import { historyServices } from './history';
 import { jobServices } from './jobs';
 import { migrateServices } from './migrate';
 import { nbdServices } from './nbd';
@@ -39,6 +41,8 @@ export function createServices(options: ServiceOptions): Services {
     ...repositoryServices(context),
     ...versionServices(context),
     ...jobServices(context),
+    ...historyServices(context),
+    ...browseServices(context),
     ...migrateServices(context),
     ...nbdServices(context),
   };

@@ -9,6 +9,7 @@ import type {
   AppInfo,
   BlockDevice,
   BlockInfo,
+  BrowseListing,
   CleanupEstimate,
   Comparison,
   Job,
@@ -19,7 +20,9 @@ import type {
   RecentRepository,
   RepositoryInfo,
   RepositorySummary,
+  StoragePoint,
   VersionDetail,
+  VersionFacts,
 } from './types';
 
 export type NoArgs = Record<string, never>;
@@ -56,6 +59,7 @@ export interface UidArgs { uid: string }
 export interface UidsArgs { uids: string[] }
 export interface ProtectArgs { uids: string[]; value: boolean }
 export interface TagArgs { uids: string[]; tag: string }
+export interface NoteArgs { uid: string; note: string }
 export interface RemoveVersionsArgs { uids: string[]; force?: boolean }
 export interface BlockInfoArgs { uid: string; idx: number }
 export interface CompareArgs { left: string; right: string }
@@ -64,6 +68,7 @@ export interface StatsArgs { uid?: string; limit?: number }
 export interface PathArgs { path: string }
 export interface NameArgs { name: string }
 export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
+export interface BrowsePathArgs { path?: string; purpose: PickPurpose }
 export interface BackupArgs {
   source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string;
   /** qcow2 or NBD source: the changes since `from` are the extents this dirty bitmap marks */
@@ -135,6 +140,8 @@ export interface Api {
   setProtected(args: ProtectArgs): Promise<Version[]>;
   addTag(args: TagArgs): Promise<Version[]>;
   removeTag(args: TagArgs): Promise<Version[]>;
+  /** Sets the version's note (an empty note removes it); exports carry it. */
+  setVersionNote(args: NoteArgs): Promise<Version>;
   removeVersions(args: RemoveVersionsArgs): Promise<{ removed: string[] }>;
   getBlockMap(args: UidArgs): Promise<BlockMap>;
   getBlockInfo(args: BlockInfoArgs): Promise<BlockInfo>;
@@ -143,6 +150,10 @@ export interface Api {
   getDu(args: OptionalUidArgs): Promise<DuReport>;
   listStats(args: StatsArgs): Promise<BackupStats[]>;
   listScrubReports(args: UidArgs): Promise<ScrubReport[]>;
+  /** stored bytes, bytes only this version holds and last verification of every version */
+  listVersionFacts(args: NoArgs): Promise<VersionFacts[]>;
+  /** the store's bytes after each finished job (canceled and failed backups included), ending now */
+  getStorageHistory(args: NoArgs): Promise<StoragePoint[]>;
   suggestBase(args: NameArgs): Promise<Version | null>;
 
   // sources and targets
@@ -150,6 +161,8 @@ export interface Api {
   inspectPath(args: PathArgs): Promise<PathInfo>;
   /** Native file dialog (Electron); resolves to null when canceled or unsupported. */
   pickPath(args: PickPathArgs): Promise<string | null>;
+  /** Server-side file browser (web mode's path picker): one folder, only what the server's user can read. */
+  browsePath(args: BrowsePathArgs): Promise<BrowseListing>;
 
   // jobs
   startBackup(args: BackupArgs): Promise<Job>;
@@ -196,6 +209,7 @@ export const API_METHODS = {
   setProtected: true,
   addTag: true,
   removeTag: true,
+  setVersionNote: true,
   removeVersions: true,
   getBlockMap: true,
   getBlockInfo: true,
@@ -204,10 +218,13 @@ export const API_METHODS = {
   getDu: true,
   listStats: true,
   listScrubReports: true,
+  listVersionFacts: true,
+  getStorageHistory: true,
   suggestBase: true,
   listBlockDevices: true,
   inspectPath: true,
   pickPath: true,
+  browsePath: true,
   startBackup: true,
   startRestore: true,
   startScrub: true,

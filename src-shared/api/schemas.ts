@@ -21,6 +21,7 @@ export const LIMITS = {
   maxConcurrentJobs: 8,
   maxBlockIndex: 2 ** 40,
   passphrase: MAX_PASSPHRASE_LENGTH,
+  note: 4096,
 } as const;
 
 // eslint-disable-next-line no-control-regex
@@ -68,7 +69,8 @@ const printable = (max: number, what: string) =>
     .string({ error: `must be ${what} (text)` })
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+    .refine((s) => !s.includes('|'), 'must not contain "|" (it separates the columns of -m output)');
 
 export const versionName = printable(LIMITS.name, 'a name');
 export const tag = printable(LIMITS.tag, 'a tag').refine((t) => !t.includes(','), 'must not contain a comma');
@@ -131,6 +133,14 @@ export const SCHEMAS = {
   setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),
   addTag: z.strictObject({ uids, tag }),
   removeTag: z.strictObject({ uids, tag }),
+  setVersionNote: z.strictObject({
+    uid,
+    note: z
+      .string({ error: 'must be a note (text)' })
+      .max(LIMITS.note, `must be at most ${LIMITS.note} characters`)
+      // eslint-disable-next-line no-control-regex
+      .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), 'must not contain control characters other than line breaks and tabs'),
+  }),
   removeVersions: z.strictObject({ uids, force: z.boolean().optional() }),
   getBlockMap: z.strictObject({ uid }),
   getBlockInfo: z.strictObject({ uid, idx: int(0, LIMITS.maxBlockIndex) }),
@@ -139,12 +149,18 @@ export const SCHEMAS = {
   getDu: z.strictObject({ uid: uid.optional() }),
   listStats: z.strictObject({ uid: uid.optional(), limit: int(1, LIMITS.listLimit).optional() }),
   listScrubReports: z.strictObject({ uid }),
+  listVersionFacts: none,
+  getStorageHistory: none,
   suggestBase: z.strictObject({ name: versionName }),
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
     purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
     defaultPath: absolutePath.optional(),
+  }),
+  browsePath: z.strictObject({
+    path: absolutePath.optional(),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
   }),
   startBackup: z.strictObject({
     source: location,
@@ -155,7 +171,7 @@ export const SCHEMAS = {
     pre: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
     post: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
     name: versionName,
-    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
+    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').refine((s) => !s.includes('|'), 'must not contain "|"').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),

@@ -19,6 +19,8 @@ export interface Version {
   tags: string[];
   baseUid: string | null;
   source: string;
+  /** the admin's note about this version (absent when there is none) */
+  note?: string;
 }
 
 export interface RepositorySettings {

@@ -230,6 +230,22 @@ export class Metadata {
     this.sql('UPDATE versions SET size = ? WHERE id = ?').run(size, versionId);
   }
 
+  /** Notes of every version that has one, by UID. */
+  notes(): Map<string, string> {
+    const rows = this.sql('SELECT uid, note FROM version_notes').all() as Array<{ uid: string; note: string }>;
+    return new Map(rows.map((row) => [row.uid, row.note]));
+  }
+
+  note(uid: string): string | undefined {
+    return (this.sql('SELECT note FROM version_notes WHERE uid = ?').get(uid) as { note: string } | undefined)?.note;
+  }
+
+  /** Sets a version's note; an empty note removes it. */
+  setNote(uid: string, note: string): void {
+    if (note === '') this.sql('DELETE FROM version_notes WHERE uid = ?').run(uid);
+    else this.sql('INSERT INTO version_notes(uid, note, updated) VALUES (?, ?, ?) ON CONFLICT(uid) DO UPDATE SET note = excluded.note, updated = excluded.updated').run(uid, note, Date.now());
+  }
+
   setProtected(versionId: number, value: boolean): void {
     this.sql('UPDATE versions SET protected = ? WHERE id = ?').run(value ? 1 : 0, versionId);
   }
@@ -439,6 +455,38 @@ export class Metadata {
 
   releaseLock(name: string): void {
     this.sql('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, process.pid);
+  }
+
+  /**
+   * Path locks: a backup holds `read` on its source, a restore `write` on its target, each
+   * under every identity of the path (see pipeline/path-locks.ts). A write conflicts with any
+   * live lock on the same identity, a read with a write. Throws LOCKED naming the holder;
+   * returns the row names to release. Stale rows of dead processes are taken over.
+   */
+  acquirePathLocks(kind: 'read' | 'write', identities: readonly string[], owner: string, reason: string): string[] {
+    const host = hostname();
+    return this.transaction(() => {
+      const rows = this.sql(`SELECT * FROM locks WHERE name LIKE 'path:%'`).all() as LockRow[];
+      for (const row of rows) {
+        if (row.host === host && !processAlive(row.pid)) {
+          this.sql('DELETE FROM locks WHERE name = ?').run(row.name);
+          continue;
+        }
+        const [, rowKind, ...rest] = row.name.split(':');
+        const rowIdentity = rest.slice(0, -1).join(':');
+        if (!identities.includes(rowIdentity) || (kind === 'read' && rowKind === 'read')) continue;
+        throw new EngineError('LOCKED', `${reason} refused: ${rowKind === 'write' ? 'a running job writes' : 'a running job reads'} the same ${rowIdentity.startsWith('device:') ? 'device' : 'file'}: ${row.reason} (pid ${row.pid} on ${row.host} since ${new Date(row.since).toISOString()})`);
+      }
+      const names = identities.map((identity) => `path:${kind}:${identity}:${owner}`);
+      const insert = this.sql('INSERT INTO locks(name, mode, pid, host, since, reason) VALUES (?, ?, ?, ?, ?, ?)');
+      for (const name of names) insert.run(name, 'shared', process.pid, host, Date.now(), reason);
+      return names;
+    });
+  }
+
+  releasePathLocks(names: readonly string[]): void {
+    const remove = this.sql('DELETE FROM locks WHERE name = ? AND pid = ?');
+    for (const name of names) remove.run(name, process.pid);
   }
 
   /** Live locks of cleanups (fast `cleanup:PID` or the full cleanup's exclusive lock). */

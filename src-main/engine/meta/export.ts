@@ -1,6 +1,7 @@
 // Metadata export and import: JSON Lines, one JSON object per line, "\n" separated.
 //   line 1   {"format":"blockvault-metadata","formatVersion":1,"seq":0,"created","repository","blockSize","hash","versions":N}
-//   version  {"type":"version","seq":i,"uid","name","snapshot","date","size","blockSize","status","protected","tags","baseUid","source","blocks":count}
+//   version  {"type":"version","seq":i,"uid","name","snapshot","date","size","blockSize","status","protected","tags","baseUid","source","blocks":count[,"note"]}
+//            ("note", the version's note, is optional: exports without it, older ones included, import as before)
 //   blocks   {"type":"blocks","seq":i,"uid","first":idx,"objects":[["<hex digest>",length,storedSize] | null, ...]}  (null = sparse)
 //   last     {"type":"end","seq":i,"lines":i,"sha256":"<hex of every byte before this line>"}
 // `seq` numbers the lines from 0: a reordered, truncated or altered file is refused whole.
@@ -15,10 +16,13 @@ import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { ObjectState, VersionState } from './schema';
 
+/** longest note an export may carry (as the API's schema allows) */
+const MAX_NOTE_LENGTH = 4096;
+
 type ExportedObject = [string, number, number] | null;
 
 interface HeaderLine { format: string; formatVersion: number; seq: 0; created: string; repository: string; blockSize: number; hash: string; versions: number }
-interface VersionLine { type: 'version'; seq: number; uid: string; name: string; snapshot: string; date: string; size: number; blockSize: number; status: 'valid' | 'invalid'; protected: boolean; tags: string[]; baseUid: string | null; source: string; blocks: number }
+interface VersionLine { type: 'version'; seq: number; uid: string; name: string; snapshot: string; date: string; size: number; blockSize: number; status: 'valid' | 'invalid'; protected: boolean; tags: string[]; baseUid: string | null; source: string; blocks: number; note?: string }
 interface BlocksLine { type: 'blocks'; seq: number; uid: string; first: number; objects: ExportedObject[] }
 interface EndLine { type: 'end'; seq: number; lines: number; sha256: string }
 
@@ -47,6 +51,8 @@ export function exportMetadata(repo: Repository, uids: string[]): string {
       size: version.size, blockSize: version.block_size, status: version.state === VersionState.valid ? 'valid' : 'invalid', protected: version.protected === 1,
       tags: version.tags ? version.tags.split(',') : [], baseUid: version.base_uid, source: version.source, blocks: blocks.length,
     };
+    const note = meta.note(version.uid);
+    if (note !== undefined) line.note = note;
     lines.push(JSON.stringify(line));
     for (let i = 0; i < blocks.length; i += EXPORT_BLOCKS_PER_LINE) {
       const chunk = blocks.slice(i, i + EXPORT_BLOCKS_PER_LINE);
@@ -151,6 +157,7 @@ export function parseExport(text: string): { header: HeaderLine; versions: Parse
         throw bad(`line ${i + 1}: malformed version`);
       }
       if (Number.isNaN(Date.parse(v.date))) throw bad(`line ${i + 1}: malformed date`);
+      if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > MAX_NOTE_LENGTH)) throw bad(`line ${i + 1}: malformed note`);
       versions.push({ line: v, objects: [] });
     } else if (line.type === 'blocks') {
       const b = line as unknown as BlocksLine;
@@ -176,8 +183,13 @@ export function parseExport(text: string): { header: HeaderLine; versions: Parse
 }
 
 export async function importMetadata(repo: Repository, text: string): Promise<ImportResult> {
-  const { versions } = parseExport(decryptExport(repo, text));
+  const { header, versions } = parseExport(decryptExport(repo, text));
   const meta = repo.meta;
+  // Digests name objects: an export made with another hash (a plain repository's sha256 in an
+  // encrypted one's keyed hash, or the reverse) would create versions nothing can restore.
+  if (header.hash !== repo.settings.hash) {
+    throw bad(`the export's hash algorithm (${typeof header.hash === 'string' ? header.hash : 'none'}) does not match this repository's (${repo.settings.hash}): a plain export cannot go into an encrypted repository or the reverse`);
+  }
   for (const { line } of versions) {
     if (line.blockSize !== repo.blockSize) throw bad(`version ${line.uid} has block size ${line.blockSize}, this repository ${repo.blockSize}`);
     if (meta.getVersion(line.uid)) throw new EngineError('ALREADY_EXISTS', `metadata import refused, nothing was changed: version ${line.uid} already exists`);
@@ -222,6 +234,7 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
         baseUid: line.baseUid, source: line.source, state: line.status === 'valid' && !missing ? VersionState.valid : VersionState.invalid, protected: line.protected,
       });
       for (const tag of line.tags) meta.addTag(id, String(tag));
+      meta.setNote(line.uid, line.note ?? '');
       const rows: Array<[number, number | null]> = objects.map((object, idx) => {
         if (!object) return [idx, null];
         const digest = Buffer.from(object[0], 'hex');

@@ -13,12 +13,13 @@
 // the same migration again resumes where it stopped.
 import { createHash } from 'node:crypto';
 import type { MigratedVersion } from '../../../src-shared/api/types';
-import { ObjectCodec, alignedBuffer, isZero } from '../codec/object';
+import { isZero } from '../codec/object';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import { ProgressTracker, type RunOptions } from '../pipeline/progress';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
+import { WorkerPool, type Slot } from '../workers/pool';
 
 export interface LegacyBlock {
   idx: number;
@@ -63,7 +64,7 @@ export interface MigrateOptions extends RunOptions {
   tool: string;
   /** called when a version starts (for process titles and logs) */
   onVersion?: (version: LegacyVersion, index: number, count: number) => void;
-  /** blocks read at once (default 4) */
+  /** blocks read and checked at once (default: three per worker thread) */
   concurrency?: number;
 }
 
@@ -122,7 +123,8 @@ export async function migrateVersions(repo: Repository, options: MigrateOptions)
   const pending = versions.filter((v) => meta.getVersion(v.uid)?.state !== VersionState.valid && meta.getVersion(v.uid)?.state !== VersionState.invalid);
   c.bytesTotal = pending.reduce((sum, v) => sum + v.sizeBytes, 0);
   c.blocksTotal = pending.reduce((sum, v) => sum + v.sizeBlocks, 0);
-  const codec = new ObjectCodec(repo.blockSize, repo.compression, repo.keys ? { data: repo.keys.data, name: repo.keys.name } : undefined);
+  // Workers hash, compress (encrypt) and store; the main thread reads and checks the legacy data.
+  const pool = WorkerPool.take(repo.workerSettings({}));
   /** legacy data key -> what its data became, within this run: the other tool deduplicated too */
   const known = new Map<string, Promise<KeyOutcome>>();
   const results: MigratedVersion[] = [];
@@ -138,12 +140,14 @@ export async function migrateVersions(repo: Repository, options: MigrateOptions)
         continue;
       }
       options.onVersion?.(version, i, versions.length);
-      results.push(await migrateOne(repo, version, options, codec, known, tracker));
+      results.push(await migrateOne(repo, version, options, pool, known, tracker));
     }
   } catch (error) {
     tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
     if (options.signal?.aborted) throw new EngineError('CANCELED', `migration from ${options.tool} interrupted; run the same command again to resume`);
     throw toEngineError(error);
+  } finally {
+    await pool.release();
   }
   tracker.finish('done');
   return results;
@@ -153,7 +157,7 @@ async function migrateOne(
   repo: Repository,
   version: LegacyVersion,
   options: MigrateOptions,
-  codec: ObjectCodec,
+  pool: WorkerPool,
   known: Map<string, Promise<KeyOutcome>>,
   tracker: ProgressTracker,
 ): Promise<MigratedVersion> {
@@ -234,8 +238,8 @@ async function migrateOne(
     };
 
     /** The object id for a plaintext block, writing the object when the repository lacks it. */
-    const store = async (data: Buffer, encodeBuffer: Buffer): Promise<{ id: number; written: boolean }> => {
-      const name = codec.name(data);
+    /** The object id for a block a worker holds in `slot` (hashed), written when the repository lacks it. */
+    const store = async (name: string, length: number, slot: Slot): Promise<{ id: number; written: boolean }> => {
       const digest = Buffer.from(name, 'hex');
       for (;;) {
         const now = Date.now();
@@ -243,7 +247,7 @@ async function migrateOne(
         let write = false;
         let id: number | null = null;
         if (!row) {
-          id = meta.insertObject(digest, data.length, ObjectState.pending, vid, now);
+          id = meta.insertObject(digest, length, ObjectState.pending, vid, now);
           write = id !== null;
         } else if (row.state === ObjectState.live) {
           if (row.last_used >= now - graceMs / 2 || meta.touchObject(row.id, now)) id = row.id;
@@ -256,27 +260,34 @@ async function migrateOne(
         }
         if (id === null) continue;
         if (write) {
-          const encoded = codec.encode(data, encodeBuffer);
-          await repo.store.put(objectKey(name), encoded, options.signal);
-          live.push({ id, storedSize: encoded.length });
-          c.bytesWritten += encoded.length;
+          const stored = await pool.runOn(slot.worker, { op: 'store', slot: slot.slot, key: objectKey(name) });
+          live.push({ id, storedSize: stored.storedSize! });
+          c.bytesWritten += stored.storedSize!;
         }
         return { id, written: write };
       }
     };
 
-    /** Reads, checks and stores the data of one legacy key. */
-    const loadKey = async (block: LegacyBlock, length: number, encodeBuffer: () => Buffer): Promise<KeyOutcome> => {
-      const data = await options.reader.read(block);
-      if (data === null) return { kind: 'failed', problem: 'missing', detail: `data of ${options.tool} block ${block.key} is missing from ${options.reader.description}` };
-      if (data.length !== length) return { kind: 'failed', problem: 'size', detail: `${options.tool} block ${block.key} holds ${data.length} bytes, the metadata says ${length}` };
-      if (!options.reader.verify(block, data)) return { kind: 'failed', problem: 'checksum', detail: `${options.tool} block ${block.key} does not match its checksum ${block.checksum ?? '(none)'}` };
-      if (isZero(data)) return { kind: 'sparse' };
-      const stored = await store(data, encodeBuffer());
-      return { kind: 'object', ...stored };
+    /** Reads, checks and stores the data of one legacy key; a worker slot bounds the memory. */
+    const loadKey = async (block: LegacyBlock, length: number): Promise<KeyOutcome> => {
+      const slot = await pool.acquireSlot();
+      try {
+        const data = await options.reader.read(block);
+        if (data === null) return { kind: 'failed', problem: 'missing', detail: `data of ${options.tool} block ${block.key} is missing from ${options.reader.description}` };
+        if (data.length !== length) return { kind: 'failed', problem: 'size', detail: `${options.tool} block ${block.key} holds ${data.length} bytes, the metadata says ${length}` };
+        if (!options.reader.verify(block, data)) return { kind: 'failed', problem: 'checksum', detail: `${options.tool} block ${block.key} does not match its checksum ${block.checksum ?? '(none)'}` };
+        if (isZero(data)) return { kind: 'sparse' };
+        const input = new Uint8Array(data.buffer, data.byteOffset, data.length);
+        const own = data.byteOffset === 0 && data.buffer.byteLength === data.length;
+        const hashed = await pool.runOn(slot.worker, { op: 'hash', slot: slot.slot, input: { data: input } }, own ? [data.buffer as ArrayBuffer] : undefined);
+        if (hashed.zero) return { kind: 'sparse' };
+        return { kind: 'object', ...(await store(hashed.digest!, length, slot)) };
+      } finally {
+        pool.releaseSlot(slot);
+      }
     };
 
-    const processBlock = async (idx: number, encodeBuffer: () => Buffer): Promise<void> => {
+    const processBlock = async (idx: number): Promise<void> => {
       const block = byIdx.get(idx);
       const length = blockLength(idx);
       if (!block) {
@@ -290,7 +301,7 @@ async function migrateOne(
         let outcome = known.get(block.key);
         const first = outcome === undefined;
         if (!outcome) {
-          outcome = loadKey(block, length, encodeBuffer);
+          outcome = loadKey(block, length);
           known.set(block.key, outcome);
         }
         const loaded = await outcome;
@@ -309,20 +320,17 @@ async function migrateOne(
       c.bytesDone += length;
     };
 
-    // A few blocks at once: their reads overlap; hashing and compressing run here in turn.
+    // Several blocks at once: reads and checks here overlap hashing and compression in the workers.
     const todo: number[] = [];
     for (let idx = 0; idx < version.sizeBlocks; idx++) if (!done.has(idx)) todo.push(idx);
-    const concurrency = Math.max(1, options.concurrency ?? 4);
+    const concurrency = Math.max(1, options.concurrency ?? pool.size * 3);
     let next = 0;
     let firstError: unknown = null;
     const runner = async (): Promise<void> => {
-      // Each runner encodes into its own buffer: another runner encodes while this one writes.
-      let buffer: Buffer | undefined;
-      const encodeBuffer = (): Buffer => (buffer ??= alignedBuffer(codec.encodedCapacity));
       while (next < todo.length && !firstError && !options.signal?.aborted) {
         const idx = todo[next++];
         try {
-          await processBlock(idx, encodeBuffer);
+          await processBlock(idx);
         } catch (error) {
           firstError ??= toEngineError(error, `migration of ${options.tool} version ${version.uid} block ${idx}`);
         }
@@ -333,7 +341,7 @@ async function migrateOne(
     if (firstError) throw firstError;
     throwIfAborted(options.signal, 'migration');
 
-    await repo.store.barrier(options.signal);
+    await pool.run({ op: 'barrier' });
     const count = meta.blockCount(vid);
     if (count !== version.sizeBlocks) throw new EngineError('INTERNAL', `migrated version ${version.uid} has ${count} block rows, expected ${version.sizeBlocks}`);
     const failed = result.problems.length + result.blocksFailedEarlier;

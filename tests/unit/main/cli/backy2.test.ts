@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BackupStats, Progress, Version } from '../../../../src-shared/model';
-import { backy2Argv, fromBacky2Url, localDate, statsLine, versionLine } from '../../../../src-main/cli/backy2';
+import { backy2Argv, fromBacky2Url, localDate, processTitle, statsLine, versionLine } from '../../../../src-main/cli/backy2';
 import { COMMANDS } from '../../../../src-main/cli/commands';
 import { ProgressBar } from '../../../../src-main/cli/format';
 
@@ -85,5 +85,13 @@ describe('ProgressBar (process title and log)', () => {
       'Backup c94299f2 12.3%', 'Backup c94299f2 15.0%', 'Backup c94299f2 42.0%', 'Backup c94299f2 100.0%', 'Backup c94299f2 100.0%',
     ]);
     assert.match(lines[lines.length - 1], / done$/);
+  });
+
+  it('names the job\'s version in the title as backy2 does', () => {
+    assert.equal(processTitle('backup', { params: { uid: 'c94299f2-2450-11e7-bde0-003048d74f6c', source: '/dev/x' } }), 'Backup c94299f2-2450-11e7-bde0-003048d74f6c');
+    assert.equal(processTitle('restore', { params: { uid: 'U1' } }), 'Restore U1');
+    assert.equal(processTitle('scrub', { params: { uids: ['U2'] } }), 'Scrub U2');
+    assert.equal(processTitle('scrub', { params: { uids: ['U2', 'U3'] } }), 'Scrub 2 versions');
+    assert.equal(processTitle('cleanup', { params: { full: true } }), 'Cleanup');
   });
 });
