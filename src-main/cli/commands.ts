@@ -17,7 +17,9 @@ import { humanBytes, humanDuration, localTime, parseSize } from '../../src-share
 import { machineLines, table } from './format';
 import { statsLine, versionLine } from './backy2';
 import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
+import { daemonCommand, statusCommand } from './daemon';
 import { jobsCommand } from './jobs';
+import { policyCommand, pruneCommand } from './policy';
 import { serveCommand } from './serve';
 import { serveNbdCommand } from './serve-nbd';
 
@@ -269,7 +271,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   export: {
     usage: 'export UID... -f FILE | export UID FILE   (FILE "-" is stdout)',
-    summary: 'export versions\' metadata as checksummed JSON Lines',
+    summary: 'export versions\' metadata as checksummed JSON Lines (not backy2\'s CSV dumps: those go to import-backy2)',
     options: { file: { type: 'string', short: 'f' } },
     args: [1, Infinity],
     async run(ctx) {
@@ -292,7 +294,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   import: {
     usage: 'import -f FILE | import FILE   (FILE "-" is stdin)',
-    summary: 'import versions\' metadata from an export',
+    summary: 'import versions\' metadata from a Blockvault export (backy2\'s CSV dumps: import-backy2)',
     options: { file: { type: 'string', short: 'f' } },
     args: [0, 0],
     async run(ctx) {
@@ -428,4 +430,8 @@ export const COMMANDS: Record<string, Command> = {
   initdb: initdbCommand,
   'auto-tags': autoTagsCommand,
   'import-backy2': importBacky2Command,
+  policy: policyCommand,
+  prune: pruneCommand,
+  status: statusCommand,
+  daemon: daemonCommand,
 };

@@ -13,6 +13,8 @@ import { EventHub } from './events';
 import { browseServices } from './browse';
 import { historyServices } from './history';
 import { jobServices } from './jobs';
+import { policyServices } from './policies';
+import { Scheduler } from './scheduler';
 import { migrateServices } from './migrate';
 import { nbdServices } from './nbd';
 import { repositoryServices } from './repository';
@@ -27,6 +29,8 @@ export interface Services {
   api: Api;
   context: ServiceContext;
   events: EventHub;
+  /** the policies' scheduler, when the services run one (options.schedule) */
+  scheduler: Scheduler | null;
   /** Cancels running jobs, waits for them and closes the repository. */
   close(): Promise<void>;
 }
@@ -36,6 +40,20 @@ export function createServices(options: ServiceOptions): Services {
   const context = new ServiceContext(options, events, new AppConfig(options.configDir ?? defaultConfigDir()));
   // Spelled out as an object of type Api: a method the contract declares and no service
   // implements is a type error here.
+  const scheduler = options.schedule ? new Scheduler(context, { mode: options.mode, clock: options.clock, note: options.note }) : null;
+  if (scheduler) {
+    // Every repository opened is served, unless another process (a daemon) serves it already.
+    events.on((name, payload) => {
+      if (name !== 'repositoryChanged' || !payload) return;
+      const path = (payload as { path: string }).path;
+      try {
+        scheduler.attach(path);
+      } catch (error) {
+        options.note?.(`${path}: not scheduling here: ${(error as Error).message}`);
+      }
+    });
+    context.closing.add((path) => scheduler.detach(path));
+  }
   const api: Api = {
     ...systemServices(context),
     ...repositoryServices(context),
@@ -45,8 +63,18 @@ export function createServices(options: ServiceOptions): Services {
     ...browseServices(context),
     ...migrateServices(context),
     ...nbdServices(context),
+    ...policyServices(context, (path) => scheduler?.refresh(path)),
   };
-  return { api, context, events, close: () => context.close() };
+  return {
+    api,
+    context,
+    events,
+    scheduler,
+    close: async () => {
+      scheduler?.stop();
+      await context.close();
+    },
+  };
 }
 
 /** Validates and runs one call from a transport; never throws. */

@@ -4,13 +4,12 @@
 import { statSync, readFileSync } from 'node:fs';
 import { STREAM_LOCATION as STREAM } from '../engine/io/index';
 import { basename } from 'node:path';
-import type { Api } from '../../src-shared/api/contract';
+import type { Api, BackupArgs } from '../../src-shared/api/contract';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
-import type { CleanupEstimate } from '../../src-shared/api/types';
+import type { CleanupEstimate, Job } from '../../src-shared/api/types';
 import { EngineError } from '../engine/errors';
 import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
-import type { BackupResult } from '../../src-shared/model';
 import { runHook } from '../engine/io/hooks';
 import { backup } from '../engine/pipeline/backup';
 import { cleanup } from '../engine/pipeline/cleanup';
@@ -43,56 +42,91 @@ function isFifo(path: string): boolean {
   }
 }
 
+/** Hooks of a policy's backup: commands before and after, inside the job. */
+export interface BackupHooks {
+  before?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal) => Promise<void>;
+  after?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal, uid: string) => Promise<void>;
+  /** params recorded with the job besides the backup's own (the policy's name) */
+  params?: Record<string, string>;
+}
+
+/**
+ * Checks a backup's arguments and submits its job (startBackup, and the scheduler's runs).
+ * With a `before` hook (a policy's pre command may create the source, e.g. a snapshot) the
+ * checks run inside the job after it, so a failure is in the job history too.
+ */
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post }: BackupArgs, hooks: BackupHooks = {}): Job {
+  if ((pre || post) && ctx.options.mode !== 'cli' && ctx.options.mode !== 'daemon') throw new EngineError('INVALID_ARGUMENT', 'pre and post commands are given on the command line or in a policy, not from the GUI');
+  const repo = ctx.requireRepo();
+  const stream = source === STREAM;
+  // VM disk locations (nbd://, qcow2:, rbd:) are checked by the engine when it opens them.
+  const vm = isVmLocation(source);
+  // --pre/--post (command line) run as a policy's hooks do: inside the job, post also after a failure
+  const before = pre ? (log: (message: string) => void, signal: AbortSignal) => runHook('pre', pre, log, signal) : hooks.before;
+  const check = (): { kind: string; size: number } => {
+    if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
+    const info = stream || vm ? { kind: 'stream', size: 0 } : inspectPath(source);
+    if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+    if (info.kind !== 'file' && info.kind !== 'device' && !stream && !vm && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+    if (!stream) ctx.checkOutsideRepository(vm ? vmPath(source) ?? '/' : source, 'source');
+    if ((bitmap || fromSnap) && !from && !rotateBitmap) throw new EngineError('INVALID_ARGUMENT', `--${bitmap ? 'bitmap' : 'from-snap'} needs a base version (--from UID)${bitmap ? ' (or --rotate-bitmap on a first full backup)' : ''}`);
+    if (from) {
+      const base = repo.meta.requireVersion(from);
+      if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
+    }
+    if (hints !== undefined) {
+      if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
+      if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
+    }
+    return info;
+  };
+  let info = before ? null : check();
+  const changed = (uids: string[]): void => ctx.events.emit('versionsChanged', { reason: 'backup', uids });
+  return ctx.jobs.submit({
+    kind: 'backup',
+    title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
+    params: {
+      source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null,
+      ...(bitmap ? { bitmap } : {}), ...(fromSnap ? { fromSnap } : {}), ...(rotateBitmap ? { rotateBitmap: true } : {}), ...(raw ? { raw: true } : {}), ...(pre ? { pre } : {}), ...(post ? { post } : {}),
+      ...hooks.params,
+    },
+    run: async ({ signal, onProgress, log }) => {
+      let postRan = false;
+      const runPost = async (): Promise<void> => {
+        postRan = true;
+        if (post) await runHook('post', post, log);
+      };
+      try {
+        if (before) {
+          await before(log, signal);
+          info = check();
+        }
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
+        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
+        const s = result.stats;
+        log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+        if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
+        changed([result.uid]);
+        await hooks.after?.(log, signal, result.uid);
+        // a failed post hook fails the job, but the version stays: it is complete and valid
+        await runPost();
+        return { kind: 'backup', value: result };
+      } catch (error) {
+        // the post hook undoes what the pre hook set up (a snapshot, a freeze) whatever happened
+        if (!postRan) await runPost().catch((hookError: Error) => log(`post hook after the failed backup: ${hookError.message}`));
+        changed([]);
+        throw error;
+      }
+    },
+  });
+}
+
 export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post }) {
-      if ((pre || post) && ctx.options.mode !== 'cli' && ctx.options.mode !== 'daemon') throw new EngineError('INVALID_ARGUMENT', 'pre and post commands are given on the command line or in a policy, not from the GUI');
-      const repo = ctx.requireRepo();
-      const stream = source === STREAM;
-      // VM disk locations (nbd://, qcow2:, rbd:) are checked by the engine when it opens them.
-      const vm = isVmLocation(source);
-      if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
-      const info = stream || vm ? { kind: 'stream', size: 0 } : inspectPath(source);
-      // a pre hook may create the source (an LVM snapshot): then the engine checks it after the hook
-      if (info.kind === 'missing' && !pre) throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device' && info.kind !== 'missing' && !stream && !vm && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
-      if (!stream) ctx.checkOutsideRepository(vm ? vmPath(source) ?? '/' : source, 'source');
-      if ((bitmap || fromSnap) && !from && !rotateBitmap) throw new EngineError('INVALID_ARGUMENT', `--${bitmap ? 'bitmap' : 'from-snap'} needs a base version (--from UID)${bitmap ? ' (or --rotate-bitmap on a first full backup)' : ''}`);
-      if (from) {
-        const base = repo.meta.requireVersion(from);
-        if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
-      }
-      if (hints !== undefined) {
-        if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
-        if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
-      }
-      return ctx.jobs.submit({
-        kind: 'backup',
-        title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null, bitmap: bitmap ?? null, fromSnap: fromSnap ?? null, rotateBitmap: Boolean(rotateBitmap), raw: Boolean(raw), pre: pre ?? null, post: post ?? null },
-        run: async ({ signal, onProgress, log }) => {
-          log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
-          let result: BackupResult;
-          try {
-            if (pre) await runHook('pre', pre, log, signal);
-            result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
-          } catch (error) {
-            // the post hook undoes what the pre hook set up (a snapshot, a freeze) whatever happened
-            if (post) await runHook('post', post, log).catch((hookError: Error) => log(`post hook after the failed backup: ${hookError.message}`));
-            changed('backup', []);
-            throw error;
-          }
-          if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
-          const s = result.stats;
-          log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
-          changed('backup', [result.uid]);
-          // a failed post hook fails the job, but the version stays: it is complete and valid
-          if (post) await runHook('post', post, log);
-          return { kind: 'backup', value: result };
-        },
-      });
+    async startBackup(args) {
+      return submitBackup(ctx, args);
     },
 
     async startRestore({ uid, target, force, sparse, confirm }) {

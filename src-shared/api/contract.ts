@@ -4,6 +4,7 @@
 // the Electron preload and the clients are generated from it, and a method missing from it
 // (or from the services) is a type error.
 import type { Result } from './errors';
+import type { Policy, PolicyInfo, PrunePlan, Retention, RepositoryStatus } from './policy';
 import type { BackupStats, BlockMap, DiffRange, DuReport, ScrubMode, ScrubReport, Version } from '../model';
 import type {
   AppInfo,
@@ -112,6 +113,15 @@ export interface PingArgs { sent?: number }
 /** a Unix socket path, or a TCP port on 127.0.0.1 (0: any free port); neither: any free port */
 export interface ServeNbdArgs { uid: string; socket?: string; port?: number; cow?: boolean }
 export interface ServingIdArgs { id: string }
+export interface SavePolicyArgs { policy: Policy; create: boolean }
+export interface PruneArgs {
+  /** one disk; all disks when omitted */
+  name?: string;
+  /** rules to apply instead of each disk's policy */
+  retention?: Retention;
+  /** zone of the days, weeks ... (default: the policy's schedule zone, else UTC) */
+  timeZone?: string;
+}
 
 export interface Api {
   /** Round trip check; `time` is the server's clock. */
@@ -155,6 +165,16 @@ export interface Api {
   /** the store's bytes after each finished job (canceled and failed backups included), ending now */
   getStorageHistory(args: NoArgs): Promise<StoragePoint[]>;
   suggestBase(args: NameArgs): Promise<Version | null>;
+
+  // policies, prune and status
+  listPolicies(args: NoArgs): Promise<PolicyInfo[]>;
+  savePolicy(args: SavePolicyArgs): Promise<PolicyInfo>;
+  removePolicy(args: NameArgs): Promise<null>;
+  /** What prune would keep and remove, and why (changes nothing). */
+  previewPrune(args: PruneArgs): Promise<PrunePlan>;
+  startPrune(args: PruneArgs): Promise<Job>;
+  /** Per disk: last backup and its outcome, last verify, next run; the store; a Nagios level. */
+  getStatus(args: NoArgs): Promise<RepositoryStatus>;
 
   // sources and targets
   listBlockDevices(args: NoArgs): Promise<BlockDevice[]>;
@@ -221,6 +241,12 @@ export const API_METHODS = {
   listVersionFacts: true,
   getStorageHistory: true,
   suggestBase: true,
+  listPolicies: true,
+  savePolicy: true,
+  removePolicy: true,
+  previewPrune: true,
+  startPrune: true,
+  getStatus: true,
   listBlockDevices: true,
   inspectPath: true,
   pickPath: true,

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import type { ApiArgs, ApiMethod } from './contract';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH } from './passphrase';
+import { policySchema, retentionSchema } from './policy';
+import { validTimeZone } from './schedule';
 
 export const LIMITS = {
   path: 4096,
@@ -90,6 +92,12 @@ const passphrase = z
   .max(LIMITS.passphrase, `must be at most ${LIMITS.passphrase} characters`);
 const newPassphrase = passphrase.refine((p) => p.length >= MIN_PASSPHRASE_LENGTH, `must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
 
+const pruneArgs = z.strictObject({
+  name: versionName.optional(),
+  retention: retentionSchema.optional(),
+  timeZone: z.string().max(64).refine(validTimeZone, 'must be a time zone such as "Europe/Berlin"').optional(),
+});
+
 /** One schema per method; `satisfies` checks each against the contract's argument type. */
 export const SCHEMAS = {
   ping: z.strictObject({ sent: z.number().finite().optional() }),
@@ -152,6 +160,12 @@ export const SCHEMAS = {
   listVersionFacts: none,
   getStorageHistory: none,
   suggestBase: z.strictObject({ name: versionName }),
+  listPolicies: none,
+  savePolicy: z.strictObject({ policy: policySchema, create: z.boolean() }),
+  removePolicy: z.strictObject({ name: versionName }),
+  previewPrune: pruneArgs,
+  startPrune: pruneArgs,
+  getStatus: none,
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
