@@ -20,6 +20,7 @@ import { applyChanges, hintsJson, planChanges, planImage, writeImage } from './i
 import { findPeers, makePeer, peerFresh, peerSecond, type PeerName, type PeerResult } from './peers';
 import { printTable, type Check } from './report';
 import { runS3Bench } from './s3';
+import { runNbdBench, runQcow2Bench } from './vm';
 import { runSparseChild, runSparseTest, type SparseResult } from './sparse';
 import {
   diskUsage, fail, formatBytes, log, median, parseSizeArg, rate, round, sha256File, shellQuote, syncAll, timedRun, timedShell, warmUp, which, withLoad, type Timed,
@@ -39,13 +40,15 @@ interface Args {
   syncEachObject: boolean;
   /** folder (default): the whole bench; s3: the image, then backup and restore in S3 against the SDK alone */
   store: 'folder' | 's3';
+  /** run only the VM disk figures (issue 10) */
+  vm: Array<'nbd' | 'qcow2'>;
 }
 
-const USAGE = `usage: npm run bench -- [--size 2G] [--dir DIR] [--json] [--no-peers] [--keep] [--seed S]
+const USAGE = `usage: npm run bench -- [--size 2G] [--dir DIR] [--json] [--no-peers] [--keep] [--seed S] [--nbd] [--qcow2]
        [--sparse-test | --no-sparse-test] [--sparse-size 16G] [--workers N] [--slots N] [--sync-each-object] [--store folder|s3]`;
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { size: 2 * 1024 ** 3, dir: null, json: false, peers: true, keep: false, seed: 'blockvault-bench-1', sparseTest: true, sparseSize: 16 * 1024 ** 3, syncEachObject: false, store: 'folder' };
+  const args: Args = { size: 2 * 1024 ** 3, dir: null, json: false, peers: true, keep: false, seed: 'blockvault-bench-1', sparseTest: true, sparseSize: 16 * 1024 ** 3, syncEachObject: false, store: 'folder', vm: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): string => {
@@ -58,6 +61,8 @@ function parseArgs(argv: string[]): Args {
       case '--dir': args.dir = resolve(value()); break;
       case '--json': args.json = true; break;
       case '--no-peers': args.peers = false; break;
+      case '--nbd': args.vm.push('nbd'); break;
+      case '--qcow2': args.vm.push('qcow2'); break;
       case '--keep': args.keep = true; break;
       case '--seed': args.seed = value(); break;
       case '--sparse-test': args.sparseTest = true; break;
@@ -123,7 +128,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
   try {
-    await run(args, work);
+    if (args.vm.length) {
+      for (const kind of args.vm) await (kind === 'nbd' ? runNbdBench : runQcow2Bench)(work, args.size, args.seed);
+    } else {
+      await run(args, work);
+    }
   } finally {
     cleanup();
   }

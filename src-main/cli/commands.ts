@@ -59,6 +59,11 @@ export interface Command {
 const json = { type: 'boolean' } as const;
 const machine = { type: 'boolean', short: 'm' } as const;
 
+/** `qcow2:RELATIVE` made absolute as the contract wants; other locations pass as given. */
+function vmLocation(location: string): string {
+  return location.startsWith('qcow2:') ? `qcow2:${absolute(location.slice('qcow2:'.length))}` : location;
+}
+
 function str(values: Values, key: string): string | undefined {
   const value = values[key];
   return typeof value === 'string' ? value : undefined;
@@ -119,16 +124,21 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   backup: {
-    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE]   (SOURCE may be file://PATH or "-" for stdin)',
-    summary: 'back up a file, block device or FIFO ("-": stdin); prints the new version UID last',
-    options: { snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json },
+    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE | --bitmap NAME [--rotate-bitmap] | --from-snap SNAP] [--raw] [--pre CMD] [--post CMD]   (SOURCE: a path, file://PATH, "-" for stdin, qcow2:PATH, nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, rbd:POOL/IMAGE[@SNAP][?conf=PATH&id=USER])',
+    summary: 'back up a file, block device, FIFO ("-": stdin), qcow2 guest disk, NBD export or RBD image; prints the new version UID last',
+    options: {
+      snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json,
+      bitmap: { type: 'string' }, 'from-snap': { type: 'string' }, 'rotate-bitmap': { type: 'boolean' }, raw: { type: 'boolean' }, pre: { type: 'string' }, post: { type: 'string' },
+    },
     args: [2, 2],
     async run(ctx) {
       const hints = str(ctx.values, 'hints');
       {
         const result = resultOf<BackupResult>(await ctx.job('backup', (api) => api.startBackup({
-          uid: randomUUID(), source: sourcePath(ctx.positionals[0]), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
+          uid: randomUUID(), source: vmLocation(sourcePath(ctx.positionals[0])), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
           from: str(ctx.values, 'from'), hints: hints === undefined ? undefined : absolute(hints),
+          bitmap: str(ctx.values, 'bitmap'), fromSnap: str(ctx.values, 'from-snap'), rotateBitmap: ctx.values['rotate-bitmap'] === true ? true : undefined, raw: ctx.values.raw === true ? true : undefined,
+          pre: str(ctx.values, 'pre'), post: str(ctx.values, 'post'),
         })));
         const s = result.stats;
         const seconds = s.durationMs / 1000;
@@ -158,12 +168,12 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   restore: {
-    usage: 'restore UID TARGET [--force] [--sparse]',
-    summary: 'restore a version to a new file ("-": stdout), or to an existing file or device with --force',
+    usage: 'restore UID TARGET [--force] [--sparse]   (TARGET: a path, "-" for stdout, qcow2:PATH (a new qcow2), nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH (a writable export), rbd:POOL/IMAGE[?conf=PATH&id=USER] (a new RBD image))',
+    summary: 'restore a version to a new file ("-": stdout), a new qcow2 or RBD image, a writable NBD export, or an existing file, device or image with --force',
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
     args: [2, 2],
     async run(ctx) {
-      const target = ctx.positionals[1] === STREAM ? STREAM : absolute(ctx.positionals[1]);
+      const target = ctx.positionals[1] === STREAM ? STREAM : vmLocation(sourcePath(ctx.positionals[1]));
       const force = Boolean(ctx.values.force);
       {
         // --force is the command line's confirmation of overwriting the target.

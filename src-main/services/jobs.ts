@@ -10,6 +10,7 @@ import type { CleanupEstimate, Job } from '../../src-shared/api/types';
 import { EngineError } from '../engine/errors';
 import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
+import { runHook } from '../engine/io/hooks';
 import { backup } from '../engine/pipeline/backup';
 import { cleanup } from '../engine/pipeline/cleanup';
 import { restore } from '../engine/pipeline/restore';
@@ -22,6 +23,16 @@ type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimat
 
 /** An import reads the whole export into memory; exports of huge repositories are split. */
 const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
+
+/** nbd://, nbd+unix://, qcow2:, rbd: locations (engine/io/schemes.ts) */
+function isVmLocation(location: string): boolean {
+  return /^(nbd:\/\/|nbd\+unix:\/\/|qcow2:|rbd:)/.test(location);
+}
+
+/** the local file behind a VM location (a qcow2's path), if any */
+function vmPath(location: string): string | null {
+  return location.startsWith('qcow2:') ? location.slice('qcow2:'.length) : null;
+}
 
 function isFifo(path: string): boolean {
   try {
@@ -44,15 +55,21 @@ export interface BackupHooks {
  * With a `before` hook (a policy's pre command may create the source, e.g. a snapshot) the
  * checks run inside the job after it, so a failure is in the job history too.
  */
-export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid }: BackupArgs, hooks: BackupHooks = {}): Job {
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post }: BackupArgs, hooks: BackupHooks = {}): Job {
+  if ((pre || post) && ctx.options.mode !== 'cli' && ctx.options.mode !== 'daemon') throw new EngineError('INVALID_ARGUMENT', 'pre and post commands are given on the command line or in a policy, not from the GUI');
   const repo = ctx.requireRepo();
   const stream = source === STREAM;
+  // VM disk locations (nbd://, qcow2:, rbd:) are checked by the engine when it opens them.
+  const vm = isVmLocation(source);
+  // --pre/--post (command line) run as a policy's hooks do: inside the job, post also after a failure
+  const before = pre ? (log: (message: string) => void, signal: AbortSignal) => runHook('pre', pre, log, signal) : hooks.before;
   const check = (): { kind: string; size: number } => {
     if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
-    const info = stream ? { kind: 'stream', size: 0 } : inspectPath(source);
+    const info = stream || vm ? { kind: 'stream', size: 0 } : inspectPath(source);
     if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-    if (info.kind !== 'file' && info.kind !== 'device' && !stream && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
-    if (!stream) ctx.checkOutsideRepository(source, 'source');
+    if (info.kind !== 'file' && info.kind !== 'device' && !stream && !vm && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+    if (!stream) ctx.checkOutsideRepository(vm ? vmPath(source) ?? '/' : source, 'source');
+    if ((bitmap || fromSnap) && !from && !rotateBitmap) throw new EngineError('INVALID_ARGUMENT', `--${bitmap ? 'bitmap' : 'from-snap'} needs a base version (--from UID)${bitmap ? ' (or --rotate-bitmap on a first full backup)' : ''}`);
     if (from) {
       const base = repo.meta.requireVersion(from);
       if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
@@ -63,26 +80,40 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
     }
     return info;
   };
-  let info = hooks.before ? null : check();
+  let info = before ? null : check();
   const changed = (uids: string[]): void => ctx.events.emit('versionsChanged', { reason: 'backup', uids });
   return ctx.jobs.submit({
     kind: 'backup',
     title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-    params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null, ...hooks.params },
+    params: {
+      source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null,
+      ...(bitmap ? { bitmap } : {}), ...(fromSnap ? { fromSnap } : {}), ...(rotateBitmap ? { rotateBitmap: true } : {}), ...(raw ? { raw: true } : {}), ...(pre ? { pre } : {}), ...(post ? { post } : {}),
+      ...hooks.params,
+    },
     run: async ({ signal, onProgress, log }) => {
+      let postRan = false;
+      const runPost = async (): Promise<void> => {
+        postRan = true;
+        if (post) await runHook('post', post, log);
+      };
       try {
-        if (hooks.before) {
-          await hooks.before(log, signal);
+        if (before) {
+          await before(log, signal);
           info = check();
         }
-        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
-        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
+        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
         const s = result.stats;
         log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+        if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
         changed([result.uid]);
         await hooks.after?.(log, signal, result.uid);
+        // a failed post hook fails the job, but the version stays: it is complete and valid
+        await runPost();
         return { kind: 'backup', value: result };
       } catch (error) {
+        // the post hook undoes what the pre hook set up (a snapshot, a freeze) whatever happened
+        if (!postRan) await runPost().catch((hookError: Error) => log(`post hook after the failed backup: ${hookError.message}`));
         changed([]);
         throw error;
       }
@@ -111,6 +142,21 @@ export function jobServices(ctx: ServiceContext): JobApi {
           run: async ({ signal, onProgress, log }) => {
             const result = await restore(repo, { uid, target, signal, onProgress });
             log(`streamed ${humanBytes(result.bytes)} to stdout: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+            return { kind: 'restore', value: result };
+          },
+        });
+      }
+      if (isVmLocation(target)) {
+        const path = vmPath(target);
+        if (path) ctx.checkOutsideRepository(path, 'target');
+        if (force && path && confirm !== basename(path) && confirm !== path) throw new EngineError('INVALID_ARGUMENT', `to overwrite ${path}, type its name "${basename(path)}" to confirm`);
+        return ctx.jobs.submit({
+          kind: 'restore',
+          title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
+          params: { uid, target, force: Boolean(force), sparse: false, targetKind: 'vm disk' },
+          run: async ({ signal, onProgress, log }) => {
+            const result = await restore(repo, { uid, target, force, signal, onProgress });
+            log(`restored ${humanBytes(result.bytes)} to ${target}: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
             return { kind: 'restore', value: result };
           },
         });

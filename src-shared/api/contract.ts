@@ -89,6 +89,18 @@ export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
 export interface BrowsePathArgs { path?: string; purpose: PickPurpose }
 export interface BackupArgs {
   source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string;
+  /** qcow2 or NBD source: the changes since `from` are the extents this dirty bitmap marks */
+  bitmap?: string;
+  /** RBD source: the changes since `from` are what `rbd diff --from-snap` this snapshot lists */
+  fromSnap?: string;
+  /** qcow2: start the bitmap afresh after the backup (cleared, or added when missing) */
+  rotateBitmap?: boolean;
+  /** a file with qcow2 content is backed up as the container file, not its guest disk */
+  raw?: boolean;
+  /** shell command run before the backup (its failure means no backup) */
+  pre?: string;
+  /** shell command run after the backup, also when it failed or was canceled */
+  post?: string;
   /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
   uid?: string;
 }

@@ -63,6 +63,19 @@ const s3Connection = z.strictObject({
   profile: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be a profile name').optional(),
 });
 
+/** nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=/PATH, qcow2:/PATH, rbd:POOL/IMAGE[@SNAP][?conf=/PATH&id=USER] */
+export const vmLocation = z
+  .string()
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+  .refine((s) => /^(nbd:\/\/[^/]+\/|nbd\+unix:\/\/\/[^?]*\?socket=\/|qcow2:\/|rbd:[A-Za-z0-9_.+-]+\/[A-Za-z0-9_.+-]+(@[A-Za-z0-9_.+-]+)?(\?|$))/.test(s), 'must be nbd://HOST/EXPORT, nbd+unix:///EXPORT?socket=/PATH, qcow2:/PATH or rbd:POOL/IMAGE[@SNAP]')
+  .refine((s) => !s.split(/[/=&]/).includes('..'), 'must not contain ".." segments');
+
+/** A source or target: a path, "-" (stdin/stdout), or a VM disk location */
+export const location = z.union([streamOrPath, vmLocation]);
+
+const bitmapName = z.string().regex(/^[A-Za-z0-9_.+-]{1,1023}$/, 'must be a bitmap or snapshot name (letters, digits, _ . + -)');
+
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
   .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$/, 'must be a version UID (letters, digits, "-", "_", "."; at most 128)');
@@ -181,7 +194,13 @@ export const SCHEMAS = {
     purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
   }),
   startBackup: z.strictObject({
-    source: streamOrPath,
+    source: location,
+    bitmap: bitmapName.optional(),
+    fromSnap: bitmapName.optional(),
+    rotateBitmap: z.boolean().optional(),
+    raw: z.boolean().optional(),
+    pre: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
+    post: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').refine((s) => !s.includes('|'), 'must not contain "|"').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
@@ -191,7 +210,7 @@ export const SCHEMAS = {
   }),
   startRestore: z.strictObject({
     uid,
-    target: streamOrPath,
+    target: location,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),
