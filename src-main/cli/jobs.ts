@@ -1,5 +1,6 @@
 // `blockvault jobs`: the job history of the repository (every job, whoever started it).
 import { humanBytes, humanDuration, localTime } from '../../src-shared/api/format';
+import { jobOutcome } from '../../src-shared/api/outcome';
 import type { Job } from '../../src-shared/api/types';
 import { UsageError, type Command } from './commands';
 import { table } from './format';
@@ -35,7 +36,7 @@ export const jobsCommand: Command = {
       return;
     }
     ctx.out(table(
-      ['created', 'id', 'kind', 'state', 'progress', 'duration', 'title', 'error'],
+      ['created', 'id', 'kind', 'state', 'progress', 'duration', 'title', 'outcome'],
       jobs.map((job) => [
         localTime(job.created),
         job.id.slice(0, 8),
@@ -44,7 +45,8 @@ export const jobsCommand: Command = {
         progressText(job),
         duration(job),
         job.title,
-        job.error ? `[${job.error.code}] ${job.error.message}` : '',
+        // the same words as the GUI: a scrub that found problems says so, not just "succeeded"
+        job.error ? `[${job.error.code}] ${job.error.message}` : job.state === 'succeeded' ? jobOutcome(job).label : '',
       ]),
     ));
   },

@@ -58,6 +58,18 @@ describe('CLI jobs', () => {
     assert.equal(history[0].error?.code, 'OBJECT_MISSING');
   });
 
+  it('jobs says what a scrub found, in the GUI\'s words, not a bare "succeeded"', async () => {
+    const clean = await ok(['--repo', repo, 'jobs']);
+    assert.match(clean.split('\n').find((line) => /\bscrub\b/.test(line)) ?? '', /all good/);
+    // the previous test deleted an object of this version
+    const scrub = await cli(['--repo', repo, 'scrub', uid, '--deep']);
+    assert.equal(scrub.code, 20, scrub.stderr);
+    const table = await ok(['--repo', repo, 'jobs']);
+    const row = table.split('\n').find((line) => /\bscrub\b/.test(line) && /found problems/.test(line));
+    assert.ok(row, `a row says the scrub found problems:\n${table}`);
+    assert.match(row, /1 missing block/);
+  });
+
   it('the services\' checks apply: a restore target inside the repository is refused, no job', async () => {
     const before = (await jobs()).length;
     const inside = join(repo, 'inside.img');
