@@ -6,13 +6,14 @@
 // and lets file paths through only when the admin chose or confirmed them (security.ts
 // PathGrants). Native dialogs serve `pickPath`; recent repositories live in userData, and
 // the last one opens at start.
-import { app, BrowserWindow, dialog, ipcMain, net, protocol, session, shell, type OpenDialogOptions } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, net, Notification, protocol, session, shell, type OpenDialogOptions } from 'electron';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IPC_EVENT, IPC_INVOKE } from '../src-shared/api/contract';
-import type { PickPurpose } from '../src-shared/api/types';
+import type { Job, PickPurpose } from '../src-shared/api/types';
 import { CSP, isAllowedExternal, isOwnPage as isOwnPageOf, PathGrants, RENDERER_HOST, RENDERER_PAGE, WEB_PREFERENCES } from './security';
+import { NoticeBoard } from './notify';
 import { createServices, dispatch, type Services } from './services';
 
 const RENDERER_URL = process.env.ELECTRON_RENDERER_URL;
@@ -124,8 +125,13 @@ function wire(): void {
     if (refused) return { ok: false, error: { code: 'CANCELED', message: refused } };
     return dispatch(services.api, method, args);
   });
+  const notices = new NoticeBoard();
   services.events.on((name, payload) => {
     if (window && !window.isDestroyed()) window.webContents.send(IPC_EVENT, name, payload);
+    // a job that failed or found problems (a scheduled backup or verify among them) is
+    // announced by the desktop too, since the window may be hidden
+    const notice = name === 'jobChanged' && Notification.isSupported() ? notices.next(payload as Job) : null;
+    if (notice) new Notification({ title: notice.title, body: notice.body }).show();
   });
 }
 
