@@ -53,7 +53,14 @@ export const s3Location = z
   .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[a-z0-9][a-z0-9._-]*)*\/?$/, 'must be s3://BUCKET/PREFIX (lowercase letters, digits, ".", "_", "-")');
 
 /** A repository: an absolute folder path or an S3 location. */
-export const repositoryPath = z.union([s3Location, absolutePath], { error: 'must be an absolute path or s3://BUCKET/PREFIX' });
+export const repositoryPath = z.string({ error: 'must be an absolute path or s3://BUCKET/PREFIX' }).transform((value, ctx) => {
+  // checked by the form it claims, so a relative path is told it must be absolute (a union
+  // reported the S3 rule for every path); a path comes out normalized as absolutePath makes it
+  const result = (value.startsWith('s3://') ? s3Location : absolutePath).safeParse(value);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+  return z.NEVER;
+});
 
 const s3Connection = z.strictObject({
   endpoint: z.string().max(LIMITS.path).regex(/^https?:\/\/[^\s/@]+(\/[^\s@]*)?$/, 'must be an http:// or https:// URL without credentials').optional(),
