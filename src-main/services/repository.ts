@@ -112,12 +112,26 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
       if (passphrase === undefined && keyFile === undefined && Repository.isEncrypted(path)) {
         throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
       }
-      return opened(Repository.open(path, credentials(passphrase, keyFile)));
+      const repo = Repository.open(path, credentials(passphrase, keyFile));
+      try {
+        await repo.ensureConfigPublished();
+      } catch (error) {
+        repo.close();
+        throw error;
+      }
+      return opened(repo);
     },
     async createRepository({ path, blockSize, compression, minAgeDays, cleanupGraceSeconds, encrypt, passphrase, keyFile }) {
       if (encrypt && passphrase === undefined && keyFile === undefined) throw new EngineError('INVALID_ARGUMENT', 'an encrypted repository needs a passphrase or a key file');
       const encryption = encrypt ? credentials(passphrase, keyFile) : undefined;
-      return opened(Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption }));
+      const repo = Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption });
+      try {
+        await repo.publishConfig();
+      } catch (error) {
+        repo.close();
+        throw error;
+      }
+      return opened(repo);
     },
     async closeRepository() {
       ctx.closeRepository();
@@ -145,7 +159,7 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
       return ctx.requireRepo().addKey(credentials(passphrase, keyFile));
     },
     async removeKey({ id }) {
-      ctx.requireRepo().removeKey(id);
+      await ctx.requireRepo().removeKey(id);
       return null;
     },
     async changePassphrase({ passphrase, id }) {
@@ -153,8 +167,8 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     },
     async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs }) {
       const repo = ctx.requireRepo();
-      if (minAgeDays !== undefined) repo.setSetting('min_age_days', minAgeDays);
-      if (cleanupGraceSeconds !== undefined) repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
+      if (minAgeDays !== undefined) await repo.setSetting('min_age_days', minAgeDays);
+      if (cleanupGraceSeconds !== undefined) await repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
       if (maxConcurrentJobs !== undefined) ctx.jobs.setMaxConcurrent(maxConcurrentJobs);
       const info = repositoryInfo(repo);
       ctx.events.emit('repositoryChanged', info);

@@ -6,11 +6,12 @@
 // gets its size when the stream ends.
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
+import { publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { openSource, type Extent } from '../io/index';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
-import { objectKey } from '../store/index';
+import { manifestKey, objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
 import { hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
@@ -315,8 +316,10 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       ...stats,
       durationMs: Date.now() - started,
     };
+    // Valid only once its manifest is durable in the store: a rebuild from the store sees it.
+    meta.transaction(() => meta.sealBlockList(vid));
+    await publishManifest(repo, uid, options.signal);
     meta.durableTransaction(() => {
-      meta.sealBlockList(vid);
       meta.setVersionState(vid, VersionState.valid);
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
@@ -331,6 +334,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     // No valid version, no orphaned rows: the objects written are reclaimed by cleanup.
     if (versionId !== undefined) {
       try { meta.deleteVersion(versionId, Date.now()); } catch { /* the version stays incomplete; cleanup removes it */ }
+      await repo.store.delete(manifestKey(uid)).catch(() => undefined);
     }
     tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
     if (options.signal?.aborted) throw new EngineError('CANCELED', 'backup canceled; no version was created');
