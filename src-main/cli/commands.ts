@@ -16,6 +16,7 @@ import { newCredentials } from './credentials';
 import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/format';
 import { machineLines, table } from './format';
 import { jobsCommand } from './jobs';
+import { recoverCommand, restoreWithoutDatabaseCommand } from './recover';
 import { serveCommand } from './serve';
 
 export class UsageError extends Error {}
@@ -147,13 +148,14 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   restore: {
-    usage: 'restore UID TARGET [--force] [--sparse]',
-    summary: 'restore a version to a new file, or to an existing file or device with --force',
-    options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
+    usage: 'restore UID TARGET [--force] [--sparse] [--without-database]',
+    summary: 'restore a version to a new file, or to an existing file or device with --force (--without-database: from its manifest in the store alone)',
+    options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, 'without-database': { type: 'boolean' }, json },
     args: [2, 2],
     async run(ctx) {
       const target = absolute(ctx.positionals[1]);
       const force = Boolean(ctx.values.force);
+      if (ctx.values['without-database']) return restoreWithoutDatabaseCommand(ctx, target, force);
       {
         // --force is the command line's confirmation of overwriting the target.
         const result = resultOf<RestoreResult>(await ctx.job('restore', (api) => api.startRestore({ uid: ctx.positionals[0], target, force, sparse: Boolean(ctx.values.sparse), ...(force ? { confirm: basename(target) } : {}) })));
@@ -402,5 +404,6 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   serve: serveCommand,
+  recover: recoverCommand,
   jobs: jobsCommand,
 };

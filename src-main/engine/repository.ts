@@ -53,7 +53,7 @@ export interface InitOptions {
   encryption?: Credentials;
 }
 
-interface RepositoryConfigFile {
+export interface RepositoryConfigFile {
   format: string;
   formatVersion: number;
   id: string;
@@ -75,7 +75,11 @@ function readConfig(root: string): RepositoryConfigFile {
   try {
     config = JSON.parse(readFileSync(configFile, 'utf8')) as RepositoryConfigFile;
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no repository there' : (error as Error).message;
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    if (missing && existsSync(join(root, 'repository', 'config'))) {
+      throw new EngineError('NOT_A_REPOSITORY', `${configFile} is missing, but the store in ${root} holds the repository's settings; rebuild it with "blockvault recover ${root}"`);
+    }
+    const reason = missing ? 'no repository there' : (error as Error).message;
     throw new EngineError('NOT_A_REPOSITORY', `${root} is not a Blockvault repository (${reason}); create one with "blockvault init"`);
   }
   if (config.format !== REPOSITORY_FORMAT_NAME) throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not a Blockvault repository file`);
@@ -86,6 +90,11 @@ function readConfig(root: string): RepositoryConfigFile {
     );
   }
   return config;
+}
+
+/** Writes blockvault.json again (recover, when the store still holds the settings). */
+export function writeRepositoryConfigFile(root: string, config: RepositoryConfigFile): void {
+  writeConfig(root, config);
 }
 
 /** Replaces the config file atomically and durably. */
