@@ -30,7 +30,7 @@ export default defineConfig({
     build: {
       outDir: 'out/renderer',
       minify: true,
-      sourcemap: true,
+      sourcemap: false,
       chunkSizeWarningLimit: 1500,
       rollupOptions: { input: resolve(__dirname, 'src-renderer/index.html') },
     },

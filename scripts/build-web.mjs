@@ -11,6 +11,6 @@ await build({
   base: './',
   plugins: [react()],
   logLevel: 'warn',
-  build: { outDir: resolve(root, 'out/renderer'), emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 1500 },
+  build: { outDir: resolve(root, 'out/renderer'), emptyOutDir: true, sourcemap: false, chunkSizeWarningLimit: 1500 },
 });
 console.log(`built out/renderer in ${Date.now() - started} ms`);

@@ -1,29 +1,55 @@
 // Electron entry: app lifecycle, the window and wiring only. The window runs the renderer
-// sandboxed (contextIsolation and sandbox on, nodeIntegration off, a strict CSP), may not
-// navigate away or open windows, and reaches the services through one IPC handler that
-// validates every call (services/index.ts `dispatch`). Native dialogs serve `pickPath`;
-// recent repositories live in userData, and the last one opens at start.
-import { app, BrowserWindow, dialog, ipcMain, session, shell, type OpenDialogOptions } from 'electron';
+// sandboxed (security.ts: contextIsolation and sandbox on, nodeIntegration off, a strict
+// CSP), loads it from the app:// protocol (never file://), may not navigate away, open
+// windows or get any permission, opens only allow-listed links outside, and reaches the
+// services through one IPC handler that validates every call (services/index.ts `dispatch`)
+// and lets file paths through only when the admin chose or confirmed them (security.ts
+// PathGrants). Native dialogs serve `pickPath`; recent repositories live in userData, and
+// the last one opens at start.
+import { app, BrowserWindow, dialog, ipcMain, net, protocol, session, shell, type OpenDialogOptions } from 'electron';
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { IPC_EVENT, IPC_INVOKE } from '../src-shared/api/contract';
 import type { PickPurpose } from '../src-shared/api/types';
+import { CSP, isAllowedExternal, isOwnPage as isOwnPageOf, PathGrants, RENDERER_HOST, RENDERER_PAGE, WEB_PREFERENCES } from './security';
 import { createServices, dispatch, type Services } from './services';
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
 const RENDERER_URL = process.env.ELECTRON_RENDERER_URL;
-const RENDERER_FILE = join(__dirname, '..', 'renderer', 'index.html');
+const RENDERER_DIR = join(__dirname, '..', 'renderer');
 
 let window: BrowserWindow | null = null;
 let services: Services;
 
-function isOwnPage(url: string): boolean {
-  if (RENDERER_URL) return url.startsWith(RENDERER_URL);
-  try {
-    return new URL(url).protocol === 'file:' && decodeURIComponent(new URL(url).pathname) === RENDERER_FILE;
-  } catch {
-    return false;
-  }
+const isOwnPage = (url: string): boolean => isOwnPageOf(url, RENDERER_URL);
+
+/** Typed paths: the admin confirms them in a native message box no renderer script can click. */
+const grants = new PathGrants(async (path, access, method) => {
+  const what = access === 'write' ? `write to (and may overwrite) ${path}` : `read ${path}`;
+  const options = {
+    type: 'question' as const,
+    buttons: ['Cancel', access === 'write' ? 'Write to it' : 'Read it'],
+    defaultId: 0,
+    cancelId: 0,
+    title: 'Blockvault',
+    message: `Blockvault will ${what}.`,
+    detail: `Requested by ${method} with a path typed in the window. Continue only if you typed it.`,
+  };
+  const result = window ? await dialog.showMessageBox(window, options) : await dialog.showMessageBox(options);
+  return result.response === 1;
+});
+
+/** app://blockvault/<file>: the built renderer's files, nothing outside its folder. */
+function serveRenderer(): void {
+  protocol.handle('app', async (request) => {
+    const url = new URL(request.url);
+    const file = normalize(join(RENDERER_DIR, decodeURIComponent(url.pathname)));
+    if (url.host !== RENDERER_HOST || !file.startsWith(RENDERER_DIR + sep) || file.endsWith('.map')) return new Response('not found', { status: 404 });
+    const response = await net.fetch(pathToFileURL(file).toString());
+    const headers = new Headers(response.headers);
+    headers.set('Content-Security-Policy', CSP);
+    return new Response(response.body, { status: response.status, headers });
+  });
 }
 
 async function pick(purpose: PickPurpose, defaultPath?: string): Promise<string | null> {
@@ -50,23 +76,14 @@ function createWindow(): void {
     show: false,
     title: 'Blockvault',
     backgroundColor: '#f5f6f8',
-    webPreferences: {
-      preload: join(__dirname, '..', 'preload', 'index.js'),
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      nodeIntegrationInWorker: false,
-      webSecurity: true,
-      webviewTag: false,
-      spellcheck: false,
-    },
+    webPreferences: { ...WEB_PREFERENCES, preload: join(__dirname, '..', 'preload', 'index.js') },
   });
   window.once('ready-to-show', () => window?.show());
   window.on('closed', () => {
     window = null;
   });
   if (RENDERER_URL) void window.loadURL(RENDERER_URL);
-  else void window.loadFile(RENDERER_FILE);
+  else void window.loadURL(RENDERER_PAGE);
 }
 
 function secure(): void {
@@ -74,6 +91,7 @@ function secure(): void {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
   });
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+  session.defaultSession.setPermissionCheckHandler(() => false);
   app.on('web-contents-created', (_event, contents) => {
     contents.on('will-navigate', (event, url) => {
       if (!isOwnPage(url)) event.preventDefault();
@@ -83,19 +101,26 @@ function secure(): void {
     });
     contents.on('will-attach-webview', (event) => event.preventDefault());
     contents.setWindowOpenHandler(({ url }) => {
-      // Links to documentation open in the user's browser; nothing opens inside the app.
-      if (/^https:\/\//.test(url)) void shell.openExternal(url);
+      // Allow-listed documentation links open in the user's browser; nothing opens inside the app.
+      if (isAllowedExternal(url)) void shell.openExternal(url);
       return { action: 'deny' };
     });
   });
 }
 
 function wire(): void {
-  services = createServices({ mode: 'electron', configDir: app.getPath('userData'), dialogs: { pick } });
-  ipcMain.handle(IPC_INVOKE, (event, method: unknown, args: unknown) => {
+  const pickAndGrant = async (purpose: PickPurpose, defaultPath?: string): Promise<string | null> => {
+    const chosen = await pick(purpose, defaultPath);
+    if (chosen) grants.grant(chosen);
+    return chosen;
+  };
+  services = createServices({ mode: 'electron', configDir: app.getPath('userData'), dialogs: { pick: pickAndGrant } });
+  ipcMain.handle(IPC_INVOKE, async (event, method: unknown, args: unknown) => {
     if (!event.senderFrame || !isOwnPage(event.senderFrame.url)) {
       return { ok: false, error: { code: 'UNAUTHORIZED', message: 'calls are accepted from the Blockvault window only' } };
     }
+    const refused = await grants.check(String(method), args);
+    if (refused) return { ok: false, error: { code: 'CANCELED', message: refused } };
     return dispatch(services.api, method, args);
   });
   services.events.on((name, payload) => {
@@ -123,6 +148,7 @@ if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   app.enableSandbox();
+  protocol.registerSchemesAsPrivileged([{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
   app.on('second-instance', () => {
     if (window) {
       if (window.isMinimized()) window.restore();
@@ -131,6 +157,7 @@ if (!app.requestSingleInstanceLock()) {
   });
   void app.whenReady().then(async () => {
     secure();
+    serveRenderer();
     wire();
     await openInitialRepository();
     createWindow();

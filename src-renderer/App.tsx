@@ -87,7 +87,7 @@ function CurrentView({ route }: { route: Route }) {
     case 'restore':
       return <NeedsRepository><RestoreWizard key={route.uid ?? ''} initialUid={route.uid} /></NeedsRepository>;
     case 'scrub':
-      return <NeedsRepository><ScrubView initialUids={route.uids} report={route.report} /></NeedsRepository>;
+      return <NeedsRepository><ScrubView key={route.job ?? route.report ?? ''} initialUids={route.uids} report={route.report} job={route.job} /></NeedsRepository>;
     case 'jobs':
       return <JobsView selected={route.job} />;
     case 'cleanup':
@@ -129,6 +129,7 @@ export function App() {
   return (
     <div className="app">
       <header className="topbar">
+        <button type="button" className="skip-link" onClick={() => document.getElementById('main')?.focus()}>Skip to content</button>
         <span className="brand">Blockvault</span>
         <span className="repo-path mono" title={repository?.path}>{repository ? repository.path : 'no repository open'}</span>
         {repository?.settings.encrypted && <span className="badge encrypted" title="objects are encrypted with AES-256-GCM"><LockIcon /> encrypted</span>}
@@ -149,7 +150,7 @@ export function App() {
           ))}
         </ul>
       </nav>
-      <main className="content" id="main">
+      <main className="content" id="main" tabIndex={-1}>
         <CurrentView route={route} />
       </main>
       <ConnectionBanner />

@@ -8,6 +8,7 @@ import type { Job } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
 import { createServices, EngineError, validatedApi, type Services } from '../services';
 import { openCredentials, type Credentials } from './credentials';
+import { processTitle } from './backy2';
 import { ProgressBar } from './format';
 
 /** A path from the command line, absolute as the contract wants it. */
@@ -15,9 +16,12 @@ export function absolute(path: string): string {
   return resolve(path);
 }
 
-/** A source spelled as a URL (nbd://, rbd:...) passes as given; a path becomes absolute. */
+/** `-` as a source or target: stdin for a backup, stdout for a restore. */
+export const STREAM = '-';
+
+/** A source spelled as a URL (nbd://, rbd:...) or `-` passes as given; a path becomes absolute. */
 export function sourcePath(text: string): string {
-  return /^[a-z][a-z0-9+.-]*:/i.test(text) ? text : resolve(text);
+  return text === STREAM || /^[a-z][a-z0-9+.-]*:/i.test(text) ? text : resolve(text);
 }
 
 export interface RepositoryOptions {
@@ -71,8 +75,8 @@ export class CliClient {
  * cancel on `signal`. Resolves with the succeeded job; throws the job's error otherwise
  * (CANCELED when canceled).
  */
-export async function followJob(services: Services, api: Api, label: string, signal: AbortSignal, start: () => Promise<Job>): Promise<Job> {
-  const bar = new ProgressBar(process.stderr, label);
+export async function followJob(services: Services, api: Api, label: string, signal: AbortSignal, start: () => Promise<Job>, log?: (text: string) => void): Promise<Job> {
+  const bar = new ProgressBar(process.stderr, label, { log });
   const latest = new Map<string, Job>();
   let id: string | null = null;
   let settle: ((job: Job) => void) | null = null;
@@ -88,6 +92,7 @@ export async function followJob(services: Services, api: Api, label: string, sig
   try {
     const started = await start();
     id = started.id;
+    bar.title = processTitle(label, started);
     const ended = await new Promise<Job>((resolveJob) => {
       settle = resolveJob;
       const seen = latest.get(started.id);

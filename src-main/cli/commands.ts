@@ -1,7 +1,7 @@
 // CLI commands: one entry per command with its options, usage text and body. Bodies call the
 // services through the validated contract (ctx.api) and run long work as jobs (ctx.job), then
 // print; they throw coded errors (EngineError) for failures and UsageError for bad arguments.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -10,14 +10,17 @@ import type { ParseArgsConfig } from 'node:util';
 import type { Api } from '../../src-shared/api/contract';
 import type { Job } from '../../src-shared/api/types';
 import type { BackupResult, CleanupResult, RestoreResult, Version } from '../../src-shared/model';
-import { EngineError } from '../services';
-import { absolute, sourcePath } from './client';
+import { EngineError, type Services } from '../services';
+import { absolute, sourcePath, STREAM } from './client';
 import { newCredentials } from './credentials';
-import { humanBytes, humanDuration, parseSize } from '../../src-shared/api/format';
+import { humanBytes, humanDuration, localTime, parseSize } from '../../src-shared/api/format';
 import { machineLines, table } from './format';
+import { statsLine, versionLine } from './backy2';
+import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
 import { jobsCommand } from './jobs';
 import { recoverCommand, restoreWithoutDatabaseCommand } from './recover';
 import { serveCommand } from './serve';
+import { serveNbdCommand } from './serve-nbd';
 
 export class UsageError extends Error {}
 
@@ -34,8 +37,12 @@ export interface CommandContext {
   bareApi: () => Api;
   /** starts a job and follows it: progress bar labelled `label`, Ctrl-C cancels it */
   job: (label: string, start: (api: Api) => Promise<Job>) => Promise<Job>;
+  /** the services behind `api` (for commands that serve the open repository, like serve-nbd) */
+  services: () => Promise<Services>;
   signal: AbortSignal;
   debug: (text: string) => void;
+  /** a line for the log file only (--log-file) */
+  log?: (text: string) => void;
 }
 
 export interface Command {
@@ -72,14 +79,13 @@ function versionRows(ctx: CommandContext, versions: Version[]): void {
   if (values.json) {
     ctx.out(JSON.stringify(versions, null, 2));
   } else if (values.machine) {
-    const rows = versions.map((v) => [v.date, v.name, v.snapshot, v.blocks, v.size, v.uid, v.valid ? 1 : 0, v.protected ? 1 : 0, v.tags.join(','), v.blockSize]);
-    if (rows.length) ctx.out(machineLines(rows));
+    if (versions.length) ctx.out(versions.map(versionLine).join('\n'));
   } else if (versions.length === 0) {
     ctx.err('no versions');
   } else {
     ctx.out(table(
       ['date', 'uid', 'name', 'snapshot', 'size', 'block size', 'valid', 'protected', 'tags'],
-      versions.map((v) => [v.date.replace('T', ' ').slice(0, 19), v.uid, v.name, v.snapshot, humanBytes(v.size), humanBytes(v.blockSize), v.status === 'valid' ? 'yes' : v.status, v.protected ? 'yes' : 'no', v.tags.join(',')]),
+      versions.map((v) => [localTime(v.date), v.uid, v.name, v.snapshot, humanBytes(v.size), humanBytes(v.blockSize), v.status === 'valid' ? 'yes' : v.status, v.protected ? 'yes' : 'no', v.tags.join(',')]),
     ));
   }
 }
@@ -109,15 +115,15 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   backup: {
-    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG]... [--from UID] [--hints FILE]',
-    summary: 'back up a file or block device; prints the new version UID last',
+    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE]   (SOURCE may be file://PATH or "-" for stdin)',
+    summary: 'back up a file, block device or FIFO ("-": stdin); prints the new version UID last',
     options: { snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json },
     args: [2, 2],
     async run(ctx) {
       const hints = str(ctx.values, 'hints');
       {
         const result = resultOf<BackupResult>(await ctx.job('backup', (api) => api.startBackup({
-          source: sourcePath(ctx.positionals[0]), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
+          uid: randomUUID(), source: sourcePath(ctx.positionals[0]), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
           from: str(ctx.values, 'from'), hints: hints === undefined ? undefined : absolute(hints),
         })));
         const s = result.stats;
@@ -129,7 +135,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   ls: {
-    usage: 'ls [-n NAME] [-s SNAPSHOT] [-t TAG] [-m | --json]',
+    usage: 'ls [NAME | -n NAME] [-s SNAPSHOT] [-t TAG] [-m | --json]   (-m: backy2\'s version|DATE|NAME|SNAPSHOT|BLOCKS|BYTES|UID|VALID|PROTECTED|TAGS lines)',
     summary: 'list versions',
     options: { name: { type: 'string', short: 'n' }, snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't' }, machine, json },
     args: [0, 1],
@@ -149,24 +155,26 @@ export const COMMANDS: Record<string, Command> = {
   },
   restore: {
     usage: 'restore UID TARGET [--force] [--sparse] [--without-database]',
-    summary: 'restore a version to a new file, or to an existing file or device with --force (--without-database: from its manifest in the store alone)',
+    summary: 'restore a version to a new file ("-": stdout), or to an existing file or device with --force (--without-database: from its manifest in the store alone)',
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, 'without-database': { type: 'boolean' }, json },
     args: [2, 2],
     async run(ctx) {
-      const target = absolute(ctx.positionals[1]);
+      const target = ctx.positionals[1] === STREAM ? STREAM : absolute(ctx.positionals[1]);
       const force = Boolean(ctx.values.force);
       if (ctx.values['without-database']) return restoreWithoutDatabaseCommand(ctx, target, force);
       {
         // --force is the command line's confirmation of overwriting the target.
         const result = resultOf<RestoreResult>(await ctx.job('restore', (api) => api.startRestore({ uid: ctx.positionals[0], target, force, sparse: Boolean(ctx.values.sparse), ...(force ? { confirm: basename(target) } : {}) })));
-        if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
-        else ctx.out(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+        // Restoring to "-" streams the image to stdout: everything else goes to stderr.
+        const say = target === STREAM ? ctx.err : ctx.out;
+        if (ctx.values.json) say(JSON.stringify(result, null, 2));
+        else say(`restored ${result.uid} to ${result.target}: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
       }
     },
   },
   scrub: {
     usage: 'scrub UID... | --all [--deep] [-p PERCENT] [-s SOURCE] [--json]',
-    summary: 'check stored objects (fast: exist with the right size; --deep: read and hash); exit 20 if anything is invalid',
+    summary: 'check stored objects (fast: exist with the right size; --deep: read and hash); exit 20 if anything is invalid. backy2\'s scrub reads the data: that is scrub --deep here',
     options: { all: { type: 'boolean' }, deep: { type: 'boolean' }, percent: { type: 'string', short: 'p' }, source: { type: 'string', short: 's' }, json },
     args: [0, Infinity],
     async run(ctx) {
@@ -208,7 +216,7 @@ export const COMMANDS: Record<string, Command> = {
       const reports = ctx.values.all ? rows : rows.slice(0, 1);
       if (ctx.values.json) { ctx.out(JSON.stringify(ctx.values.all ? reports : reports[0], null, 2)); return; }
       for (const r of reports) {
-        ctx.out(`scrub of ${r.uid} on ${r.date} (${r.mode}, ${r.percent}%, ${humanDuration(r.durationMs / 1000)}): ${r.problems.length ? 'INVALID' : 'ok'}`);
+        ctx.out(`scrub of ${r.uid} on ${localTime(r.date)} (${r.mode}, ${r.percent}%, ${humanDuration(r.durationMs / 1000)}): ${r.problems.length ? 'INVALID' : 'ok'}`);
         ctx.out(`  blocks: ${r.blocksTotal} total, ${r.blocksChecked} checked, ${r.blocksOk} ok, ${r.blocksInvalid} invalid, ${r.blocksMissing} missing, ${r.blocksMismatch} differ from source`);
         for (const p of r.problems) ctx.out(`  block ${p.idx} (offset ${p.offset}) object ${p.object ?? '-'}: ${p.kind}: ${p.detail}`);
         if (r.invalidatedVersions.length) ctx.out(`  versions marked invalid: ${r.invalidatedVersions.join(', ')}`);
@@ -238,7 +246,7 @@ export const COMMANDS: Record<string, Command> = {
     }
   } },
   cleanup: {
-    usage: 'cleanup [--full] [--grace-seconds N] [--json]',
+    usage: 'cleanup [--full | -f] [--grace-seconds N | --dangerous-force] [--json]',
     summary: 'delete objects no version references (fast: unreferenced longer than the grace period; --full: mark and sweep under an exclusive lock)',
     options: { full: { type: 'boolean' }, 'grace-seconds': { type: 'string' }, json },
     args: [0, 0],
@@ -252,7 +260,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   export: {
-    usage: 'export UID... -f FILE   (FILE "-" is stdout)',
+    usage: 'export UID... -f FILE | export UID FILE   (FILE "-" is stdout)',
     summary: 'export versions\' metadata as checksummed JSON Lines',
     options: { file: { type: 'string', short: 'f' } },
     args: [1, Infinity],
@@ -275,7 +283,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   import: {
-    usage: 'import -f FILE   (FILE "-" is stdin)',
+    usage: 'import -f FILE | import FILE   (FILE "-" is stdin)',
     summary: 'import versions\' metadata from an export',
     options: { file: { type: 'string', short: 'f' } },
     args: [0, 0],
@@ -340,7 +348,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   stats: {
-    usage: 'stats [UID] [-l N] [-m | --json]',
+    usage: 'stats [UID] [-l N] [-m | --json]   (-m: backy2\'s statistics|... lines)',
     summary: 'statistics of backups',
     options: { limit: { type: 'string', short: 'l' }, machine, json },
     args: [0, 1],
@@ -348,7 +356,7 @@ export const COMMANDS: Record<string, Command> = {
       const rows = await (await ctx.api()).listStats({ uid: ctx.positionals[0], limit: int(ctx.values, 'limit', 1, 100_000) });
       if (ctx.values.json) { ctx.out(JSON.stringify(rows, null, 2)); return; }
       const cells = rows.map((s) => [s.date, s.uid, s.name, s.sizeBytes, s.sizeBlocks, s.bytesRead, s.blocksRead, s.bytesWritten, s.blocksWritten, s.bytesDedup, s.blocksDedup, s.bytesSparse, s.blocksSparse, (s.durationMs / 1000).toFixed(1)]);
-      if (ctx.values.machine) { if (cells.length) ctx.out(machineLines(cells)); return; }
+      if (ctx.values.machine) { if (rows.length) ctx.out(rows.map(statsLine).join('\n')); return; }
       ctx.out(table(
         ['date', 'uid', 'name', 'size bytes', 'size blocks', 'bytes read', 'blocks read', 'bytes written', 'blocks written', 'bytes dedup', 'blocks dedup', 'bytes sparse', 'blocks sparse', 'seconds'],
         cells.map((row) => row.map(String)),
@@ -405,5 +413,9 @@ export const COMMANDS: Record<string, Command> = {
   },
   serve: serveCommand,
   recover: recoverCommand,
+  'serve-nbd': serveNbdCommand,
   jobs: jobsCommand,
+  initdb: initdbCommand,
+  'auto-tags': autoTagsCommand,
+  'import-backy2': importBacky2Command,
 };

@@ -1,5 +1,5 @@
 // `blockvault jobs`: the job history of the repository (every job, whoever started it).
-import { humanBytes, humanDuration } from '../../src-shared/api/format';
+import { humanBytes, humanDuration, localTime } from '../../src-shared/api/format';
 import type { Job } from '../../src-shared/api/types';
 import { UsageError, type Command } from './commands';
 import { table } from './format';
@@ -37,7 +37,7 @@ export const jobsCommand: Command = {
     ctx.out(table(
       ['created', 'id', 'kind', 'state', 'progress', 'duration', 'title', 'error'],
       jobs.map((job) => [
-        job.created.replace('T', ' ').slice(0, 19),
+        localTime(job.created),
         job.id.slice(0, 8),
         job.kind,
         job.state,

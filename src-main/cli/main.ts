@@ -4,11 +4,14 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { toEngineError } from '../services';
 import { CliClient, followJob } from './client';
+import { backy2Argv } from './backy2';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
 
 const VERSION = '0.1.0';
+/** How long an interrupted command may take to stop by itself before the process quits. */
+const INTERRUPT_GRACE_MS = 1500;
 
 const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   repo: { type: 'string' },
@@ -18,13 +21,15 @@ const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   'key-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
+  /** backy2's global -m (machine output) before the command; commands without machine output ignore it */
+  machine: { type: 'boolean', short: 'm' },
 };
 
 function mainHelp(): string {
   const names = Object.keys(COMMANDS);
   const width = Math.max(...names.map((n) => n.length));
   return [
-    'usage: blockvault [--repo PATH] [-v] [--log-file FILE] <command> [options]',
+    'usage: blockvault [--repo PATH] [-v] [-m] [--log-file FILE] <command> [options]',
     '',
     'The repository comes from --repo PATH or the BLOCKVAULT_REPO environment variable.',
     'An encrypted repository opens with --key-file FILE, --passphrase-file FILE, BLOCKVAULT_PASSPHRASE or a prompt.',
@@ -57,7 +62,8 @@ export interface CliIo {
   stderr: (text: string) => void;
 }
 
-export async function runCli(argv: string[], io: CliIo = { stdout: (t) => process.stdout.write(`${t}\n`), stderr: (t) => process.stderr.write(`${t}\n`) }): Promise<number> {
+export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => process.stdout.write(`${t}\n`), stderr: (t) => process.stderr.write(`${t}\n`) }): Promise<number> {
+  const argv = backy2Argv(rawArgv, COMMANDS);
   const commandIndex = findCommand(argv);
   const name = commandIndex >= 0 ? argv[commandIndex] : undefined;
   const command = name ? COMMANDS[name] : undefined;
@@ -99,6 +105,9 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     if (controller.signal.aborted) process.exit(EXIT.interrupted);
     err('blockvault: interrupted, stopping (press Ctrl-C again to quit at once)');
     controller.abort();
+    // Every wait is cancellable, so commands end well within this; should one not, the process
+    // still ends within 2 s (nothing becomes valid without its final commit).
+    setTimeout(() => { err('blockvault: interrupted, quitting'); process.exit(EXIT.interrupted); }, INTERRUPT_GRACE_MS).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -109,15 +118,17 @@ export async function runCli(argv: string[], io: CliIo = { stdout: (t) => proces
     out: (text) => { io.stdout(text); log(text); },
     err,
     debug: (text) => { if (verbose) err(`debug: ${text}`); else log(`debug: ${text}`); },
+    log,
     signal: controller.signal,
     api: () => client.open(
       { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file') },
       () => new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO'),
     ),
     bareApi: () => client.start().api,
+    services: async () => { await ctx.api(); return client.start().services; },
     job: async (label, start) => {
       const api = await ctx.api();
-      return followJob(client.start().services, api, label, controller.signal, () => start(api));
+      return followJob(client.start().services, api, label, controller.signal, () => start(api), log);
     },
   };
   log(`blockvault ${argv.join(' ')}`);

@@ -20,6 +20,7 @@ import {
   REPOSITORY_FORMAT_VERSION,
 } from './format';
 import { publishConfig, repositoryConfigBody } from './describe';
+import { AUTO_TAGS_SETTING } from './autotags';
 import { Metadata } from './meta/database';
 import { prepareFolderStore } from './store/folder';
 import { openStore, type ObjectStore, type StoreSpec } from './store/index';
@@ -151,6 +152,7 @@ export class Repository {
       minAgeDays: Number(setting('min_age_days')),
       cleanupGraceSeconds: Number(setting('cleanup_grace_seconds')),
       created: setting('created'),
+      backy2AutoTags: meta.getSetting(AUTO_TAGS_SETTING) === '1',
     };
     this.keys = master ? deriveSubKeys(master.key, this.settings.id) : null;
   }
@@ -303,6 +305,12 @@ export class Repository {
 
   get blockSize(): number {
     return this.settings.blockSize;
+  }
+
+  /** backy2's automatic tags for backups without tags (see autotags.ts). */
+  setAutoTags(on: boolean): void {
+    this.meta.setSetting(AUTO_TAGS_SETTING, on ? '1' : '0');
+    this.settings.backy2AutoTags = on;
   }
 
   async setSetting(key: 'min_age_days' | 'cleanup_grace_seconds', value: number): Promise<void> {

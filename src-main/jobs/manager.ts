@@ -77,6 +77,10 @@ export class JobManager {
     return this.queue.length + this.running.size;
   }
 
+  get maxConcurrentJobs(): number {
+    return this.maxConcurrent;
+  }
+
   setMaxConcurrent(value: number): void {
     this.maxConcurrent = value;
     this.pump();

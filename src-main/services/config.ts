@@ -1,5 +1,6 @@
 // Application settings that belong to the user, not to a repository: the recent
-// repositories list (paths, and whether each is encrypted; never a passphrase). Stored as
+// repositories list (paths, and whether each is encrypted; never a passphrase) and how many
+// jobs run at once. Stored as
 // JSON in the config folder (Electron: userData; otherwise $XDG_CONFIG_HOME/blockvault or
 // ~/.config/blockvault).
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,8 @@ const MAX_RECENT = 10;
 
 interface ConfigFile {
   recent: RecentRepository[];
+  /** jobs running at once, as last saved in Settings */
+  maxConcurrentJobs?: number;
 }
 
 export function defaultConfigDir(): string {
@@ -33,7 +36,8 @@ export class AppConfig {
             .filter((r) => typeof r?.path === 'string' && typeof r?.lastOpened === 'string')
             .map((r) => ({ path: r.path, lastOpened: r.lastOpened, ...(r.encrypted === true ? { encrypted: true } : {}) }))
         : [];
-      return { recent };
+      const jobs = parsed.maxConcurrentJobs;
+      return { recent, ...(Number.isInteger(jobs) && jobs! >= 1 && jobs! <= 64 ? { maxConcurrentJobs: jobs } : {}) };
     } catch {
       return { recent: [] };
     }
@@ -57,6 +61,14 @@ export class AppConfig {
     config.recent = [entry, ...config.recent.filter((r) => r.path !== path)].slice(0, MAX_RECENT);
     this.write(config);
     return config.recent;
+  }
+
+  maxConcurrentJobs(): number | undefined {
+    return this.read().maxConcurrentJobs;
+  }
+
+  setMaxConcurrentJobs(value: number): void {
+    this.write({ ...this.read(), maxConcurrentJobs: value });
   }
 
   forgetRecent(path: string): RecentRepository[] {

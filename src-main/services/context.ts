@@ -52,7 +52,7 @@ export class ServiceContext {
 
   private newJobManager(): JobManager {
     return new JobManager({
-      maxConcurrent: this.options.maxConcurrentJobs,
+      maxConcurrent: this.options.maxConcurrentJobs ?? this.config.maxConcurrentJobs(),
       progressIntervalMs: this.options.progressIntervalMs,
       onChange: (job) => this.events.emit('jobChanged', job),
     });
@@ -76,6 +76,13 @@ export class ServiceContext {
     const repo = this.repo;
     if (!repo) throw new EngineError('NOT_A_REPOSITORY', 'no repository is open; open or create one first');
     return repo;
+  }
+
+  /** Jobs running at once in each open repository: applied to every job manager and kept in the user's settings. */
+  setMaxConcurrentJobs(value: number): void {
+    for (const session of this.sessions.values()) session.jobs.setMaxConcurrent(value);
+    this.idleJobs.setMaxConcurrent(value);
+    this.config.setMaxConcurrentJobs(value);
   }
 
   /** Every open repository, with how many jobs each has queued or running. */
@@ -134,7 +141,11 @@ export class ServiceContext {
     }
   }
 
+  /** run first by close(): services that hold resources of their own (NBD servings) stop them */
+  readonly closers: Array<() => Promise<void>> = [];
+
   async close(): Promise<void> {
+    await Promise.all(this.closers.map((closer) => closer()));
     await Promise.all([...this.sessions.values()].map((s) => s.jobs.shutdown()));
     for (const session of this.sessions.values()) session.repository.close();
     this.sessions.clear();

@@ -10,7 +10,11 @@ import { EngineError, serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
+import { browseServices } from './browse';
+import { historyServices } from './history';
 import { jobServices } from './jobs';
+import { migrateServices } from './migrate';
+import { nbdServices } from './nbd';
 import { repositoryServices } from './repository';
 import { systemServices } from './system';
 import { versionServices } from './versions';
@@ -37,6 +41,10 @@ export function createServices(options: ServiceOptions): Services {
     ...repositoryServices(context),
     ...versionServices(context),
     ...jobServices(context),
+    ...historyServices(context),
+    ...browseServices(context),
+    ...migrateServices(context),
+    ...nbdServices(context),
   };
   return { api, context, events, close: () => context.close() };
 }

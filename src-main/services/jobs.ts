@@ -2,6 +2,7 @@
 // file system at once (so a wrong target fails the call, not a job later), then submits a
 // job that runs the engine with the job's AbortSignal and progress listener.
 import { statSync, readFileSync } from 'node:fs';
+import { STREAM_LOCATION as STREAM } from '../engine/io/index';
 import { basename } from 'node:path';
 import type { Api } from '../../src-shared/api/contract';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
@@ -22,16 +23,26 @@ type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimat
 /** An import reads the whole export into memory; exports of huge repositories are split. */
 const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
 
+function isFifo(path: string): boolean {
+  try {
+    return statSync(path).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
 export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints }) {
+    async startBackup({ source, name, snapshot, tags, from, hints, uid }) {
       const repo = ctx.requireRepo();
-      const info = inspectPath(source);
+      const stream = source === STREAM;
+      if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
+      const info = stream ? { kind: 'stream', size: 0 } : inspectPath(source);
       if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device') throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file or block device`);
-      ctx.checkOutsideRepository(source, 'source');
+      if (info.kind !== 'file' && info.kind !== 'device' && !stream && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+      if (!stream) ctx.checkOutsideRepository(source, 'source');
       if (from) {
         const base = repo.meta.requireVersion(from);
         if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
@@ -43,11 +54,11 @@ export function jobServices(ctx: ServiceContext): JobApi {
       return ctx.jobs.submit({
         kind: 'backup',
         title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null },
+        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null },
         run: async ({ signal, onProgress, log }) => {
-          log(`source ${source}: ${humanBytes(info.size)}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
+          log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
           try {
-            const result = await backup(repo, { source, name, snapshot, tags, from, hints, signal, onProgress });
+            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
             const s = result.stats;
             log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
             changed('backup', [result.uid]);
@@ -64,6 +75,19 @@ export function jobServices(ctx: ServiceContext): JobApi {
       const repo = ctx.requireRepo();
       const version = repo.meta.requireVersion(uid);
       if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${uid} is incomplete (its backup did not finish) and cannot be restored`);
+      if (target === STREAM) {
+        if (ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdout ("-") is a target only on the command line');
+        return ctx.jobs.submit({
+          kind: 'restore',
+          title: `Restore ${version.name} ${uid.slice(0, 8)} to stdout`,
+          params: { uid, target, force: false, sparse: false, targetKind: 'stream' },
+          run: async ({ signal, onProgress, log }) => {
+            const result = await restore(repo, { uid, target, signal, onProgress });
+            log(`streamed ${humanBytes(result.bytes)} to stdout: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+            return { kind: 'restore', value: result };
+          },
+        });
+      }
       ctx.checkOutsideRepository(target, 'target');
       const info = inspectPath(target);
       if (info.kind === 'directory' || info.kind === 'other') throw new EngineError('INVALID_ARGUMENT', `target ${target} is a ${info.kind}; choose a file or block device`);

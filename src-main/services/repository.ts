@@ -5,7 +5,7 @@ import type { RepositoryInfo, RepositorySummary, ScrubSummary } from '../../src-
 import type { ScrubReport } from '../../src-shared/model';
 import type { Credentials } from '../engine/codec/keys';
 import { EngineError } from '../engine/errors';
-import type { ScrubRow } from '../engine/meta/database';
+import type { ScrubRow, VersionRow } from '../engine/meta/database';
 import { ObjectState, VersionState } from '../engine/meta/schema';
 import { reportFromRow } from '../engine/pipeline/scrub';
 import { Repository } from '../engine/repository';
@@ -15,9 +15,22 @@ type RepositoryApi = Pick<Api, 'getRepository' | 'listOpenRepositories' | 'openR
 
 const SCRUB_STALE_DAYS = 30;
 
-export function repositoryInfo(repo: Repository): RepositoryInfo {
-  return { path: repo.path, settings: { ...repo.settings } };
+export function repositoryInfo(repo: Repository, maxConcurrentJobs: number): RepositoryInfo {
+  return { path: repo.path, settings: { ...repo.settings }, maxConcurrentJobs };
 }
+
+/** Stored (compressed) bytes of every object the store holds, referenced or not. */
+export function storedBytes(repo: Repository): number {
+  return (repo.meta.sql(`SELECT coalesce(sum(stored_size), 0) AS stored FROM objects WHERE state != ${ObjectState.deleting}`).get() as { stored: number }).stored;
+}
+
+/** "disk 1a2b3c4d, web 5e6f7a8b and 3 more" */
+function nameVersions(versions: VersionRow[]): string {
+  const shown = versions.slice(0, 5).map((v) => `${v.name}${v.snapshot ? ` (${v.snapshot})` : ''} ${v.uid.slice(0, 8)}`);
+  return versions.length > 5 ? `${shown.join(', ')} and ${versions.length - 5} more` : shown.join(', ');
+}
+
+const count = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function scrubSummary(report: ScrubReport): ScrubSummary {
   return {
@@ -41,26 +54,36 @@ export function summarize(repo: Repository): RepositorySummary {
   const referenced = meta.sql('SELECT coalesce(sum(o.length), 0) AS n FROM blocks b JOIN objects o ON o.id = b.object_id').get() as { n: number };
   const lastScrubRow = meta.sql('SELECT * FROM scrubs ORDER BY date DESC, id DESC LIMIT 1').get() as ScrubRow | undefined;
   const lastScrub = lastScrubRow ? reportFromRow(lastScrubRow) : null;
-  const count = (state: number): number => versions.filter((v) => v.state === state).length;
-  const invalid = count(VersionState.invalid);
+  const byState = (state: number): VersionRow[] => versions.filter((v) => v.state === state);
+  const invalid = byState(VersionState.invalid);
+  const incomplete = byState(VersionState.incomplete);
   const lastBackup = versions.length ? Math.max(...versions.map((v) => v.date)) : null;
+  // The newest full check of each version's data (deep or against the source, every block).
+  const checked = new Map<string, number>();
+  for (const row of meta.sql("SELECT version_uid AS uid, max(date) AS date FROM scrubs WHERE mode != 'fast' AND percent = 100 GROUP BY version_uid").all() as Array<{ uid: string; date: number }>) {
+    checked.set(row.uid, row.date);
+  }
+  const staleBefore = Date.now() - SCRUB_STALE_DAYS * 86_400_000;
+  const scrubbable = versions.filter((v) => v.state !== VersionState.incomplete);
+  const never = scrubbable.filter((v) => v.state === VersionState.valid && !checked.has(v.uid));
+  const stale = scrubbable.filter((v) => v.state === VersionState.valid && (checked.get(v.uid) ?? Infinity) < staleBefore);
   const reasons: string[] = [];
   let health: RepositorySummary['health'] = 'ok';
-  if (invalid > 0) {
+  if (invalid.length > 0) {
     health = 'error';
-    reasons.push(`${invalid} version(s) are invalid: back them up again or scrub them deeply`);
+    reasons.push(`${count(invalid.length, 'version')} invalid (a scrub found damaged or missing data): ${nameVersions(invalid)}; ${invalid.length === 1 ? 'back it up again, or deep-scrub it' : 'back them up again, or deep-scrub them'} once the data is repaired`);
   }
-  if (versions.length > 0 && !lastScrub) reasons.push('never scrubbed: run a deep scrub to check the stored data');
-  else if (lastScrub && Date.now() - Date.parse(lastScrub.date) > SCRUB_STALE_DAYS * 86_400_000) reasons.push(`last scrub is older than ${SCRUB_STALE_DAYS} days`);
-  if (lastScrub && lastScrub.problems.length > 0) reasons.push('the last scrub found invalid data');
+  if (incomplete.length > 0) reasons.push(`${count(incomplete.length, 'version')} incomplete (an interrupted backup): ${nameVersions(incomplete)}; a cleanup removes them`);
+  if (never.length > 0) reasons.push(`${count(never.length, 'version')} never verified by a full deep scrub: ${nameVersions(never)}`);
+  if (stale.length > 0) reasons.push(`${count(stale.length, 'version')} last verified more than ${SCRUB_STALE_DAYS} days ago: ${nameVersions(stale)}`);
   if (health === 'ok' && reasons.length > 0) health = 'warning';
   return {
     path: repo.path,
     encrypted: repo.settings.encrypted,
     versions: versions.length,
-    validVersions: count(VersionState.valid),
-    invalidVersions: invalid,
-    incompleteVersions: count(VersionState.incomplete),
+    validVersions: byState(VersionState.valid).length,
+    invalidVersions: invalid.length,
+    incompleteVersions: incomplete.length,
     protectedVersions: versions.filter((v) => v.protected === 1).length,
     names: new Set(versions.map((v) => v.name)).size,
     logicalBytes: versions.reduce((sum, v) => sum + v.size, 0),
@@ -72,6 +95,13 @@ export function summarize(repo: Repository): RepositorySummary {
     compressionRatio: objects.stored > 0 ? objects.bytes / objects.stored : 1,
     lastBackup: lastBackup === null ? null : new Date(lastBackup).toISOString(),
     lastScrub: lastScrub ? { date: lastScrub.date, uid: lastScrub.uid, ok: lastScrub.problems.length === 0, mode: lastScrub.mode } : null,
+    verification: {
+      verified: scrubbable.filter((v) => v.state === VersionState.valid && checked.has(v.uid)).length,
+      stale: stale.length,
+      neverVerified: never.length,
+      failed: invalid.length,
+      staleDays: SCRUB_STALE_DAYS,
+    },
     health,
     healthReasons: reasons,
   };
@@ -93,18 +123,18 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
   const opened = (repository: Repository): RepositoryInfo => {
     const repo = ctx.addRepository(repository);
     if (ctx.options.rememberRecent !== false) ctx.config.addRecent(repo.path, repo.settings.encrypted);
-    const info = repositoryInfo(repo);
+    const info = repositoryInfo(repo, ctx.jobs.maxConcurrentJobs);
     ctx.events.emit('repositoryChanged', info);
     return info;
   };
   return {
     async getRepository() {
-      return ctx.repo ? repositoryInfo(ctx.repo) : null;
+      return ctx.repo ? repositoryInfo(ctx.repo, ctx.jobs.maxConcurrentJobs) : null;
     },
     async openRepository({ path, passphrase, keyFile }) {
       // Already open (here or in the background): it becomes current, its jobs untouched.
       if (ctx.switchTo(path)) {
-        const info = repositoryInfo(ctx.requireRepo());
+        const info = repositoryInfo(ctx.requireRepo(), ctx.jobs.maxConcurrentJobs);
         ctx.events.emit('repositoryChanged', info);
         return info;
       }
@@ -165,12 +195,13 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     async changePassphrase({ passphrase, id }) {
       return ctx.requireRepo().changePassphrase(passphrase, id);
     },
-    async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs }) {
+    async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs, backy2AutoTags }) {
       const repo = ctx.requireRepo();
+      if (backy2AutoTags !== undefined) repo.setAutoTags(backy2AutoTags);
       if (minAgeDays !== undefined) await repo.setSetting('min_age_days', minAgeDays);
       if (cleanupGraceSeconds !== undefined) await repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
-      if (maxConcurrentJobs !== undefined) ctx.jobs.setMaxConcurrent(maxConcurrentJobs);
-      const info = repositoryInfo(repo);
+      if (maxConcurrentJobs !== undefined) ctx.setMaxConcurrentJobs(maxConcurrentJobs);
+      const info = repositoryInfo(repo, ctx.jobs.maxConcurrentJobs);
       ctx.events.emit('repositoryChanged', info);
       return info;
     },

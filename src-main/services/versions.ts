@@ -1,7 +1,9 @@
 // Version services: listing, detail, protection, tags, removal, block maps, comparison,
 // space and statistics. Thin over engine/versions.ts; the extra queries serve the GUI.
 import type { Api } from '../../src-shared/api/contract';
-import type { BlockInfo, Comparison } from '../../src-shared/api/types';
+import type { BlockInfo, Comparison, VersionOrigin } from '../../src-shared/api/types';
+import type { Version } from '../../src-shared/model';
+import type { Repository } from '../engine/repository';
 import { BLOCK_STATE_CODES } from '../../src-shared/model';
 import { EngineError } from '../engine/errors';
 import { ObjectState, VersionState } from '../engine/meta/schema';
@@ -17,6 +19,7 @@ type VersionApi = Pick<
   | 'setProtected'
   | 'addTag'
   | 'removeTag'
+  | 'setVersionNote'
   | 'removeVersions'
   | 'getBlockMap'
   | 'getBlockInfo'
@@ -28,6 +31,34 @@ type VersionApi = Pick<
   | 'suggestBase'
 >;
 
+/** The versions with their notes attached (only those that have one get the field). */
+function withNotes(repo: Repository, versions: Version[]): Version[] {
+  const notes = repo.meta.notes();
+  if (notes.size === 0) return versions;
+  return versions.map((v) => (notes.has(v.uid) ? { ...v, note: notes.get(v.uid) } : v));
+}
+
+/** The chain of bases (each step's base, oldest last) and the hints or bitmap its backup job used. */
+function versionOrigin(repo: Repository, version: Version): VersionOrigin {
+  const chain: VersionOrigin['chain'] = [];
+  const seen = new Set([version.uid]);
+  for (let base = version.baseUid; base && !seen.has(base) && chain.length < 100; ) {
+    seen.add(base);
+    const row = repo.meta.getVersion(base);
+    if (!row) {
+      chain.push({ uid: base, date: null, snapshot: '', status: 'deleted' });
+      break;
+    }
+    const v = toVersion(row);
+    chain.push({ uid: v.uid, date: v.date, snapshot: v.snapshot, status: v.status });
+    base = v.baseUid;
+  }
+  const job = repo.meta.sql("SELECT id, params FROM jobs WHERE kind = 'backup' AND state = 'succeeded' AND instr(result, ?) > 0 LIMIT 1").get(`"uid":"${version.uid}"`) as { id: string; params: string } | undefined;
+  const params = job ? (JSON.parse(job.params) as Record<string, unknown>) : {};
+  const text = (value: unknown): string | null => (typeof value === 'string' && value ? value : null);
+  return { chain, job: job?.id ?? null, hints: text(params.hints), bitmap: text(params.bitmap) };
+}
+
 /** Comparison codes per block. */
 export const COMPARE = { same: 0, differs: 1, onlyLeft: 2, onlyRight: 3 } as const;
 
@@ -35,14 +66,15 @@ export function versionServices(ctx: ServiceContext): VersionApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
   return {
     async listVersions(filter) {
-      return listVersions(ctx.requireRepo(), filter);
+      const repo = ctx.requireRepo();
+      return withNotes(repo, listVersions(repo, filter));
     },
     async getVersionDetail({ uid }) {
       const repo = ctx.requireRepo();
-      const version = getVersion(repo, uid);
+      const [version] = withNotes(repo, [getVersion(repo, uid)]);
       const scrubs = repo.meta.scrubs(uid).map(reportFromRow).map(scrubSummary);
       const siblings = listVersions(repo, { name: version.name }).filter((v) => v.uid !== uid).reverse();
-      return { version, stats: stats(repo, uid)[0] ?? null, du: du(repo, uid), scrubs, siblings };
+      return { version, origin: versionOrigin(repo, version), stats: stats(repo, uid)[0] ?? null, du: du(repo, uid), scrubs, siblings };
     },
     async setProtected({ uids, value }) {
       const repo = ctx.requireRepo();
@@ -65,6 +97,13 @@ export function versionServices(ctx: ServiceContext): VersionApi {
       changed('untagged', uids);
       return result;
     },
+    async setVersionNote({ uid, note }) {
+      const repo = ctx.requireRepo();
+      repo.meta.requireVersion(uid);
+      repo.meta.setNote(uid, note.trim());
+      changed('note', [uid]);
+      return withNotes(repo, [getVersion(repo, uid)])[0];
+    },
     async removeVersions({ uids, force }) {
       const repo = ctx.requireRepo();
       // Every rule is checked for every version first: either all are removed or none.
@@ -72,6 +111,7 @@ export function versionServices(ctx: ServiceContext): VersionApi {
       const removed: string[] = [];
       for (const uid of uids) {
         await removeVersion(repo, uid, force);
+        repo.meta.setNote(uid, '');
         removed.push(uid);
       }
       changed('removed', removed);

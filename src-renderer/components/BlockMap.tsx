@@ -26,6 +26,8 @@ export interface BlockMapProps {
 
 const MAX_CELL = 28;
 const MAX_ZOOM = 64;
+/** lone-block markers drawn at most, so a fragmented map stays fast to draw */
+const MAX_MARKERS = 20_000;
 
 /** #rrggbb -> 0xAABBGGRR (ImageData's byte order on little-endian machines). */
 function rgba(color: string): number {
@@ -139,6 +141,27 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
         context.fillRect((layout.columns - tail) * scale - pan.x, (layout.rows - 1) * scale - pan.y, tail * scale + 1, scale + 1);
       }
     }
+    // Lone blocks among empty ones (code 0: sparse, or "same" in a compare) would be a pixel
+    // or two wide on a large, mostly sparse disk: mark each with a cell of at least 5 px.
+    let markers = 0;
+    if (scale < 5) {
+      const size = 5;
+      const palette = new Map(legend.map((entry) => [entry.code, entry.color]));
+      context.lineWidth = 1;
+      for (let idx = 0; idx < count && markers < MAX_MARKERS; idx++) {
+        const code = states[idx];
+        if (code === 0 || (idx > 0 && states[idx - 1] !== 0) || (idx + 1 < count && states[idx + 1] !== 0)) continue;
+        const x = (idx % layout.columns) * scale - pan.x + scale / 2 - size / 2;
+        const y = Math.floor(idx / layout.columns) * scale - pan.y + scale / 2 - size / 2;
+        if (x < -size || y < -size || x > width || y > viewHeight) continue;
+        context.fillStyle = palette.get(code) ?? '#111827';
+        context.fillRect(x, y, size, size);
+        context.strokeStyle = '#111827';
+        context.strokeRect(x - 0.5, y - 0.5, size + 1, size + 1);
+        markers++;
+      }
+    }
+    canvas.dataset.markers = String(markers);
     if (cursor !== null) {
       const column = cursor % layout.columns;
       const row = Math.floor(cursor / layout.columns);
@@ -151,7 +174,7 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
     const ms = image.ms + (performance.now() - started);
     canvas.dataset.renderMs = ms.toFixed(1);
     setDrawMs(ms);
-  }, [image, pan, scale, width, viewHeight, layout, cursor, count]);
+  }, [image, pan, scale, width, viewHeight, layout, cursor, count, states, legend]);
 
   const blockAt = (clientX: number, clientY: number): { idx: number; x: number; y: number } | null => {
     const rect = canvasRef.current!.getBoundingClientRect();
@@ -231,6 +254,9 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
   }, [states, count]);
 
   const shown = pointer?.idx ?? cursor;
+  // The whole map does not fit its view even at zoom 1: the overview shows the whole disk.
+  // (Decided at zoom 1, so zooming never moves the map under the pointer.)
+  const overflows = layout.rows * layout.cell > viewHeight;
 
   return (
     <div className="blockmap">
@@ -243,6 +269,16 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
         <button type="button" className="small" onClick={() => zoomTo(zoom * 2, width / 2, viewHeight / 2)} disabled={zoom >= MAX_ZOOM} aria-label="Zoom in">+</button>
         <button type="button" className="small" onClick={() => { setZoom(1); setPan({ x: 0, y: 0 }); }} disabled={zoom === 1}>Fit</button>
       </div>
+      {overflows && (
+        <Overview
+          states={states}
+          legend={legend}
+          columns={width}
+          visible={{ first: Math.floor(pan.y / scale) * layout.columns, last: Math.min(count - 1, Math.ceil((pan.y + viewHeight) / scale) * layout.columns - 1) }}
+          onPick={showCursor}
+        />
+      )}
+      <div className="blockmap-stage">
       <div className="blockmap-view" ref={wrapRef}>
         <canvas
           ref={canvasRef}
@@ -278,8 +314,15 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
             }
           }}
         />
+      </div>
         {pointer && describe && (
-          <div className="blockmap-tip" style={{ left: `${Math.min(pointer.x + 14, width - 260)}px`, top: `${pointer.y + 14}px` }}>
+          // Outside the clipped view, so a short map does not cut it off.
+          <div
+            className="blockmap-tip"
+            style={pointer.y > viewHeight / 2
+              ? { left: `${Math.max(0, Math.min(pointer.x + 14, width - 260))}px`, top: `${pointer.y - 10}px`, transform: 'translateY(-100%)' }
+              : { left: `${Math.max(0, Math.min(pointer.x + 14, width - 260))}px`, top: `${pointer.y + 14}px` }}
+          >
             {describe(pointer.idx)}
           </div>
         )}
@@ -297,6 +340,99 @@ export function BlockMap({ states, legend, label, maxHeight = 360, describe, onI
           {shown === null || shown === undefined ? <span className="muted">Point at a block, or focus the map and use the arrow keys, to see its details.</span> : describe(shown)}
         </div>
       )}
+    </div>
+  );
+}
+
+const OVERVIEW_HEIGHT = 36;
+const MARKER = 5;
+
+/**
+ * The whole disk in one strip when the map does not fit its view (a 256 GiB disk at 256 KiB
+ * blocks is a million blocks): each pixel holds several blocks and takes the highest code
+ * among them, so data is never averaged away, and a data pixel among empty ones gets a
+ * 5-pixel marker. The visible part of the map is outlined; a click shows that place.
+ */
+function Overview({ states, legend, columns, visible, onPick }: {
+  states: ArrayLike<number>;
+  legend: LegendEntry[];
+  columns: number;
+  /** first and last block index the map's view shows */
+  visible: { first: number; last: number };
+  onPick(idx: number): void;
+}) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  const count = states.length;
+  const width = columns;
+  const buckets = width * OVERVIEW_HEIGHT;
+  const per = Math.max(1, Math.ceil(count / buckets));
+  const cells = useMemo(() => {
+    const out = new Uint8Array(Math.ceil(count / per));
+    for (let idx = 0; idx < count; idx++) {
+      const code = states[idx];
+      const cell = Math.floor(idx / per);
+      if (code > out[cell]) out[cell] = code;
+    }
+    return out;
+  }, [states, count, per]);
+  const rowsUsed = Math.ceil(cells.length / width);
+  const height = Math.max(MARKER + 2, rowsUsed);
+  useEffect(() => {
+    const canvas = ref.current;
+    if (!canvas) return;
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    const context = canvas.getContext('2d');
+    if (!context) return;
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    const palette = new Map(legend.map((entry) => [entry.code, entry.color]));
+    context.fillStyle = palette.get(0) ?? '#e5e7eb';
+    context.fillRect(0, 0, width, rowsUsed);
+    let markers = 0;
+    for (let cell = 0; cell < cells.length; cell++) {
+      const code = cells[cell];
+      if (code === 0) continue;
+      const x = cell % width;
+      const y = Math.floor(cell / width);
+      context.fillStyle = palette.get(code) ?? '#111827';
+      const lone = (cell === 0 || cells[cell - 1] === 0) && (cell + 1 >= cells.length || cells[cell + 1] === 0);
+      if (lone && markers < MAX_MARKERS) {
+        const left = Math.max(0, Math.min(width - MARKER, x - 2));
+        const top = Math.max(0, Math.min(height - MARKER, y - 2));
+        context.fillRect(left, top, MARKER, MARKER);
+        context.strokeStyle = '#111827';
+        context.lineWidth = 1;
+        context.strokeRect(left - 0.5, top - 0.5, MARKER + 1, MARKER + 1);
+        markers++;
+      } else {
+        context.fillRect(x, y, 1, 1);
+      }
+    }
+    const firstCell = Math.floor(visible.first / per);
+    const lastCell = Math.floor(visible.last / per);
+    const top = Math.floor(firstCell / width);
+    const bottom = Math.floor(lastCell / width) + 1;
+    context.strokeStyle = '#1d4ed8';
+    context.lineWidth = 2;
+    context.strokeRect(1, top + 1, width - 2, Math.max(2, bottom - top) - 2);
+    canvas.dataset.markers = String(markers);
+  }, [cells, legend, width, height, rowsUsed, per, visible.first, visible.last]);
+  return (
+    <div className="blockmap-overview-wrap">
+      <div className="small-text muted">Whole disk: one pixel per {per.toLocaleString()} blocks; a block with data is never hidden by empty neighbours. Click to show a place.</div>
+      <canvas
+        ref={ref}
+        className="blockmap-overview"
+        style={{ width: `${width}px`, height: `${height}px` }}
+        role="img"
+        aria-label={`Overview of all ${count.toLocaleString()} blocks`}
+        onClick={(event) => {
+          const rect = event.currentTarget.getBoundingClientRect();
+          const cell = Math.floor(event.clientY - rect.top) * width + Math.floor(event.clientX - rect.left);
+          onPick(Math.max(0, Math.min(count - 1, cell * per)));
+        }}
+      />
     </div>
   );
 }

@@ -21,7 +21,10 @@ function ticks(max: number): number[] {
 function Axis({ max, labels }: { max: number; labels: string[] }) {
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const plotWidth = WIDTH - PAD.left - PAD.right;
-  const every = Math.max(1, Math.ceil(labels.length / 12));
+  // As many labels as fit side by side (about 6.5 px per character at 11 px), never overlapping.
+  const longest = Math.max(1, ...labels.map((label) => label.length));
+  const fit = Math.max(1, Math.floor(plotWidth / (longest * 6.5 + 12)));
+  const every = Math.max(1, Math.ceil(labels.length / fit));
   return (
     <g className="axis">
       {ticks(max).map((tick) => {
@@ -29,13 +32,13 @@ function Axis({ max, labels }: { max: number; labels: string[] }) {
         return (
           <g key={tick}>
             <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y} y2={y} stroke="#e5e7eb" />
-            <text x={PAD.left - 6} y={y + 4} textAnchor="end" fontSize="11" fill="#6b7280">{humanBytes(tick)}</text>
+            <text x={PAD.left - 6} y={y + 4} textAnchor="end" fontSize="11" fill="#4b5563">{humanBytes(tick)}</text>
           </g>
         );
       })}
       {labels.map((label, i) =>
         i % every === 0 ? (
-          <text key={i} x={PAD.left + ((i + 0.5) * plotWidth) / labels.length} y={HEIGHT - PAD.bottom + 16} textAnchor="middle" fontSize="11" fill="#6b7280">
+          <text key={i} x={PAD.left + ((i + 0.5) * plotWidth) / labels.length} y={HEIGHT - PAD.bottom + 16} textAnchor="middle" fontSize="11" fill="#4b5563">
             {label}
           </text>
         ) : null,
@@ -71,7 +74,7 @@ export function GroupedBars({ title, labels, series }: { title: string; labels: 
   );
 }
 
-export function LineChart({ title, labels, series }: { title: string; labels: string[]; series: Series[] }) {
+export function LineChart({ title, labels, series, notes }: { title: string; labels: string[]; series: Series[]; notes?: string[] }) {
   const max = Math.max(1, ...series.flatMap((s) => s.values));
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const plotWidth = WIDTH - PAD.left - PAD.right;
@@ -87,7 +90,7 @@ export function LineChart({ title, labels, series }: { title: string; labels: st
             <polyline fill="none" stroke={s.color} strokeWidth="2" points={s.values.map((v, i) => `${x(i)},${y(v)}`).join(' ')} />
             {s.values.map((v, i) => (
               <circle key={i} cx={x(i)} cy={y(v)} r="3" fill={s.color}>
-                <title>{`${labels[i]} ${s.label}: ${humanBytes(v)}`}</title>
+                <title>{`${labels[i]}${notes?.[i] ? ` (${notes[i]})` : ''}: ${humanBytes(v)}`}</title>
               </circle>
             ))}
           </g>

@@ -1,9 +1,10 @@
 // A path input: typed by hand, or picked with the native dialog where the shell has one
-// (Electron). Shows what is at the path (file, device, directory, size) as it is typed.
+// (Electron) or the server-side picker (web mode). Shows what is at the path (file, device, directory, size) as it is typed.
 import { useEffect, useId, useState } from 'react';
 import { humanBytes } from '../../src-shared/api/format';
 import type { PathInfo, PickPurpose } from '../../src-shared/api/types';
 import { useApi, useApp } from '../store';
+import { PathPicker } from './PathPicker';
 
 export function PathField({ label, value, onChange, purpose, placeholder, onInfo, autoFocus }: {
   label: string;
@@ -18,6 +19,7 @@ export function PathField({ label, value, onChange, purpose, placeholder, onInfo
   const nativeDialogs = useApp((s) => s.appInfo?.nativeDialogs ?? false);
   const [info, setInfo] = useState<PathInfo | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  const [picking, setPicking] = useState(false);
   const id = useId();
 
   useEffect(() => {
@@ -70,8 +72,11 @@ export function PathField({ label, value, onChange, purpose, placeholder, onInfo
           placeholder={placeholder ?? '/absolute/path'}
           spellCheck={false}
           autoFocus={autoFocus}
-          onChange={(event) => onChange(event.target.value.trim())}
+          onChange={(event) => onChange(event.target.value)}
         />
+        {!nativeDialogs && (
+          <button type="button" onClick={() => setPicking(true)} title="Browse the server's folders">Browse…</button>
+        )}
         {nativeDialogs && (
           <button
             type="button"
@@ -84,6 +89,7 @@ export function PathField({ label, value, onChange, purpose, placeholder, onInfo
           </button>
         )}
       </div>
+      {!nativeDialogs && <PathPicker open={picking} purpose={purpose} current={value} label={label} onPick={onChange} onClose={() => setPicking(false)} />}
       <div className={`hint ${problem ? 'bad' : ''}`}>{problem ?? (info ? describe(info) : 'an absolute path on the machine that runs Blockvault')}</div>
     </div>
   );

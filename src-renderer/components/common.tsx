@@ -1,10 +1,11 @@
 // Small shared presentational pieces: notices, empty states, badges, progress bars, stats.
 import type { ReactNode } from 'react';
-import { humanBytes, humanDuration, percent } from '../../src-shared/api/format';
+import { localTime, percent } from '../../src-shared/api/format';
 import type { Job } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
-import type { Progress, Version } from '../../src-shared/model';
+import type { Version } from '../../src-shared/model';
 import { useApp } from '../store';
+import { jobOutcome, progressLine } from '../store/truth';
 
 export function ErrorBox({ code, message, title }: { code?: string; message: string; title?: string }) {
   return (
@@ -46,15 +47,6 @@ export function ProgressBar({ value, label }: { value: number; label: string }) 
   );
 }
 
-export function progressLine(progress: Progress | null, finished = false): string {
-  if (!progress) return finished ? '' : 'waiting';
-  const parts = [`${humanBytes(progress.bytesDone)} of ${humanBytes(progress.bytesTotal)}`];
-  if (progress.rate > 0) parts.push(`${humanBytes(progress.rate)}/s`);
-  if (!finished && progress.eta !== null && progress.phase !== 'done') parts.push(`ETA ${humanDuration(progress.eta)}`);
-  if (!finished && progress.phase && progress.phase !== 'done') parts.push(progress.phase);
-  return parts.join(' · ');
-}
-
 /**
  * Progress of one job: bar, bytes, rate, ETA and block counters, and with `cancel` a button
  * that cancels it while it runs.
@@ -62,13 +54,15 @@ export function progressLine(progress: Progress | null, finished = false): strin
 export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: string; onCancel: () => void } }) {
   const p = job.progress;
   const value = job.state === 'succeeded' ? 100 : p ? percent(p.bytesDone, p.bytesTotal) : 0;
+  const outcome = jobOutcome(job);
+  const found = job.state === 'succeeded' && outcome.tone !== 'good';
   // Disconnected: an unfinished job's state is unknown, and nothing can cancel it from here.
   const stale = useApp((s) => s.connectionLost) && !isFinished(job.state);
   return (
     <>
-      <div className="job-progress" data-job-state={job.state}>
+      <div className="job-progress" data-job-state={job.state} data-outcome={outcome.tone}>
         <div className="row">
-          <JobStateBadge state={job.state} />
+          {found ? <span className={`badge outcome-${outcome.tone}`}>problems found</span> : <JobStateBadge state={job.state} />}
           <span className="grow">{job.title}</span>
           <span className="muted">{Math.floor(value)}%</span>
         </div>
@@ -90,6 +84,7 @@ export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: strin
             <span>blocks {p.blocksDone.toLocaleString()} / {p.blocksTotal.toLocaleString()}</span>
           </div>
         )}
+        {found && <div className={`outcome-text outcome-text-${outcome.tone}`} role="status">{outcome.label}{outcome.href && <> · <a href={outcome.href}>{outcome.linkText}</a></>}</div>}
         {job.error && <ErrorBox code={job.error.code} message={job.error.message} />}
       </div>
       {cancel && job.state === 'running' && !stale && <button type="button" className="danger" onClick={cancel.onCancel}>{cancel.label}</button>}
@@ -107,9 +102,9 @@ export function Stat({ label, value, hint, tone }: { label: string; value: React
   );
 }
 
-export function formatDate(iso: string | null | undefined): string {
-  if (!iso) return '—';
-  return iso.replace('T', ' ').slice(0, 19);
+/** Local time with its zone ("2026-01-15 11:20:30 UTC+01:00"); `minutes` drops the seconds. */
+export function formatDate(iso: string | null | undefined, precision: 'seconds' | 'minutes' = 'seconds', withZone = true): string {
+  return localTime(iso, precision, withZone);
 }
 
 export function KeyValue({ rows }: { rows: Array<[string, ReactNode]> }) {

@@ -6,7 +6,7 @@ export type Route =
   | { view: 'version'; uid: string; compare?: string }
   | { view: 'backup' }
   | { view: 'restore'; uid?: string }
-  | { view: 'scrub'; uids?: string[]; report?: string }
+  | { view: 'scrub'; uids?: string[]; report?: string; job?: string }
   | { view: 'jobs'; job?: string }
   | { view: 'cleanup' }
   | { view: 'statistics' }
@@ -22,7 +22,7 @@ export function parseRoute(hash: string): Route {
   const [view, arg] = path.split('/').map((part) => decodeURIComponent(part));
   if (view === 'version' && arg) return { view: 'version', uid: arg, compare: params.get('compare') ?? undefined };
   if (view === 'restore') return { view: 'restore', uid: arg || undefined };
-  if (view === 'scrub') return { view: 'scrub', uids: params.get('uids')?.split(',').filter(Boolean), report: params.get('report') ?? undefined };
+  if (view === 'scrub') return { view: 'scrub', uids: params.get('uids')?.split(',').filter(Boolean), report: params.get('report') ?? undefined, ...(params.get('job') ? { job: params.get('job')! } : {}) };
   if (view === 'jobs') return { view: 'jobs', job: arg || undefined };
   if ((SIMPLE as string[]).includes(view)) return { view } as Route;
   return { view: 'repository' };
@@ -38,6 +38,7 @@ export function routeHash(route: Route): string {
       const params = new URLSearchParams();
       if (route.uids?.length) params.set('uids', route.uids.join(','));
       if (route.report) params.set('report', route.report);
+      if (route.job) params.set('job', route.job);
       const query = params.toString();
       return `#/scrub${query ? `?${query}` : ''}`;
     }

@@ -15,7 +15,7 @@ export interface VersionGroup {
 
 export function matchesFilter(version: Version, filter: VersionFilter): boolean {
   const text = filter.text.trim().toLowerCase();
-  if (text && ![version.name, version.snapshot, version.uid, ...version.tags].some((field) => field.toLowerCase().includes(text))) return false;
+  if (text && ![version.name, version.snapshot, version.uid, ...version.tags, version.note ?? ''].some((field) => field.toLowerCase().includes(text))) return false;
   if (filter.status !== 'all' && version.status !== filter.status) return false;
   if (filter.protection === 'protected' && !version.protected) return false;
   if (filter.protection === 'unprotected' && version.protected) return false;

@@ -276,6 +276,8 @@ export const uiSlice = (initial: Route): Slice<UiSlice> => (set, get) => ({
   },
   reportError(error, context) {
     const apiError = toApiError(error);
+    // A call cut off by a lost connection: the connection banner says so, once.
+    if (apiError.code === 'IO_ERROR' && get().connection !== 'open') return;
     const notice: Notice = { id: nextNotice++, kind: 'error', code: apiError.code, message: apiError.message, context };
     set({ notices: [...get().notices.slice(-4), notice] });
   },

@@ -9,16 +9,20 @@ import type {
   AppInfo,
   BlockDevice,
   BlockInfo,
+  BrowseListing,
   CleanupEstimate,
   Comparison,
   Job,
   KeyInfo,
+  NbdServing,
   PathInfo,
   PickPurpose,
   RecentRepository,
   RepositoryInfo,
   RepositorySummary,
+  StoragePoint,
   VersionDetail,
+  VersionFacts,
 } from './types';
 
 export type NoArgs = Record<string, never>;
@@ -49,12 +53,13 @@ export interface OpenRepository { path: string; current: boolean; activeJobs: nu
 export interface AddKeyArgs { passphrase?: string; keyFile?: string }
 export interface KeyIdArgs { id: string }
 export interface ChangePassphraseArgs { passphrase: string; id?: string }
-export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number }
+export interface UpdateSettingsArgs { minAgeDays?: number; cleanupGraceSeconds?: number; maxConcurrentJobs?: number; backy2AutoTags?: boolean }
 export interface VersionFilterArgs { name?: string; snapshot?: string; tag?: string }
 export interface UidArgs { uid: string }
 export interface UidsArgs { uids: string[] }
 export interface ProtectArgs { uids: string[]; value: boolean }
 export interface TagArgs { uids: string[]; tag: string }
+export interface NoteArgs { uid: string; note: string }
 export interface RemoveVersionsArgs { uids: string[]; force?: boolean }
 export interface BlockInfoArgs { uid: string; idx: number }
 export interface CompareArgs { left: string; right: string }
@@ -63,7 +68,12 @@ export interface StatsArgs { uid?: string; limit?: number }
 export interface PathArgs { path: string }
 export interface NameArgs { name: string }
 export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
-export interface BackupArgs { source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string }
+export interface BrowsePathArgs { path?: string; purpose: PickPurpose }
+export interface BackupArgs {
+  source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string;
+  /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
+  uid?: string;
+}
 export interface RestoreArgs {
   uid: string;
   target: string;
@@ -78,9 +88,18 @@ export interface ScrubArgs { uids: string[]; mode: ScrubMode; percent?: number; 
 export interface CleanupArgs { full?: boolean; graceSeconds?: number }
 export interface ExportArgs { uids: string[]; file: string }
 export interface ImportArgs { file: string }
+/**
+ * Migration of another tool's backups: backy2 metadata dumps (`backy2 export` CSV) or Benji
+ * metadata exports (JSON) and that tool's data folder; `listing` is `backy2 -m ls` output for
+ * tags, `hash` the tool's hash function when not its default.
+ */
+export interface MigrateArgs { tool: 'backy2' | 'benji'; dumps: string[]; data: string; listing?: string; hash?: string }
 export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
+/** a Unix socket path, or a TCP port on 127.0.0.1 (0: any free port); neither: any free port */
+export interface ServeNbdArgs { uid: string; socket?: string; port?: number; cow?: boolean }
+export interface ServingIdArgs { id: string }
 
 export interface Api {
   /** Round trip check; `time` is the server's clock. */
@@ -109,6 +128,8 @@ export interface Api {
   setProtected(args: ProtectArgs): Promise<Version[]>;
   addTag(args: TagArgs): Promise<Version[]>;
   removeTag(args: TagArgs): Promise<Version[]>;
+  /** Sets the version's note (an empty note removes it); exports carry it. */
+  setVersionNote(args: NoteArgs): Promise<Version>;
   removeVersions(args: RemoveVersionsArgs): Promise<{ removed: string[] }>;
   getBlockMap(args: UidArgs): Promise<BlockMap>;
   getBlockInfo(args: BlockInfoArgs): Promise<BlockInfo>;
@@ -117,6 +138,10 @@ export interface Api {
   getDu(args: OptionalUidArgs): Promise<DuReport>;
   listStats(args: StatsArgs): Promise<BackupStats[]>;
   listScrubReports(args: UidArgs): Promise<ScrubReport[]>;
+  /** stored bytes, bytes only this version holds and last verification of every version */
+  listVersionFacts(args: NoArgs): Promise<VersionFacts[]>;
+  /** the store's bytes after each finished job (canceled and failed backups included), ending now */
+  getStorageHistory(args: NoArgs): Promise<StoragePoint[]>;
   suggestBase(args: NameArgs): Promise<Version | null>;
 
   // sources and targets
@@ -124,6 +149,8 @@ export interface Api {
   inspectPath(args: PathArgs): Promise<PathInfo>;
   /** Native file dialog (Electron); resolves to null when canceled or unsupported. */
   pickPath(args: PickPathArgs): Promise<string | null>;
+  /** Server-side file browser (web mode's path picker): one folder, only what the server's user can read. */
+  browsePath(args: BrowsePathArgs): Promise<BrowseListing>;
 
   // jobs
   startBackup(args: BackupArgs): Promise<Job>;
@@ -133,9 +160,15 @@ export interface Api {
   startCleanup(args: CleanupArgs): Promise<Job>;
   startExport(args: ExportArgs): Promise<Job>;
   startImport(args: ImportArgs): Promise<Job>;
+  startMigrate(args: MigrateArgs): Promise<Job>;
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
   cancelJob(args: JobIdArgs): Promise<Job>;
+
+  // serving versions over NBD
+  startServingNbd(args: ServeNbdArgs): Promise<NbdServing>;
+  stopServingNbd(args: ServingIdArgs): Promise<NbdServing>;
+  listServingsNbd(args: NoArgs): Promise<NbdServing[]>;
 }
 
 export type ApiMethod = keyof Api;
@@ -164,6 +197,7 @@ export const API_METHODS = {
   setProtected: true,
   addTag: true,
   removeTag: true,
+  setVersionNote: true,
   removeVersions: true,
   getBlockMap: true,
   getBlockInfo: true,
@@ -172,10 +206,13 @@ export const API_METHODS = {
   getDu: true,
   listStats: true,
   listScrubReports: true,
+  listVersionFacts: true,
+  getStorageHistory: true,
   suggestBase: true,
   listBlockDevices: true,
   inspectPath: true,
   pickPath: true,
+  browsePath: true,
   startBackup: true,
   startRestore: true,
   startScrub: true,
@@ -183,9 +220,13 @@ export const API_METHODS = {
   startCleanup: true,
   startExport: true,
   startImport: true,
+  startMigrate: true,
   listJobs: true,
   getJob: true,
   cancelJob: true,
+  startServingNbd: true,
+  stopServingNbd: true,
+  listServingsNbd: true,
 } as const satisfies Record<ApiMethod, true>;
 
 export const METHOD_NAMES = Object.keys(API_METHODS) as ApiMethod[];

@@ -28,6 +28,32 @@ export function shortUid(uid: string): string {
   return uid.length > 8 ? uid.slice(0, 8) : uid;
 }
 
+/** "1 problem", "2 problems", "1,234 blocks". */
+export function plural(count: number, word: string, pluralWord = `${word}s`): string {
+  return `${count.toLocaleString('en-US')} ${count === 1 ? word : pluralWord}`;
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/**
+ * Local time with its zone as an offset from UTC: "2026-01-15 11:20:30 UTC+01:00" ("UTC" when
+ * the offset is zero); `minutes` leaves out the seconds. Machine output (--json) stays ISO.
+ */
+export function localTime(value: string | number | null | undefined, precision: 'seconds' | 'minutes' = 'seconds', withZone = true): string {
+  if (value === null || value === undefined || value === '') return '—';
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}${precision === 'seconds' ? `:${pad(date.getSeconds())}` : ''}`;
+  return withZone ? `${day} ${time} ${zoneOf(date)}` : `${day} ${time}`;
+}
+
+/** The local zone at `date` as an offset from UTC: "UTC+01:00", or "UTC". */
+export function zoneOf(date: Date = new Date()): string {
+  const offset = -date.getTimezoneOffset();
+  return offset === 0 ? 'UTC' : `UTC${offset > 0 ? '+' : '-'}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+}
+
 /** "4M", "64K", "4194304", "1GiB" in bytes; null when the text is not a size. */
 export function parseSize(text: string): number | null {
   const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());

@@ -21,6 +21,7 @@ export const LIMITS = {
   maxConcurrentJobs: 8,
   maxBlockIndex: 2 ** 40,
   passphrase: MAX_PASSPHRASE_LENGTH,
+  note: 4096,
 } as const;
 
 // eslint-disable-next-line no-control-regex
@@ -40,6 +41,9 @@ export const absolutePath = z
   .refine((p) => p.startsWith('/'), 'must be an absolute path (starting with /)')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
   .transform(normalizePath);
+
+/** An absolute path, or `-`: stdin as a backup's source, stdout as a restore's target (command line only). */
+export const streamOrPath = z.union([z.literal('-'), absolutePath]);
 
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
@@ -102,6 +106,7 @@ export const SCHEMAS = {
     minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
     cleanupGraceSeconds: int(0, LIMITS.maxGraceSeconds).optional(),
     maxConcurrentJobs: int(1, LIMITS.maxConcurrentJobs).optional(),
+    backy2AutoTags: z.boolean().optional(),
   }),
   listKeys: none,
   addKey: z
@@ -114,6 +119,14 @@ export const SCHEMAS = {
   setProtected: z.strictObject({ uids, value: z.boolean({ error: 'must be true or false' }) }),
   addTag: z.strictObject({ uids, tag }),
   removeTag: z.strictObject({ uids, tag }),
+  setVersionNote: z.strictObject({
+    uid,
+    note: z
+      .string({ error: 'must be a note (text)' })
+      .max(LIMITS.note, `must be at most ${LIMITS.note} characters`)
+      // eslint-disable-next-line no-control-regex
+      .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), 'must not contain control characters other than line breaks and tabs'),
+  }),
   removeVersions: z.strictObject({ uids, force: z.boolean().optional() }),
   getBlockMap: z.strictObject({ uid }),
   getBlockInfo: z.strictObject({ uid, idx: int(0, LIMITS.maxBlockIndex) }),
@@ -122,6 +135,8 @@ export const SCHEMAS = {
   getDu: z.strictObject({ uid: uid.optional() }),
   listStats: z.strictObject({ uid: uid.optional(), limit: int(1, LIMITS.listLimit).optional() }),
   listScrubReports: z.strictObject({ uid }),
+  listVersionFacts: none,
+  getStorageHistory: none,
   suggestBase: z.strictObject({ name: versionName }),
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
@@ -129,17 +144,22 @@ export const SCHEMAS = {
     purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
     defaultPath: absolutePath.optional(),
   }),
+  browsePath: z.strictObject({
+    path: absolutePath.optional(),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+  }),
   startBackup: z.strictObject({
-    source: absolutePath,
+    source: streamOrPath,
     name: versionName,
     snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),
+    uid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a new UUID (lowercase)').optional(),
   }),
   startRestore: z.strictObject({
     uid,
-    target: absolutePath,
+    target: streamOrPath,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),
@@ -154,9 +174,19 @@ export const SCHEMAS = {
   startCleanup: z.strictObject({ full: z.boolean().optional(), graceSeconds: int(0, LIMITS.maxGraceSeconds).optional() }),
   startExport: z.strictObject({ uids, file: absolutePath }),
   startImport: z.strictObject({ file: absolutePath }),
+  startMigrate: z.strictObject({
+    tool: z.enum(['backy2', 'benji'], { error: 'must be "backy2" or "benji"' }),
+    dumps: z.array(absolutePath).min(1, 'must name at least one dump').max(LIMITS.uids),
+    data: absolutePath,
+    listing: absolutePath.optional(),
+    hash: z.string().regex(/^[A-Za-z0-9_,=-]{1,64}$/, 'must be a hash function name').optional(),
+  }),
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),
+  startServingNbd: z.strictObject({ uid, socket: absolutePath.optional(), port: int(0, 65535).optional(), cow: z.boolean().optional() }).refine((a) => a.socket === undefined || a.port === undefined, 'give a socket or a port, not both'),
+  stopServingNbd: z.strictObject({ id: z.string().regex(/^[0-9a-f]{1,32}$/, 'must be a serving id') }),
+  listServingsNbd: none,
 } satisfies { [M in ApiMethod]: z.ZodType<ApiArgs<M>> };
 
 export type ValidationResult<M extends ApiMethod> = { ok: true; value: ApiArgs<M> } | { ok: false; message: string };

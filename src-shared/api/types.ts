@@ -15,6 +15,8 @@ export interface AppInfo {
 export interface RepositoryInfo {
   path: string;
   settings: RepositorySettings;
+  /** jobs this Blockvault runs at once (kept in the user's settings, not the repository) */
+  maxConcurrentJobs: number;
 }
 
 export interface RecentRepository {
@@ -53,8 +55,48 @@ export interface RepositorySummary {
   compressionRatio: number;
   lastBackup: string | null;
   lastScrub: { date: string; uid: string; ok: boolean; mode: ScrubMode } | null;
+  /** versions by what the newest full deep (or against-source) scrub of each said */
+  verification: {
+    verified: number;
+    /** verified, but longer ago than `staleDays` */
+    stale: number;
+    neverVerified: number;
+    failed: number;
+    staleDays: number;
+  };
   health: Health;
+  /** each reason names the versions that cause it */
   healthReasons: string[];
+}
+
+/** When a version's data was last checked and what the check said. */
+export interface LastVerified {
+  date: string;
+  ok: boolean;
+  /** the only problems were blocks that differ from the source (the backup itself is intact) */
+  differs: boolean;
+  mode: ScrubMode;
+  percent: number;
+}
+
+/** Per-version space and verification, for the Versions columns. */
+export interface VersionFacts {
+  uid: string;
+  /** stored (compressed) bytes of the distinct objects the version references */
+  storedBytes: number;
+  /** stored bytes of the objects no other version references: what deleting it frees */
+  exclusiveBytes: number;
+  /** newest scrub of any mode; null when never scrubbed */
+  lastVerified: LastVerified | null;
+}
+
+/** The store's bytes after one finished job (or now, for the last point). */
+export interface StoragePoint {
+  /** ISO 8601 */
+  date: string;
+  storedBytes: number;
+  /** what changed it: "backup", "backup (canceled)", "cleanup", "import", or "now" */
+  cause: string;
 }
 
 export interface ScrubSummary {
@@ -127,7 +169,7 @@ export interface CleanupEstimate {
   incompleteVersions: number;
 }
 
-export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export'] as const;
+export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export', 'migrate'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATES = ['queued', 'running', 'canceling', 'canceled', 'succeeded', 'failed'] as const;
@@ -159,13 +201,38 @@ export interface ImportJobResult {
   incompleteData: string[];
 }
 
+/** One version a migration (backy2, Benji) handled; see engine/migrate/legacy.ts. */
+export interface MigratedVersion {
+  uid: string;
+  name: string;
+  /** what this run did with it */
+  outcome: 'migrated' | 'resumed' | 'already-migrated';
+  status: 'valid' | 'invalid';
+  blocks: number;
+  blocksNew: number;
+  blocksDedup: number;
+  blocksSparse: number;
+  /** blocks of this version that failed in an earlier, interrupted run */
+  blocksFailedEarlier: number;
+  /** blocks that failed their checksum, are missing, or have no metadata row */
+  problems: Array<{ idx: number; kind: 'missing' | 'checksum' | 'size' | 'no-row'; detail: string }>;
+}
+
+export interface MigrateJobResult {
+  tool: 'backy2' | 'benji';
+  versions: MigratedVersion[];
+  /** versions that had an expiry date, which Blockvault does not keep */
+  expiring: number;
+}
+
 export type JobResult =
   | { kind: 'backup'; value: BackupResult }
   | { kind: 'restore'; value: RestoreResult }
   | { kind: 'scrub'; value: ScrubJobResult }
   | { kind: 'cleanup'; value: CleanupResult }
   | { kind: 'export'; value: ExportJobResult }
-  | { kind: 'import'; value: ImportJobResult };
+  | { kind: 'import'; value: ImportJobResult }
+  | { kind: 'migrate'; value: MigrateJobResult };
 
 export type JobParams = Record<string, string | number | boolean | string[] | null>;
 
@@ -187,13 +254,53 @@ export interface Job {
   foreign: boolean;
 }
 
+/** Where a version came from: its chain of bases and what the backup was told changed. */
+export interface VersionOrigin {
+  /** the base, its base, ... oldest last; a base that was deleted ends the chain with `missing` */
+  chain: Array<{ uid: string; date: string | null; snapshot: string; status: Version['status'] | 'deleted' }>;
+  /** the job that made it, when the job history has it */
+  job: string | null;
+  /** hints file the backup used (changed extents), or null */
+  hints: string | null;
+  /** NBD dirty bitmap the backup used, or null */
+  bitmap: string | null;
+}
+
 export interface VersionDetail {
   version: Version;
+  origin: VersionOrigin;
   stats: BackupStats | null;
   du: DuReport;
   scrubs: ScrubSummary[];
   /** other versions of the same name, newest first, for compare */
   siblings: Version[];
+}
+
+export type BrowseEntryKind = 'directory' | 'file' | 'device' | 'other';
+
+export interface BrowseEntry {
+  name: string;
+  /** absolute path */
+  path: string;
+  kind: BrowseEntryKind;
+  /** bytes of a file or block device; 0 for folders */
+  size: number;
+  /** stable names of a block device under /dev/disk/by-id */
+  byId: string[];
+}
+
+/** One folder as the server's user sees it: only what that user can read. */
+export interface BrowseListing {
+  path: string;
+  /** null at / */
+  parent: string | null;
+  entries: BrowseEntry[];
+  /** entries left out: not readable by the server's user */
+  hidden: number;
+  /** more entries than a listing carries; the rest are left out */
+  truncated: boolean;
+  /** the block devices the server's user can read, with their by-id names (for sources and targets) */
+  devices: BrowseEntry[];
 }
 
 /** One key slot of an encrypted repository. */
@@ -203,4 +310,22 @@ export interface KeyInfo {
   created: string;
   /** the key this repository was opened with */
   current: boolean;
+}
+
+/** A version served over NBD by this process (serve-nbd, the GUI's "Serve over NBD"). */
+export interface NbdServing {
+  id: string;
+  uid: string;
+  /** nbd://127.0.0.1:PORT/EXPORT or nbd+unix:///EXPORT?socket=PATH */
+  url: string;
+  /** commands that attach it (qemu-img, nbdinfo, qemu-nbd, nbd-client, nbdfuse) */
+  attach: string[];
+  /** writes go to a temporary overlay (copy-on-write) instead of being refused */
+  cow: boolean;
+  started: number;
+  connections: number;
+  blocksVerified: number;
+  changedBlocks: number;
+  /** the last error a client was answered with (a corrupt or missing object) */
+  lastError: string | null;
 }

@@ -19,6 +19,8 @@ export interface Version {
   tags: string[];
   baseUid: string | null;
   source: string;
+  /** the admin's note about this version (absent when there is none) */
+  note?: string;
 }
 
 export interface RepositorySettings {
@@ -30,6 +32,8 @@ export interface RepositorySettings {
   encrypted: boolean;
   minAgeDays: number;
   cleanupGraceSeconds: number;
+  /** backy2's automatic tags (b_daily, b_weekly, b_monthly) for backups without tags; absent: off */
+  backy2AutoTags?: boolean;
   created: string;
 }
 

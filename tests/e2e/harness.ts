@@ -2,7 +2,7 @@
 // starts `blockvault serve` (the built CLI) on a free port, and drives Debian's Chromium
 // through playwright-core. Screenshots go to test-output/screenshots/.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
@@ -68,13 +68,14 @@ export function serve(args: string[], env: Record<string, string>): Promise<Serv
   });
 }
 
-/** Chromium with a fresh profile folder, at the 1280x800 the GUI is laid out for. */
-export async function launch(profile: string): Promise<BrowserContext> {
+/** Chromium with a fresh profile folder, at 1280x800 unless told otherwise. */
+export async function launch(profile: string, options: { viewport?: { width: number; height: number }; timezoneId?: string } = {}): Promise<BrowserContext> {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does) or set CHROMIUM_PATH`);
   return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    viewport: { width: 1280, height: 800 },
+    viewport: options.viewport ?? { width: 1280, height: 800 },
+    ...(options.timezoneId ? { timezoneId: options.timezoneId } : {}),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
@@ -84,4 +85,26 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path, fullPage: false });
   return path;
+}
+
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: string[];
+}
+
+/**
+ * Runs axe-core (node_modules/axe-core, injected through the DevTools protocol, which the
+ * page's CSP does not govern) on the page; writes the full result to
+ * test-output/axe/NAME.json and returns the serious and critical violations.
+ */
+export async function axeCheck(page: Page, name: string): Promise<AxeViolation[]> {
+  const source = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  if (!(await page.evaluate('typeof window.axe === "object"'))) await page.evaluate(`${source}\n;0`);
+  const result = (await page.evaluate(`window.axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ') + ' :: ' + (n.failureSummary || '').replace(/\\s+/g, ' ')) })))`)) as AxeViolation[];
+  const dir = join(ROOT, 'test-output', 'axe');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }

@@ -100,7 +100,8 @@ describe('deduplication', () => {
     assert.deepEqual(limited.map((s) => s.uid), all.slice(-2).map((s) => s.uid), '-l keeps the newest');
     const machine = (await ok(['--repo', repo, 'stats', '-m'])).trim().split('\n');
     assert.equal(machine.length, 4);
-    assert.equal(machine[0].split('|')[1], all[0].uid);
+    assert.equal(machine[0].split('|')[0], 'statistics');
+    assert.equal(machine[0].split('|')[2], all[0].uid);
     const table = await ok(['--repo', repo, 'stats']);
     assert.match(table, /blocks dedup/);
     const du = JSON.parse(await ok(['--repo', repo, 'du', '--json'])) as Du;

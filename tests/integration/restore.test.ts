@@ -161,7 +161,8 @@ describe('restore rules', () => {
       await ok(['--repo', repo, 'restore', devUid, targetDevice, '--force']);
       const written = readFileSync(targetBacking);
       assert.equal(sha256(written.subarray(0, 8 * BS)), await sha256File(backing), 'zeros were written to the device');
-      assert.ok(written.subarray(8 * BS).every((b) => b === 0xff));
+      assert.equal(written.length, 10 * BS, 'a device keeps its size');
+      assert.ok(written.subarray(8 * BS).every((b) => b === 0xff), 'bytes past the version are untouched on a device');
 
       const smallBacking = join(dir, 'dev-small.img');
       writeFileSync(smallBacking, Buffer.alloc(4 * BS, 0xee));

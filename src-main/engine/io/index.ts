@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import { EngineError } from '../errors';
 import { FileSource, FileTarget } from './file';
+import { isQcow2File, openQcow2Location } from './qcow2';
 import type { Source, SourceOptions, Target, TargetOptions } from './port';
 import { SCHEMES, type IoScheme } from './schemes';
 import { fifoSource, stdinSource, stdoutTarget } from './stream';
@@ -34,6 +35,10 @@ export async function openSource(location: string, options: SourceOptions = {}):
   }
   if (stats.isFIFO()) return fifoSource(location);
   if (!stats.isFile() && !stats.isBlockDevice()) throw new EngineError('INVALID_ARGUMENT', `source ${location} is neither a regular file, a block device nor a FIFO`);
+  if ((options.bitmap || options.fromSnap) && !stats.isFile()) throw new EngineError('INVALID_ARGUMENT', `--bitmap and --from-snap need a qcow2, NBD or RBD source; ${location} is a ${stats.isBlockDevice() ? 'block device' : 'file'}`);
+  // A qcow2 given as a path is its guest disk; the container file itself only with --raw.
+  if (stats.isFile() && !options.raw && isQcow2File(location)) return openQcow2Location(location, options);
+  if (options.bitmap || options.fromSnap) throw new EngineError('INVALID_ARGUMENT', `--bitmap and --from-snap need a qcow2, NBD or RBD source; ${location} is a raw file`);
   return FileSource.open(location);
 }
 

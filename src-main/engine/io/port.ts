@@ -26,6 +26,12 @@ export type IoSpec = { kind: 'file'; path: string; direct: boolean };
 
 export interface SourceOptions {
   signal?: AbortSignal;
+  /** NBD or qcow2: the dirty bitmap whose extents are the changes (qemu:dirty-bitmap:NAME) */
+  bitmap?: string;
+  /** RBD: the snapshot the changes are counted from (`rbd diff --from-snap`) */
+  fromSnap?: string;
+  /** a file with qcow2 content is backed up as the container file, not the guest disk */
+  raw?: boolean;
 }
 
 export interface TargetOptions {

@@ -230,6 +230,22 @@ export class Metadata {
     this.sql('UPDATE versions SET size = ? WHERE id = ?').run(size, versionId);
   }
 
+  /** Notes of every version that has one, by UID. */
+  notes(): Map<string, string> {
+    const rows = this.sql('SELECT uid, note FROM version_notes').all() as Array<{ uid: string; note: string }>;
+    return new Map(rows.map((row) => [row.uid, row.note]));
+  }
+
+  note(uid: string): string | undefined {
+    return (this.sql('SELECT note FROM version_notes WHERE uid = ?').get(uid) as { note: string } | undefined)?.note;
+  }
+
+  /** Sets a version's note; an empty note removes it. */
+  setNote(uid: string, note: string): void {
+    if (note === '') this.sql('DELETE FROM version_notes WHERE uid = ?').run(uid);
+    else this.sql('INSERT INTO version_notes(uid, note, updated) VALUES (?, ?, ?) ON CONFLICT(uid) DO UPDATE SET note = excluded.note, updated = excluded.updated').run(uid, note, Date.now());
+  }
+
   setProtected(versionId: number, value: boolean): void {
     this.sql('UPDATE versions SET protected = ? WHERE id = ?').run(value ? 1 : 0, versionId);
   }

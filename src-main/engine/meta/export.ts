@@ -1,6 +1,7 @@
 // Metadata export and import: JSON Lines, one JSON object per line, "\n" separated.
 //   line 1   {"format":"blockvault-metadata","formatVersion":1,"seq":0,"created","repository","blockSize","hash","versions":N}
-//   version  {"type":"version","seq":i,"uid","name","snapshot","date","size","blockSize","status","protected","tags","baseUid","source","blocks":count}
+//   version  {"type":"version","seq":i,"uid","name","snapshot","date","size","blockSize","status","protected","tags","baseUid","source","blocks":count[,"note"]}
+//            ("note", the version's note, is optional: exports without it, older ones included, import as before)
 //   blocks   {"type":"blocks","seq":i,"uid","first":idx,"objects":[["<hex digest>",length,storedSize] | null, ...]}  (null = sparse)
 //   last     {"type":"end","seq":i,"lines":i,"sha256":"<hex of every byte before this line>"}
 // `seq` numbers the lines from 0: a reordered, truncated or altered file is refused whole.
@@ -16,10 +17,13 @@ import { publishManifest } from '../describe';
 import { manifestKey, objectKey } from '../store/index';
 import { ObjectState, VersionState, type VersionStateId } from './schema';
 
+/** longest note an export may carry (as the API's schema allows) */
+const MAX_NOTE_LENGTH = 4096;
+
 type ExportedObject = [string, number, number] | null;
 
 interface HeaderLine { format: string; formatVersion: number; seq: 0; created: string; repository: string; blockSize: number; hash: string; versions: number }
-interface VersionLine { type: 'version'; seq: number; uid: string; name: string; snapshot: string; date: string; size: number; blockSize: number; status: 'valid' | 'invalid'; protected: boolean; tags: string[]; baseUid: string | null; source: string; blocks: number }
+interface VersionLine { type: 'version'; seq: number; uid: string; name: string; snapshot: string; date: string; size: number; blockSize: number; status: 'valid' | 'invalid'; protected: boolean; tags: string[]; baseUid: string | null; source: string; blocks: number; note?: string }
 interface BlocksLine { type: 'blocks'; seq: number; uid: string; first: number; objects: ExportedObject[] }
 interface EndLine { type: 'end'; seq: number; lines: number; sha256: string }
 
@@ -48,6 +52,8 @@ export function exportMetadata(repo: Repository, uids: string[]): string {
       size: version.size, blockSize: version.block_size, status: version.state === VersionState.valid ? 'valid' : 'invalid', protected: version.protected === 1,
       tags: version.tags ? version.tags.split(',') : [], baseUid: version.base_uid, source: version.source, blocks: blocks.length,
     };
+    const note = meta.note(version.uid);
+    if (note !== undefined) line.note = note;
     lines.push(JSON.stringify(line));
     for (let i = 0; i < blocks.length; i += EXPORT_BLOCKS_PER_LINE) {
       const chunk = blocks.slice(i, i + EXPORT_BLOCKS_PER_LINE);
@@ -152,6 +158,7 @@ export function parseExport(text: string): { header: HeaderLine; versions: Parse
         throw bad(`line ${i + 1}: malformed version`);
       }
       if (Number.isNaN(Date.parse(v.date))) throw bad(`line ${i + 1}: malformed date`);
+      if (v.note !== undefined && (typeof v.note !== 'string' || v.note.length > MAX_NOTE_LENGTH)) throw bad(`line ${i + 1}: malformed note`);
       versions.push({ line: v, objects: [] });
     } else if (line.type === 'blocks') {
       const b = line as unknown as BlocksLine;
@@ -229,6 +236,7 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
         });
         finalStates.set(id, line.status === 'valid' && !missing ? VersionState.valid : VersionState.invalid);
         for (const tag of line.tags) meta.addTag(id, String(tag));
+        meta.setNote(line.uid, line.note ?? '');
         const rows: Array<[number, number | null]> = objects.map((object, idx) => {
           if (!object) return [idx, null];
           const digest = Buffer.from(object[0], 'hex');

@@ -130,4 +130,13 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE versions ADD COLUMN block_list_digest BLOB;
   `,
+  // 4: per-version notes (the GUI's comments, like PBS's), keyed by the version's UID; a
+  // metadata export carries them as an optional "note" field of the version line.
+  `
+  CREATE TABLE version_notes (
+    uid TEXT PRIMARY KEY,
+    note TEXT NOT NULL,
+    updated INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

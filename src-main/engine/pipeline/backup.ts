@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
 import { publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
+import { autoTags } from '../autotags';
 import { openSource, type Extent } from '../io/index';
+import { qcow2PathOf, rotateQcow2Bitmap } from '../io/qcow2';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { manifestKey, objectKey } from '../store/index';
@@ -21,7 +23,10 @@ export interface BackupOptions extends RunOptions {
   source: string;
   name: string;
   snapshot?: string;
+  /** without tags, the repository may give backy2's automatic tags (engine/autotags.ts) */
   tags?: string[];
+  /** the new version's UID (default: a random UUID), so a caller can name it before it starts */
+  uid?: string;
   /** UID of the base version (incremental) */
   from?: string;
   /** hints file path or parsed extents; requires `from` */
@@ -32,6 +37,14 @@ export interface BackupOptions extends RunOptions {
   syncEachObject?: boolean;
   /** blocks outside the hints compared with the base (default 10) */
   hintSamples?: number;
+  /** qcow2 or NBD source: the dirty bitmap whose extents are the changes since `from` */
+  bitmap?: string;
+  /** RBD source: `rbd diff --from-snap` this snapshot gives the changes since `from` */
+  fromSnap?: string;
+  /** after a successful backup of a qcow2, start the bitmap afresh (cleared, or added) */
+  rotateBitmap?: boolean;
+  /** back up a qcow2 file as the container file, not its guest disk */
+  raw?: boolean;
 }
 
 const ROW_BATCH = 2048;
@@ -47,14 +60,31 @@ export function checkVersionName(name: string, what = 'name'): void {
 }
 
 export async function backup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
+  const rotation = options.rotateBitmap ? bitmapRotation(options.source, options.bitmap) : undefined;
+  const result = await runBackup(repo, options);
+  // After the source is closed: qemu-nbd holds the image's write lock while it serves it.
+  if (rotation) {
+    try {
+      rotation();
+    } catch (error) {
+      throw toEngineError(error, `version ${result.uid} was created, but starting bitmap ${options.bitmap} afresh failed`);
+    }
+  }
+  return result;
+}
+
+async function runBackup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const meta = repo.meta;
   const blockSize = repo.blockSize;
   checkVersionName(options.name);
   if (options.snapshot) checkVersionName(options.snapshot, 'snapshot name');
   for (const tag of options.tags ?? []) checkVersionName(tag, 'tag');
+  const tags = options.tags?.length ? options.tags : autoTags(repo, options.name, started);
   if (options.hints !== undefined && !options.from) throw new EngineError('INVALID_ARGUMENT', 'hints need a base version (--from UID)');
-  const extents = typeof options.hints === 'string' ? readHintsFile(options.hints) : options.hints;
+  let extents = typeof options.hints === 'string' ? readHintsFile(options.hints) : options.hints;
+  if (extents && (options.bitmap || options.fromSnap)) throw new EngineError('INVALID_ARGUMENT', 'give a hints file or a change source (--bitmap, --from-snap), not both');
+  if (options.fromSnap && !options.from) throw new EngineError('INVALID_ARGUMENT', '--from-snap needs a base version (--from UID)');
 
   const base = options.from ? meta.requireVersion(options.from) : undefined;
   if (base && base.state !== VersionState.valid) {
@@ -62,12 +92,16 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   }
   if (base && base.block_size !== blockSize) throw new EngineError('INVALID_ARGUMENT', `base version ${base.uid} has block size ${base.block_size}, the repository ${blockSize}`);
 
-  const source = await openSource(options.source, { signal: options.signal });
+  if (options.uid !== undefined && (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(options.uid) || meta.getVersion(options.uid))) {
+    throw new EngineError('INVALID_ARGUMENT', `version uid ${options.uid} is not a new UUID`);
+  }
+  // A full backup reads everything: its bitmap need not exist yet (--rotate-bitmap adds it after).
+  const source = await openSource(options.source, { signal: options.signal, bitmap: base ? options.bitmap : undefined, fromSnap: options.fromSnap, raw: options.raw });
   if (source.sequential && extents) {
     await source.close();
     throw new EngineError('INVALID_ARGUMENT', `hints need a source that can be read at any offset; ${source.description} is a stream`);
   }
-  const uid = randomUUID();
+  const uid = options.uid ?? randomUUID();
   /** bytes of the source: known up front, or counted as a stream is read */
   let size = source.size ?? 0;
   let blockCount = Math.ceil(size / blockSize);
@@ -88,6 +122,9 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     blocks = await SourceBlocks.open(source, pool);
     const reader = blocks;
+
+    // A dirty bitmap or rbd diff is the change list of an incremental (as a hints file would be).
+    if (base && !extents && (options.bitmap || options.fromSnap) && source.changes) extents = (await source.changes(options.signal)).map((extent) => ({ ...extent, exists: true }));
 
     // Blocks to read, and the base's object for each block that is not read.
     let baseObjects: Array<number | null> = [];
@@ -110,7 +147,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
 
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
-      for (const tag of options.tags ?? []) meta.addTag(id, tag);
+      for (const tag of tags) meta.addTag(id, tag);
       return id;
     });
     const vid = versionId;
@@ -399,4 +436,12 @@ function unallocatedBlocks(map: Array<Extent & { kind: 'data' | 'zero' | 'hole' 
     for (let idx = first; idx < blockCount && Math.min((idx + 1) * blockSize, Number.MAX_SAFE_INTEGER) <= end; idx++) blocks.add(idx);
   }
   return blocks;
+}
+
+/** `--rotate-bitmap`: the qcow2 whose bitmap is started afresh after the backup (checked first). */
+function bitmapRotation(location: string, bitmap: string | undefined): () => void {
+  if (!bitmap) throw new EngineError('INVALID_ARGUMENT', '--rotate-bitmap needs --bitmap NAME');
+  const path = qcow2PathOf(location);
+  if (!path) throw new EngineError('INVALID_ARGUMENT', `--rotate-bitmap works on qcow2 images (qemu-img bitmap); for ${location} rotate the bitmap where it is kept (libvirt: a new checkpoint)`);
+  return () => rotateQcow2Bitmap(path, bitmap);
 }

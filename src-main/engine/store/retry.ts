@@ -155,9 +155,7 @@ export class RetryingStore implements ObjectStore {
   }
 
   getInto(key: string, buffer: Buffer, options: { maxSize?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
-    const inner = this.inner as ObjectStore & { getInto?: RetryingStore['getInto'] };
-    if (!inner.getInto) throw new EngineError('INTERNAL', `store ${this.location} cannot read into a buffer`);
-    return this.run('get', key, options.signal, () => inner.getInto!(key, buffer, options));
+    return this.run('get', key, options.signal, () => this.inner.getInto(key, buffer, options));
   }
 
   size(key: string, signal?: AbortSignal): Promise<number | null> {

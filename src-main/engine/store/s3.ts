@@ -20,7 +20,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { EngineError } from '../errors';
-import type { ByteRange, ObjectStore, StoreEntry, StoreSpec } from './port';
+import { OBJECT_PREFIX, type ByteRange, type ObjectStore, type StoreEntry, type StoreSpec } from './port';
 import { TransientError } from './retry';
 
 export type S3Spec = Extract<StoreSpec, { kind: 's3' }>;
@@ -32,6 +32,8 @@ export const S3_DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Keys this store accepts: what port.ts defines, so every store names items alike. */
 const KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
+/** Names of objects/<name>: hex digests, as the folder store takes them. */
+const OBJECT_NAME = /^[0-9a-f]{4,128}$/;
 /** A temporary entry's key: the upload's key, a marker and the upload id in hex. */
 const UPLOAD_MARK = '.upload-';
 
@@ -111,8 +113,11 @@ export class S3Store implements ObjectStore {
     return this.settings.timeoutMs || S3_DEFAULT_TIMEOUT_MS;
   }
 
-  private s3Key(key: string): string {
-    if (!KEY.test(key) || key.length > 900) throw new EngineError('INVALID_ARGUMENT', `the S3 store refuses the name "${key}"`);
+  /** The S3 key of a store key; `strict` false for the key of another tool's unfinished upload. */
+  private s3Key(key: string, strict = true): string {
+    if (!KEY.test(key) || key.length > 900 || (strict && key.startsWith(OBJECT_PREFIX) && !OBJECT_NAME.test(key.slice(OBJECT_PREFIX.length)))) {
+      throw new EngineError('INVALID_ARGUMENT', `the S3 store refuses the name "${key}"`);
+    }
     return this.base + key;
   }
 
@@ -252,7 +257,7 @@ export class S3Store implements ObjectStore {
   async delete(key: string, signal?: AbortSignal): Promise<void> {
     const mark = key.lastIndexOf(UPLOAD_MARK);
     if (mark > 0 && /^[0-9a-f]+$/.test(key.slice(mark + UPLOAD_MARK.length))) {
-      const Key = this.s3Key(key.slice(0, mark));
+      const Key = this.s3Key(key.slice(0, mark), false);
       const UploadId = Buffer.from(key.slice(mark + UPLOAD_MARK.length), 'hex').toString('utf8');
       try {
         await this.request('abort upload', key, signal, (abortSignal) =>

@@ -2,9 +2,10 @@
 // younger than the minimum age only when forced) and checks each selected version against
 // them; cleanup shows what it would reclaim before it runs (fast, or full mark-and-sweep).
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { humanBytes, shortUid } from '../../../src-shared/api/format';
+import { humanBytes, plural, shortUid } from '../../../src-shared/api/format';
 import type { CleanupEstimate, Job } from '../../../src-shared/api/types';
 import { EmptyState, formatDate, humanAge, JobProgress, Stat } from '../../components/common';
+import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 
@@ -29,7 +30,7 @@ function DeleteSection() {
   const remove = async (): Promise<void> => {
     try {
       const result = await api.removeVersions({ uids: selected, force: force || undefined });
-      notify('success', `Removed ${result.removed.length} version(s); run a cleanup to free their data`);
+      notify('success', `Removed ${plural(result.removed.length, 'version')}; run a cleanup to free their data`);
       setSelected([]);
       setConfirming(false);
     } catch (error) {
@@ -85,6 +86,7 @@ function CleanupSection() {
   const versions = useApp((s) => s.versions);
   const [estimate, setEstimate] = useState<CleanupEstimate | null>(null);
   const [jobId, setJobId] = useState<string | null>(null);
+  const [confirmFull, setConfirmFull] = useState(false);
   const job: Job | undefined = useApp((s) => (jobId ? s.jobs[jobId] : undefined));
   const load = useCallback(() => {
     api.estimateCleanup().then(setEstimate, (e) => reportError(e, 'Estimating the cleanup'));
@@ -105,8 +107,8 @@ function CleanupSection() {
       <h2 id="cleanup-title">Cleanup</h2>
       {!estimate ? <p className="muted">Estimating…</p> : (
         <div className="stats">
-          <Stat label="Reclaimable now (fast)" value={humanBytes(estimate.bytes)} hint={`${estimate.objects.toLocaleString()} unreferenced objects older than the grace period`} tone="good" />
-          <Stat label="Within the grace period" value={humanBytes(estimate.waitingBytes)} hint={`${estimate.waitingObjects.toLocaleString()} objects; only a full cleanup takes them now`} />
+          <Stat label="Reclaimable now (fast)" value={humanBytes(estimate.bytes)} hint={`${plural(estimate.objects, 'unreferenced object')} older than the grace period`} tone="good" />
+          <Stat label="Within the grace period" value={humanBytes(estimate.waitingBytes)} hint={`${plural(estimate.waitingObjects, 'object')}; only a full cleanup takes them now`} />
           <Stat label="Incomplete versions" value={estimate.incompleteVersions} hint="left by interrupted backups; removed by cleanup" />
         </div>
       )}
@@ -117,13 +119,31 @@ function CleanupSection() {
       </ul>
       <div className="wizard-nav">
         <button type="button" className="primary" onClick={() => void start(false)} disabled={job?.state === 'running'}>Fast cleanup</button>
-        <button type="button" onClick={() => void start(true)} disabled={job?.state === 'running'}>Full cleanup</button>
+        <button type="button" onClick={() => setConfirmFull(true)} disabled={job?.state === 'running'}>Full cleanup…</button>
       </div>
+      <ConfirmDialog
+        open={confirmFull}
+        title="Run a full cleanup?"
+        confirmLabel="Lock and clean up"
+        danger
+        onCancel={() => setConfirmFull(false)}
+        onConfirm={() => {
+          setConfirmFull(false);
+          void start(true);
+        }}
+      >
+        <p>A full cleanup takes an <strong>exclusive lock on the whole repository</strong> while it marks and sweeps the store:</p>
+        <ul className="rules">
+          <li>no backup, restore, scrub, import or export can run until it ends: those started meanwhile wait or fail with <code className="code">LOCKED</code>, in this window, the command line and other processes;</li>
+          <li>it also deletes unreferenced objects still inside the grace period{estimate ? ` (${plural(estimate.waitingObjects, 'object')}, ${humanBytes(estimate.waitingBytes)})` : ''} and stray temporary files;</li>
+          <li>it frees about {estimate ? humanBytes(estimate.bytes + estimate.waitingBytes) : '…'}; no object a version references is deleted.</li>
+        </ul>
+      </ConfirmDialog>
       {job && <JobProgress job={job} />}
       {job?.result?.kind === 'cleanup' && (
         <div className="notice success" role="status">
-          Deleted {job.result.value.objectsDeleted.toLocaleString()} objects and freed {humanBytes(job.result.value.bytesFreed)}
-          {job.result.value.incompleteVersionsRemoved.length ? `; removed ${job.result.value.incompleteVersionsRemoved.length} incomplete versions` : ''}.
+          Deleted {plural(job.result.value.objectsDeleted, 'object')} and freed {humanBytes(job.result.value.bytesFreed)}
+          {job.result.value.incompleteVersionsRemoved.length ? `; removed ${plural(job.result.value.incompleteVersionsRemoved.length, 'incomplete version')}` : ''}.
         </div>
       )}
     </section>

@@ -5,10 +5,11 @@ import { humanDuration } from '../../../src-shared/api/format';
 import type { Job } from '../../../src-shared/api/types';
 import { isFinished } from '../../../src-shared/api/types';
 import { toApiError } from '../../api/client';
-import { EmptyState, ErrorBox, formatDate, JobProgress, JobStateBadge } from '../../components/common';
+import { EmptyState, ErrorBox, formatDate, JobProgress } from '../../components/common';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 import { orderJobs } from '../../store/selectors';
+import { jobOutcome } from '../../store/truth';
 
 function duration(job: Job): string {
   if (!job.started) return '—';
@@ -16,10 +17,34 @@ function duration(job: Job): string {
   return humanDuration((end - Date.parse(job.started)) / 1000);
 }
 
-function resultLink(job: Job) {
-  if (job.result?.kind === 'backup') return <a href={`#/version/${job.result.value.uid}`}>version</a>;
-  if (job.result?.kind === 'scrub') return <a href={`#/scrub?report=${job.result.value.reports[0]?.uid ?? ''}`}>report</a>;
-  return null;
+/** The job's state and what it found: a scrub that found problems is amber or red, with the count. */
+export function JobOutcomeCell({ job }: { job: Job }) {
+  const outcome = jobOutcome(job);
+  const found = job.state === 'succeeded' && outcome.tone !== 'good';
+  return (
+    <div className="outcome" data-outcome={outcome.tone}>
+      <span className={`badge ${found ? `outcome-${outcome.tone}` : `job-${job.state}`}`}>{found ? 'problems found' : job.state}</span>{' '}
+      {outcome.label !== job.state && <span className={`outcome-text outcome-text-${outcome.tone}`}>{outcome.label}</span>}
+      {outcome.href && <> · <a href={outcome.href}>{outcome.linkText}</a></>}
+    </div>
+  );
+}
+
+function logText(job: Job): string {
+  return job.logs.map((line) => `${formatDate(line.time)} ${line.level.padEnd(5)} ${line.message}`).join('\n');
+}
+
+/** Saves the job's whole log as a text file (a Blob link: nothing leaves the machine). */
+function downloadLog(job: Job): void {
+  const header = `${job.title}\n${job.kind} · ${job.state} · id ${job.id}\ncreated ${formatDate(job.created)} · started ${formatDate(job.started)} · ended ${formatDate(job.ended)}\n\n`;
+  const url = URL.createObjectURL(new Blob([header, logText(job), '\n'], { type: 'text/plain' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = `blockvault-${job.kind}-${job.id.slice(0, 8)}.log`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 function Detail({ id }: { id: string }) {
@@ -36,13 +61,17 @@ function Detail({ id }: { id: string }) {
     <section className="card" aria-labelledby="job-detail">
       <h2 id="job-detail">{job.title}</h2>
       <JobProgress job={live && !isFinished(job.state) ? { ...live, logs: job.logs } : job} />
+      {isFinished(job.state) && <JobOutcomeCell job={job} />}
       <p className="muted small-text">
         {job.kind} · created {formatDate(job.created)} · started {formatDate(job.started)} · ended {formatDate(job.ended)} · id <span className="mono">{job.id}</span>
         {job.foreign ? ' · run by another process' : ''}
       </p>
-      <h3>Log</h3>
+      <div className="row">
+        <h3 className="grow">Log</h3>
+        <button type="button" className="small" onClick={() => downloadLog(job)}>Download log</button>
+      </div>
       <pre className="log" tabIndex={0} aria-label="Job log">
-        {job.logs.map((line) => `${line.time.slice(11, 19)} ${line.level.padEnd(5)} ${line.message}`).join('\n')}
+        {logText(job)}
       </pre>
     </section>
   );
@@ -89,16 +118,15 @@ export function JobsView({ selected }: { selected?: string }) {
             {loaded && finished.length === 0 ? (
               <EmptyState title="No past jobs"><p>Backups, restores, scrubs and cleanups you start appear here with their logs.</p></EmptyState>
             ) : (
-              <table className="table compact">
-                <thead><tr><th>Started</th><th>Job</th><th>State</th><th>Duration</th><th>Result</th></tr></thead>
+              <table className="table compact jobs-history">
+                <thead><tr><th>Started</th><th>Job</th><th>Outcome</th><th>Duration</th></tr></thead>
                 <tbody>
                   {finished.map((job) => (
                     <tr key={job.id} className={job.id === selected ? 'selected' : ''}>
-                      <td className="nowrap">{formatDate(job.started ?? job.created).slice(5, 16)}</td>
+                      <td className="nowrap">{formatDate(job.started ?? job.created, 'minutes')}</td>
                       <td><a href={`#/jobs/${job.id}`}>{job.title}</a>{job.error && <div className="bad small-text"><code className="code">{job.error.code}</code> {job.error.message}</div>}</td>
-                      <td><JobStateBadge state={job.state} /></td>
-                      <td>{duration(job)}</td>
-                      <td>{resultLink(job)}</td>
+                      <td><JobOutcomeCell job={job} /></td>
+                      <td className="nowrap">{duration(job)}</td>
                     </tr>
                   ))}
                 </tbody>

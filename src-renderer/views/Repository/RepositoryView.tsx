@@ -2,10 +2,11 @@
 // dedupe ratio, last scrub, health), and forms to open or create one (optionally encrypted),
 // with the recent list. Opening an encrypted repository asks in the passphrase dialog.
 import { useEffect, useState, type FormEvent } from 'react';
-import { humanBytes } from '../../../src-shared/api/format';
+import { humanBytes, plural } from '../../../src-shared/api/format';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../src-shared/api/passphrase';
 import { EmptyState, formatDate, humanAge, KeyValue, LockIcon, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
+import { HealthVerdict, VerificationStat } from './Health';
 import { useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 
@@ -32,12 +33,7 @@ function Summary() {
         <p className="muted">Loading summary…</p>
       ) : (
         <>
-          <div className={`health health-${summary.health}`} role="status">
-            <strong>Health: {summary.health === 'ok' ? 'good' : summary.health}</strong>
-            {summary.healthReasons.length > 0 && (
-              <ul>{summary.healthReasons.map((reason) => <li key={reason}>{reason}</li>)}</ul>
-            )}
-          </div>
+          <HealthVerdict summary={summary} />
           <div className="stats">
             <Stat label="Versions" value={summary.versions} hint={`${summary.validVersions} valid · ${summary.invalidVersions} invalid${summary.incompleteVersions ? ` · ${summary.incompleteVersions} incomplete` : ''}`} tone={summary.invalidVersions ? 'bad' : undefined} />
             <Stat label="Disks" value={summary.names} hint={`${summary.protectedVersions} protected versions`} />
@@ -45,12 +41,7 @@ function Summary() {
             <Stat label="Stored" value={humanBytes(summary.storedBytes)} hint={`${summary.objects.toLocaleString()} objects`} />
             <Stat label="Dedupe ratio" value={`${summary.dedupeRatio.toFixed(2)}×`} hint={`compression ${summary.compressionRatio.toFixed(2)}×`} tone="good" />
             <Stat label="Last backup" value={summary.lastBackup ? `${humanAge(Date.now() - Date.parse(summary.lastBackup))} ago` : 'never'} hint={summary.lastBackup ? formatDate(summary.lastBackup) : undefined} />
-            <Stat
-              label="Last scrub"
-              value={summary.lastScrub ? `${humanAge(Date.now() - Date.parse(summary.lastScrub.date))} ago` : 'never'}
-              hint={summary.lastScrub ? `${summary.lastScrub.mode}, ${summary.lastScrub.ok ? 'no problems' : 'found invalid data'}` : 'run a deep scrub'}
-              tone={summary.lastScrub && !summary.lastScrub.ok ? 'bad' : undefined}
-            />
+            <VerificationStat summary={summary} />
           </div>
           {summary.versions === 0 && (
             <EmptyState title="No backups yet">
@@ -60,17 +51,27 @@ function Summary() {
           )}
         </>
       )}
-      <h3>Settings fixed at creation</h3>
-      <KeyValue rows={[
-        ['Block size', humanBytes(settings.blockSize)],
-        ['Compression', settings.compression],
-        ['Hash', settings.hash],
-        ['Encryption', settings.encrypted ? 'AES-256-GCM (opening asks for the passphrase)' : 'none'],
-        ['Minimum age before removal', `${settings.minAgeDays} days`],
-        ['Cleanup grace period', `${settings.cleanupGraceSeconds} s`],
-        ['Created', formatDate(settings.created)],
-        ['Repository id', <span className="mono" key="id">{settings.id}</span>],
-      ]} />
+      <div className="columns settings-lists">
+        <div>
+          <h3>Fixed at creation</h3>
+          <KeyValue rows={[
+            ['Block size', humanBytes(settings.blockSize)],
+            ['Compression', settings.compression],
+            ['Hash', settings.hash],
+            ['Encryption', settings.encrypted ? 'AES-256-GCM (opening asks for the passphrase)' : 'none'],
+            ['Created', formatDate(settings.created)],
+            ['Repository id', <span className="mono" key="id">{settings.id}</span>],
+          ]} />
+        </div>
+        <div>
+          <h3>Adjustable <a className="small-text" href="#/settings">(Settings)</a></h3>
+          <KeyValue rows={[
+            ['Minimum age before removal', plural(settings.minAgeDays, 'day')],
+            ['Cleanup grace period', `${settings.cleanupGraceSeconds.toLocaleString()} s (${humanAge(settings.cleanupGraceSeconds * 1000)})`],
+            ['Jobs running at once', String(repository.maxConcurrentJobs)],
+          ]} />
+        </div>
+      </div>
     </section>
   );
 }
@@ -134,13 +135,15 @@ function CreateForm() {
       setConfirm('');
       setAcknowledged(false);
       navigate({ view: 'repository' });
+      // The summary of the new repository is at the top: show it, not the old form.
+      document.getElementById('main')?.scrollTo({ top: 0 });
     }
   };
   return (
     <form className="card" onSubmit={submit} aria-labelledby="create-title">
       <h2 id="create-title">Create a repository</h2>
       <PathField label="New or empty folder" value={path} onChange={setPath} purpose="createRepository" placeholder="/srv/backups/new-repository" />
-      <div className="row wrap">
+      <div className="row wrap top">
         <div className="field">
           <label htmlFor="create-block-size">Block size</label>
           <select id="create-block-size" value={blockSize} onChange={(e) => setBlockSize(Number(e.target.value))}>
@@ -153,6 +156,7 @@ function CreateForm() {
           <select id="create-compression" value={compression} onChange={(e) => setCompression(e.target.value)}>
             {COMPRESSIONS.map((c) => <option key={c} value={c}>{c}{c === 'zstd:1' ? ' (fast, default)' : ''}</option>)}
           </select>
+          <div className="hint">zstd level: higher is smaller and slower</div>
         </div>
       </div>
       <label className="checkbox">
@@ -206,7 +210,7 @@ function Recent() {
                 {r.path}
               </button>
               {r.encrypted && <span className="badge encrypted" title="encrypted: opening asks for the passphrase"><LockIcon /> encrypted</span>}
-              <span className="muted small-text">{r.path === current ? 'open now' : formatDate(r.lastOpened).slice(0, 16)}</span>
+              <span className="muted small-text">{r.path === current ? 'open now' : formatDate(r.lastOpened, 'minutes')}</span>
               <button type="button" className="small ghost" aria-label={`Forget ${r.path}`} onClick={() => void forgetRecent(r.path)}>✕</button>
             </li>
           ))}

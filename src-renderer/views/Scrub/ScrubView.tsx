@@ -3,7 +3,8 @@
 // marked) with its counts, the affected versions and objects, and the version's history.
 import { useEffect, useMemo, useState } from 'react';
 import type { Job } from '../../../src-shared/api/types';
-import { humanBytes, shortUid } from '../../../src-shared/api/format';
+import { isFinished } from '../../../src-shared/api/types';
+import { humanBytes, plural, shortUid } from '../../../src-shared/api/format';
 import type { BlockMap as BlockMapData, ScrubMode, ScrubReport } from '../../../src-shared/model';
 import { toApiError } from '../../api/client';
 import { BlockMap } from '../../components/BlockMap';
@@ -11,6 +12,7 @@ import { EmptyState, ErrorBox, formatDate, JobProgress, Stat } from '../../compo
 import { PathField } from '../../components/PathField';
 import { SCRUB_CODES, SCRUB_LEGEND } from '../../components/palettes';
 import { useApi, useApp } from '../../store';
+import { pictureCounts, scrubHeadline } from '../../store/truth';
 
 /** The report as block states: sparse, data ok, or the problem found. */
 export function scrubPicture(map: BlockMapData, report: ScrubReport): number[] {
@@ -100,16 +102,19 @@ function Report({ uid, refreshKey }: { uid: string; refreshKey: string }) {
   if (!report || !picture) return null;
   const objects = [...new Set(report.problems.map((p) => p.object).filter((o): o is string => Boolean(o)))];
   const ok = report.problems.length === 0;
+  const counts = pictureCounts(picture);
+  const onlyDiffers = !ok && report.problems.every((p) => p.kind === 'mismatch');
   return (
     <div className="scrub-report" data-report-ok={ok}>
-      <div className={`health health-${ok ? 'ok' : 'error'}`} role="status">
-        <strong>{ok ? 'No problems found' : `${report.problems.length} invalid block${report.problems.length === 1 ? '' : 's'} found`}</strong>
+      <div className={`health health-${ok ? 'ok' : onlyDiffers ? 'warning' : 'error'}`} role="status">
+        <strong>{scrubHeadline(report)}</strong>
         {' '}— {report.mode} scrub{report.percent < 100 ? ` of ${report.percent}% of the blocks` : ''} on {formatDate(report.date)}
         {report.revalidated && ' · the version is valid again'}
       </div>
       <div className="stats">
         <Stat label="Blocks" value={report.blocksTotal.toLocaleString()} hint={`${report.blocksChecked.toLocaleString()} checked`} />
-        <Stat label="OK" value={report.blocksOk.toLocaleString()} tone="good" />
+        <Stat label="OK (data)" value={counts.ok.toLocaleString()} hint="data blocks with no problem found" tone="good" />
+        <Stat label="Sparse" value={counts.sparse.toLocaleString()} hint="zero blocks: nothing stored to check" />
         <Stat label="Invalid" value={report.blocksInvalid.toLocaleString()} tone={report.blocksInvalid ? 'bad' : undefined} />
         <Stat label="Missing" value={report.blocksMissing.toLocaleString()} tone={report.blocksMissing ? 'bad' : undefined} />
         {report.mode === 'source' && <Stat label="Differ from source" value={report.blocksMismatch.toLocaleString()} tone={report.blocksMismatch ? 'warn' : undefined} />}
@@ -136,7 +141,7 @@ function Report({ uid, refreshKey }: { uid: string; refreshKey: string }) {
       )}
       {objects.length > 0 && (
         <details open={objects.length <= 10}>
-          <summary>{objects.length} affected object{objects.length === 1 ? '' : 's'}</summary>
+          <summary>{plural(objects.length, 'affected object')}</summary>
           <ul className="mono small-text">{objects.slice(0, 100).map((o) => <li key={o}>{o}</li>)}</ul>
         </details>
       )}
@@ -155,12 +160,12 @@ function Report({ uid, refreshKey }: { uid: string; refreshKey: string }) {
       )}
       <h3>Scrub history of this version</h3>
       <table className="table compact">
-        <thead><tr><th>Date</th><th>Mode</th><th>Checked</th><th>Problems</th><th /></tr></thead>
+        <thead><tr><th>Date</th><th>Mode</th><th>Checked</th><th>Problems</th><th><span className="visually-hidden">Show</span></th></tr></thead>
         <tbody>
           {reports.map((r) => (
             <tr key={r.id} className={r.id === chosen ? 'selected' : ''}>
               <td>{formatDate(r.date)}</td><td>{r.mode}{r.percent < 100 ? ` ${r.percent}%` : ''}</td><td className="num">{r.blocksChecked.toLocaleString()}</td>
-              <td>{r.problems.length ? <span className="badge invalid">{r.problems.length}</span> : <span className="badge valid">none</span>}</td>
+              <td>{r.problems.length ? <span className="badge invalid">{plural(r.problems.length, 'problem')}</span> : <span className="badge valid">none</span>}</td>
               <td><button type="button" className="small" onClick={() => setChosen(r.id)} disabled={r.id === chosen}>Show</button></td>
             </tr>
           ))}
@@ -170,17 +175,59 @@ function Report({ uid, refreshKey }: { uid: string; refreshKey: string }) {
   );
 }
 
-export function ScrubView({ initialUids, report }: { initialUids?: string[]; report?: string }) {
+/** The reports of one scrub job: those with problems first, each a button that shows it. */
+function JobReports({ job, current, onShow }: { job: Job; current: string; onShow(uid: string): void }) {
+  if (job.result?.kind !== 'scrub') return null;
+  const reports = [...job.result.value.reports].sort((a, b) => Number(a.ok) - Number(b.ok));
+  const bad = reports.filter((r) => !r.ok);
+  return (
+    <div className="job-reports" data-testid="scrub-job-reports">
+      <p>
+        <strong>{bad.length === 0 ? `All ${plural(reports.length, 'version')} checked: no problems found.` : `${plural(bad.length, 'version')} of ${reports.length} with problems:`}</strong>
+      </p>
+      <ul className="report-list">
+        {reports.map((r) => {
+          const problems = r.blocksInvalid + r.blocksMissing + r.blocksMismatch;
+          return (
+            <li key={r.id}>
+              <button type="button" className={`small ${r.ok ? '' : 'danger'}`} aria-pressed={r.uid === current} onClick={() => onShow(r.uid)}>
+                <span className="mono">{shortUid(r.uid)}</span>: {r.ok ? 'no problems' : plural(problems, 'problem')}
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </div>
+  );
+}
+
+/** The first version of a finished scrub job whose report holds problems (else the first). */
+function reportToShow(job: Job | undefined): string | null {
+  if (job?.result?.kind !== 'scrub') return null;
+  const reports = job.result.value.reports;
+  return (reports.find((r) => !r.ok) ?? reports[0])?.uid ?? null;
+}
+
+export function ScrubView({ initialUids, report, job: jobParam }: { initialUids?: string[]; report?: string; job?: string }) {
   const api = useApi();
   const versions = useApp((s) => s.versions);
   const upsertJob = useApp((s) => s.upsertJob);
-  const [jobId, setJobId] = useState<string | null>(null);
+  const [jobId, setJobId] = useState<string | null>(jobParam ?? null);
   const job = useApp((s) => (jobId ? s.jobs[jobId] : undefined));
   const [reportUid, setReportUid] = useState(report ?? initialUids?.[0] ?? '');
   const candidates = versions.filter((v) => v.status !== 'incomplete');
   useEffect(() => {
     if (!reportUid && candidates[0]) setReportUid(candidates[candidates.length - 1].uid);
   }, [reportUid, candidates]);
+  // Opened from a job (#/scrub?job=ID): fetch it when the store does not hold it yet.
+  useEffect(() => {
+    if (jobParam && !job) api.getJob({ id: jobParam }).then(upsertJob, () => {});
+  }, [api, jobParam, job, upsertJob]);
+  // When the scrub ends, show a report that holds problems rather than the first version's.
+  const finishedReport = reportToShow(job);
+  useEffect(() => {
+    if (finishedReport && !report) setReportUid(finishedReport);
+  }, [finishedReport, report]);
   return (
     <div className="view">
       <h1>Scrub</h1>
@@ -198,27 +245,21 @@ export function ScrubView({ initialUids, report }: { initialUids?: string[]; rep
             }}
           />
           {job && (
-            <section className="card">
-              <h2>Running scrub</h2>
+            <section className="card" aria-labelledby="scrub-job-title">
+              <h2 id="scrub-job-title">{isFinished(job.state) ? 'Scrub job' : 'Running scrub'}</h2>
               <JobProgress job={job} cancel={{ label: 'Cancel', onCancel: () => void api.cancelJob({ id: job.id }) }} />
-              {job.result?.kind === 'scrub' && (
-                <p>
-                  {job.result.value.reports.map((r) => (
-                    <button key={r.id} type="button" className={`small ${r.ok ? '' : 'danger'}`} onClick={() => setReportUid(r.uid)}>
-                      {shortUid(r.uid)}: {r.ok ? 'ok' : `${r.blocksInvalid + r.blocksMissing + r.blocksMismatch} problems`}
-                    </button>
-                  ))}
-                </p>
-              )}
+              <JobReports job={job} current={reportUid} onShow={setReportUid} />
             </section>
           )}
           <section className="card" aria-labelledby="report-title">
-            <div className="row">
+            <div className="row wrap">
               <h2 id="report-title" className="grow">Report</h2>
-              <label htmlFor="report-version">Version</label>
-              <select id="report-version" value={reportUid} onChange={(e) => setReportUid(e.target.value)}>
-                {candidates.map((v) => <option key={v.uid} value={v.uid}>{v.name} {v.snapshot} · {formatDate(v.date)} · {shortUid(v.uid)} ({v.status}, {humanBytes(v.size)})</option>)}
-              </select>
+              <div className="field inline">
+                <label htmlFor="report-version">Version</label>
+                <select id="report-version" value={reportUid} onChange={(e) => setReportUid(e.target.value)}>
+                  {candidates.map((v) => <option key={v.uid} value={v.uid}>{v.name} {v.snapshot} · {formatDate(v.date, 'minutes')} · {shortUid(v.uid)} ({v.status}, {humanBytes(v.size)})</option>)}
+                </select>
+              </div>
             </div>
             {reportUid && <Report uid={reportUid} refreshKey={`${job?.state ?? ''}`} />}
           </section>

@@ -11,6 +11,7 @@ import { EmptyState, ErrorBox, formatDate, KeyValue, Stat, StatusBadge } from '.
 import { COMPARE_LEGEND, STATE_NAMES, VERSION_LEGEND } from '../../components/palettes';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
+import { OriginSection } from './Origin';
 
 function useBlockInfo(uid: string): [BlockInfo | null, (idx: number | null) => void] {
   const api = useApi();
@@ -63,6 +64,45 @@ function Tags({ detail, reload }: { detail: VersionDetail; reload(): void }) {
         <button type="submit" disabled={!tag}>Add tag</button>
       </form>
     </div>
+  );
+}
+
+/** The version's note: free text for the admin (why it exists, what it holds), saved with Save or Ctrl+Enter. */
+function Note({ detail, reload }: { detail: VersionDetail; reload(): void }) {
+  const api = useApi();
+  const reportError = useApp((s) => s.reportError);
+  const notify = useApp((s) => s.notify);
+  const saved = detail.version.note ?? '';
+  const [text, setText] = useState(saved);
+  useEffect(() => setText(saved), [saved]);
+  const save = (): void => {
+    api.setVersionNote({ uid: detail.version.uid, note: text }).then(() => { notify('success', text.trim() ? 'Note saved' : 'Note removed'); reload(); }, (e) => reportError(e, 'Saving the note'));
+  };
+  return (
+    <form
+      className="note-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        save();
+      }}
+    >
+      <label htmlFor="version-note" className="visually-hidden">Note</label>
+      <textarea
+        id="version-note"
+        rows={2}
+        maxLength={4096}
+        placeholder="why this version matters, what changed, a ticket…"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+            e.preventDefault();
+            save();
+          }
+        }}
+      />
+      <button type="submit" className="small" disabled={text === saved}>Save note</button>
+    </form>
   );
 }
 
@@ -179,6 +219,7 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
             ['Base version', v.baseUid ? <a key="base" href={`#/version/${v.baseUid}`} className="mono">{shortUid(v.baseUid)}</a> : 'none (full backup)'],
             ['Source', <span className="mono" key="src">{v.source}</span>],
             ['Tags', <Tags key="tags" detail={detail} reload={reload} />],
+            ['Note', <Note key="note" detail={detail} reload={reload} />],
           ]} />
         </section>
         <section className="card">
@@ -219,6 +260,7 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
           />
         )}
       </section>
+      <OriginSection detail={detail} />
       <section className="card" aria-labelledby="compare-title">
         <h2 id="compare-title">Compare</h2>
         <CompareSection detail={detail} compare={compare} />

@@ -1,24 +1,39 @@
 // Versions browser: versions grouped by name (disk), sortable by column, filterable by
 // text, status, protection, tag and date; multi-select with actions (restore, scrub,
 // protect, tag, delete). Rows open the version's detail.
-import { useMemo, useState } from 'react';
-import { humanBytes, shortUid } from '../../../src-shared/api/format';
+import { useEffect, useMemo, useState } from 'react';
+import { humanBytes, plural, shortUid, zoneOf } from '../../../src-shared/api/format';
+import type { VersionFacts } from '../../../src-shared/api/types';
 import { EmptyState, formatDate, StatusBadge } from '../../components/common';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 import { allTags, groupVersions } from '../../store/selectors';
 import { EMPTY_FILTER, type SortKey } from '../../store/slices';
 
-const COLUMNS: Array<{ key: SortKey | null; label: string }> = [
+const COLUMNS: Array<{ key: SortKey | null; label: string; title?: string; num?: boolean }> = [
   { key: null, label: '' },
-  { key: 'date', label: 'Date' },
+  { key: 'date', label: `Date (${zoneOf()})` },
   { key: 'name', label: 'Name' },
-  { key: 'snapshot', label: 'Snapshot' },
-  { key: 'size', label: 'Size' },
+  { key: 'snapshot', label: 'Snapshot, tags, note' },
+  { key: 'size', label: 'Size', num: true },
+  { key: null, label: 'Stored', title: 'stored (compressed) bytes of the objects this version references', num: true },
+  { key: null, label: 'Only here', title: 'stored bytes no other version references: what deleting it and a cleanup free', num: true },
+  { key: null, label: 'Last verified', title: 'the newest scrub of this version: when, which mode, and what it found' },
   { key: 'status', label: 'Status' },
-  { key: null, label: 'Tags' },
   { key: null, label: 'UID' },
 ];
+
+function LastVerifiedCell({ facts }: { facts: VersionFacts | undefined }) {
+  if (!facts) return <span className="muted">…</span>;
+  const last = facts.lastVerified;
+  if (!last) return <span className="muted">never</span>;
+  return (
+    <span title={`${last.mode} scrub${last.percent < 100 ? ` of ${last.percent}%` : ''} on ${formatDate(last.date)}`}>
+      <span className="nowrap">{formatDate(last.date, 'minutes', false).slice(0, 10)}</span>{' '}
+      <span className={`badge ${last.ok ? 'valid' : last.differs ? 'incomplete' : 'invalid'}`}>{last.mode}{last.percent < 100 ? ` ${last.percent}%` : ''} {last.ok ? 'ok' : last.differs ? 'differs' : 'failed'}</span>
+    </span>
+  );
+}
 
 function Filters() {
   const filter = useApp((s) => s.filter);
@@ -29,7 +44,7 @@ function Filters() {
     <div className="filters row wrap" role="search">
       <div className="field grow">
         <label htmlFor="filter-text">Filter</label>
-        <input id="filter-text" type="search" placeholder="name, snapshot, tag or UID" value={filter.text} onChange={(e) => setFilter({ text: e.target.value })} />
+        <input id="filter-text" type="search" placeholder="name, snapshot, tag, note or UID" value={filter.text} onChange={(e) => setFilter({ text: e.target.value })} />
       </div>
       <div className="field">
         <label htmlFor="filter-status">Status</label>
@@ -89,10 +104,10 @@ function Actions() {
       <span className="muted">{selected.length} selected</span>
       <button type="button" disabled={selected.length !== 1} onClick={() => navigate({ view: 'restore', uid: selected[0] })}>Restore…</button>
       <button type="button" disabled={none} onClick={() => navigate({ view: 'scrub', uids: selected })}>Scrub…</button>
-      <button type="button" disabled={none} onClick={() => void run(`Protected ${selected.length} version(s)`, () => api.setProtected({ uids: selected, value: true }))}>Protect</button>
-      <button type="button" disabled={none} onClick={() => void run(`Unprotected ${selected.length} version(s)`, () => api.setProtected({ uids: selected, value: false }))}>Unprotect</button>
+      <button type="button" disabled={none} onClick={() => void run(`Protected ${plural(selected.length, "version")}`, () => api.setProtected({ uids: selected, value: true }))}>Protect</button>
+      <button type="button" disabled={none} onClick={() => void run(`Unprotected ${plural(selected.length, "version")}`, () => api.setProtected({ uids: selected, value: false }))}>Unprotect</button>
       <input aria-label="Tag" placeholder="tag" value={tag} onChange={(e) => setTag(e.target.value)} className="narrow" />
-      <button type="button" disabled={none || !tag} onClick={() => void run(`Tagged ${selected.length} version(s) "${tag}"`, () => api.addTag({ uids: selected, tag }))}>Add tag</button>
+      <button type="button" disabled={none || !tag} onClick={() => void run(`Tagged ${plural(selected.length, "version")} "${tag}"`, () => api.addTag({ uids: selected, tag }))}>Add tag</button>
       <button type="button" disabled={none || !tag} onClick={() => void run(`Removed tag "${tag}"`, () => api.removeTag({ uids: selected, tag }))}>Remove tag</button>
       <button type="button" className="danger" disabled={none} onClick={() => navigate({ view: 'cleanup' })}>Delete…</button>
       {!none && <button type="button" className="ghost" onClick={() => setSelected([])}>Clear selection</button>}
@@ -101,7 +116,13 @@ function Actions() {
 }
 
 export function VersionsView() {
+  const api = useApi();
   const versions = useApp((s) => s.versions);
+  const reportError = useApp((s) => s.reportError);
+  const [facts, setFacts] = useState<Map<string, VersionFacts>>(new Map());
+  useEffect(() => {
+    api.listVersionFacts({}).then((list) => setFacts(new Map(list.map((f) => [f.uid, f]))), (e) => reportError(e, 'Loading stored bytes per version'));
+  }, [api, versions, reportError]);
   const loaded = useApp((s) => s.versionsLoaded);
   const filter = useApp((s) => s.filter);
   const sort = useApp((s) => s.sort);
@@ -138,6 +159,7 @@ export function VersionsView() {
       {groups.length === 0 ? (
         <EmptyState title="No version matches the filter"><p>Change or reset the filter.</p></EmptyState>
       ) : (
+        <div className="table-scroll">
         <table className="table versions">
           <thead>
             <tr>
@@ -147,7 +169,7 @@ export function VersionsView() {
                     <input type="checkbox" aria-label="Select all shown versions" checked={allSelected} onChange={() => setSelected(allSelected ? [] : visible)} />
                   </th>
                 ) : (
-                  <th key={column.label} aria-sort={column.key && sort.key === column.key ? (sort.descending ? 'descending' : 'ascending') : undefined}>
+                  <th key={column.label} title={column.title} className={column.num ? 'num' : undefined} aria-sort={column.key && sort.key === column.key ? (sort.descending ? 'descending' : 'ascending') : undefined}>
                     {column.key ? (
                       <button type="button" className="sort" onClick={() => setSort(column.key!)}>
                         {column.label}{sort.key === column.key ? (sort.descending ? ' ▼' : ' ▲') : ''}
@@ -168,11 +190,11 @@ export function VersionsView() {
                   <td className="check">
                     <input type="checkbox" aria-label={`Select every version of ${group.name}`} checked={groupSelected} onChange={() => setSelected(groupSelected ? selected.filter((u) => !groupUids.includes(u)) : [...selected, ...groupUids])} />
                   </td>
-                  <td colSpan={7}>
+                  <td colSpan={COLUMNS.length - 1}>
                     <button type="button" className="link group-toggle" aria-expanded={!isCollapsed} onClick={() => toggleCollapsed(group.name)}>
                       {isCollapsed ? '▶' : '▼'} <strong>{group.name}</strong>
                     </button>
-                    <span className="muted"> {group.versions.length} version{group.versions.length === 1 ? '' : 's'} · latest {formatDate(group.latest).slice(0, 16)} · {humanBytes(group.totalSize)} total</span>
+                    <span className="muted"> {group.versions.length} version{group.versions.length === 1 ? '' : 's'} · latest {formatDate(group.latest, 'minutes')} · {humanBytes(group.totalSize)} total</span>
                     {group.invalid > 0 && <span className="badge invalid">{group.invalid} invalid</span>}
                   </td>
                 </tr>
@@ -182,12 +204,14 @@ export function VersionsView() {
                       <td className="check">
                         <input type="checkbox" aria-label={`Select version ${v.uid}`} checked={selected.includes(v.uid)} onChange={() => toggleSelected(v.uid)} />
                       </td>
-                      <td><a href={`#/version/${v.uid}`}>{formatDate(v.date)}</a></td>
+                      <td className="nowrap"><a href={`#/version/${v.uid}`}>{formatDate(v.date, 'minutes', false)}</a></td>
                       <td>{v.name}</td>
-                      <td>{v.snapshot || <span className="muted">—</span>}</td>
-                      <td className="num">{humanBytes(v.size)}</td>
+                      <td>{v.snapshot || (v.tags.length || v.note ? '' : <span className="muted">—</span>)}{v.tags.map((t) => <span key={t} className="tag">{t}</span>)}{v.note && <div className="note-line small-text" title={v.note}>{v.note.split('\n')[0]}</div>}</td>
+                      <td className="num nowrap">{humanBytes(v.size)}</td>
+                      <td className="num nowrap">{facts.get(v.uid) ? humanBytes(facts.get(v.uid)!.storedBytes) : '…'}</td>
+                      <td className="num nowrap">{facts.get(v.uid) ? humanBytes(facts.get(v.uid)!.exclusiveBytes) : '…'}</td>
+                      <td><LastVerifiedCell facts={facts.get(v.uid)} /></td>
                       <td><StatusBadge version={v} /></td>
-                      <td>{v.tags.map((t) => <span key={t} className="tag">{t}</span>)}</td>
                       <td className="mono" title={v.uid}>{shortUid(v.uid)}</td>
                     </tr>
                   ))}
@@ -195,6 +219,7 @@ export function VersionsView() {
             );
           })}
         </table>
+        </div>
       )}
     </div>
   );

@@ -61,11 +61,11 @@ describe('S3 store on RGW', () => {
     assert.equal(sha(into), sha(data));
     assert.equal(sha(await store.getInto(key, Buffer.alloc(10))), sha(data), 'a buffer too small: a new one');
     await refused(store.getInto(key, room, { maxSize: data.length - 1 }), 'OBJECT_CORRUPT');
-    await store.put('objects/empty', Buffer.alloc(0));
-    assert.equal((await store.get('objects/empty')).length, 0);
-    assert.equal(await store.size('objects/empty'), 0);
+    await store.put('objects/e3b0c442', Buffer.alloc(0));
+    assert.equal((await store.get('objects/e3b0c442')).length, 0);
+    assert.equal(await store.size('objects/e3b0c442'), 0);
     await store.delete(key);
-    await store.delete('objects/empty');
+    await store.delete('objects/e3b0c442');
     await store.delete(key);
     assert.equal(await store.size(key), null);
     await refused(store.get(key), 'OBJECT_MISSING');
@@ -113,15 +113,15 @@ describe('S3 store on RGW', () => {
     const wrong = new RetryingStore(new S3Store(s3Spec(bucket, { credentials: { accessKeyId: 'test', secretAccessKey: 'wrong-secret' } })));
     const unknown = new RetryingStore(new S3Store(s3Spec(bucket, { credentials: { accessKeyId: 'nobody', secretAccessKey: 'x' } })));
     const started = Date.now();
-    const error = await refused(wrong.put('objects/denied', Buffer.from('no')), 'UNAUTHORIZED');
+    const error = await refused(wrong.put('objects/dead00', Buffer.from('no')), 'UNAUTHORIZED');
     assert.match(error.message, /access denied/);
     assert.doesNotMatch(error.message, /wrong-secret/);
-    await refused(unknown.put('objects/denied', Buffer.from('no')), 'UNAUTHORIZED');
-    await refused(unknown.get('objects/denied'), 'UNAUTHORIZED');
+    await refused(unknown.put('objects/dead00', Buffer.from('no')), 'UNAUTHORIZED');
+    await refused(unknown.get('objects/dead00'), 'UNAUTHORIZED');
     await refused((unknown.inner as S3Store).checkBucket(), 'UNAUTHORIZED');
     assert.ok(Date.now() - started < 5000, 'no retries of a permanent error');
     assert.equal(wrong.retryCounts().retries + unknown.retryCounts().retries, 0);
-    assert.equal(await store.size('objects/denied'), null);
+    assert.equal(await store.size('objects/dead00'), null);
     await wrong.close();
     await unknown.close();
   });
@@ -130,7 +130,7 @@ describe('S3 store on RGW', () => {
     const missing = `${bucket}-missing`;
     const absent = new RetryingStore(new S3Store(s3Spec(missing)));
     const started = Date.now();
-    const error = await refused(absent.put('objects/x', Buffer.from('x')), 'NOT_FOUND');
+    const error = await refused(absent.put('objects/abcd', Buffer.from('x')), 'NOT_FOUND');
     assert.match(error.message, new RegExp(`bucket "${missing}" does not exist`));
     await refused((absent.inner as S3Store).checkBucket(), 'NOT_FOUND');
     await refused(collect(absent.list('')), 'NOT_FOUND');
@@ -143,11 +143,11 @@ describe('S3 store on RGW', () => {
 
   it('reports an unresolvable host and a refused connection with their causes', async () => {
     const dns = new RetryingStore(new S3Store(s3Spec(bucket, { endpoint: 'http://no-such-host.invalid:7480' })));
-    const error = await refused(dns.size('objects/x'), 'IO_ERROR');
+    const error = await refused(dns.size('objects/abcd'), 'IO_ERROR');
     assert.match(error.message, /cannot resolve/);
     await dns.close();
     const refusedStore = new RetryingStore(new S3Store(s3Spec(bucket, { endpoint: 'http://127.0.0.1:9' })), { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 });
-    const down = await refused(refusedStore.size('objects/x'), 'IO_ERROR');
+    const down = await refused(refusedStore.size('objects/abcd'), 'IO_ERROR');
     assert.match(down.message, /failed 3 times.*ECONNREFUSED/);
     assert.deepEqual(refusedStore.retryCounts(), { retries: 2, exhausted: 1, causes: { ECONNREFUSED: 2 } });
     await refusedStore.close();
@@ -173,31 +173,31 @@ describe('S3 store through the fault proxy', () => {
   it('retries each kind of fault and counts it by cause', async () => {
     const data = randomBytes(256 * 1024);
     proxy.script(['500', '503', 'reset', 'stall']);
-    await store.put('objects/forced', data);
+    await store.put('objects/f0ced0', data);
     assert.deepEqual(store.takeRetryCounts().causes, { '500 InternalError': 1, '503 SlowDown': 1, 'connection reset': 1, timeout: 1 });
     proxy.script(['reset', 'stall', '503']);
-    assert.equal(sha(await store.get('objects/forced')), sha(data));
+    assert.equal(sha(await store.get('objects/f0ced0')), sha(data));
     const counts = store.takeRetryCounts();
     assert.equal(counts.retries, 3);
     assert.equal(counts.causes.timeout, 1);
     assert.equal(counts.causes['503 SlowDown'], 1);
     proxy.script(['reset', '500']);
-    assert.equal(await store.size('objects/forced'), data.length);
+    assert.equal(await store.size('objects/f0ced0'), data.length);
     proxy.script(['503', 'pass', 'stall']);
-    assert.deepEqual((await collect(store.list('objects/'))).map((e) => e.key), ['objects/forced']);
+    assert.deepEqual((await collect(store.list('objects/'))).map((e) => e.key), ['objects/f0ced0']);
     proxy.script(['500']);
-    await store.delete('objects/forced');
-    assert.equal(await store.size('objects/forced'), null);
+    await store.delete('objects/f0ced0');
+    assert.equal(await store.size('objects/f0ced0'), null);
   });
 
   it('gives up after the last attempt with IO_ERROR naming the cause', async () => {
     const few = new RetryingStore(new S3Store(s3Spec(bucket, { endpoint: proxy.url, timeoutMs: 1500 })), { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 });
     proxy.script(['503', '503', '503']);
-    const error = await refused(few.put('objects/never', Buffer.from('x')), 'IO_ERROR');
+    const error = await refused(few.put('objects/0e0e0e', Buffer.from('x')), 'IO_ERROR');
     assert.match(error.message, /failed 3 times; last: .*SlowDown/);
     assert.deepEqual(few.retryCounts(), { retries: 2, exhausted: 1, causes: { '503 SlowDown': 2 } });
     await few.close();
-    assert.equal(await store.size('objects/never'), null);
+    assert.equal(await store.size('objects/0e0e0e'), null);
   });
 
   it('every operation succeeds with identical bytes at a 5 % fault rate', async () => {

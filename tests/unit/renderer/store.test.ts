@@ -14,6 +14,7 @@ import { EMPTY_FILTER } from '../../../src-renderer/store/slices';
 const repository: RepositoryInfo = {
   path: '/srv/repo',
   settings: { id: 'r', formatVersion: 1, blockSize: 4194304, hash: 'sha256', compression: 'zstd:1', encrypted: false, minAgeDays: 6, cleanupGraceSeconds: 3600, created: '2024-01-01T00:00:00.000Z' },
+  maxConcurrentJobs: 2,
 };
 
 function version(uid: string, name: string, date: string, extra: Partial<Version> = {}): Version {
@@ -178,4 +179,35 @@ test('job order and routes', () => {
   const routes: Route[] = [{ view: 'versions' }, { view: 'version', uid: 'u1', compare: 'u2' }, { view: 'scrub', uids: ['a', 'b'], report: 'a' }, { view: 'jobs', job: 'j' }, { view: 'restore', uid: 'u' }];
   for (const route of routes) assert.deepEqual(parseRoute(routeHash(route)), route);
   assert.deepEqual(parseRoute('#/nonsense'), { view: 'repository' });
+});
+
+test('a lost connection: marked lost (through connecting), cut-off calls leave no notice, reopening resynchronises and drops stale running jobs', async () => {
+  let listed: Job[] = [job('old', 'running')];
+  const fake = fakeClient({
+    getAppInfo: () => ({ version: '0.1.0', mode: 'web', nativeDialogs: false, platform: 'linux' }),
+    getRepository: () => repository,
+    listRecentRepositories: () => [],
+    getSummary: () => ({ versions: 3 }),
+    listVersions: () => versions,
+    listJobs: () => listed,
+  });
+  const store = createAppStore(fake.client);
+  bindEvents(store);
+  fake.connect('open');
+  await store.getState().loadSession();
+  assert.equal(store.getState().jobs.old.state, 'running');
+  fake.connect('closed');
+  assert.equal(store.getState().connectionLost, true);
+  store.getState().reportError(new ApiError('IO_ERROR', 'the connection to the Blockvault server was lost'), 'Loading jobs');
+  assert.equal(store.getState().notices.length, 0, 'the banner says it, not a pile of notices');
+  fake.connect('connecting');
+  assert.equal(store.getState().connectionLost, true, 'still lost while reconnecting');
+  listed = [job('new', 'succeeded')];
+  const before = fake.calls.filter((c) => c === 'listJobs').length;
+  fake.connect('open');
+  assert.equal(store.getState().connectionLost, false);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(fake.calls.filter((c) => c === 'listJobs').length, before + 1, 'jobs are loaded again after reconnecting');
+  assert.ok(fake.calls.filter((c) => c === 'listVersions').length >= 2, 'versions are loaded again');
+  assert.deepEqual(Object.keys(store.getState().jobs), ['new'], 'a running job the server no longer lists is not kept');
 });

@@ -40,6 +40,10 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   getDu: { args: { uid: UID }, required: [] },
   listStats: { args: { uid: UID, limit: 10 }, required: [] },
   listScrubReports: { args: { uid: UID }, required: ['uid'] },
+  listVersionFacts: { args: {}, required: [] },
+  getStorageHistory: { args: {}, required: [] },
+  setVersionNote: { args: { uid: UID, note: 'moved to the new SAN\nafter the outage' }, required: ['uid', 'note'] },
+  browsePath: { args: { path: '/tmp', purpose: 'source' }, required: ['purpose'] },
   suggestBase: { args: { name: 'vm1' }, required: ['name'] },
   listBlockDevices: { args: {}, required: [] },
   inspectPath: { args: { path: '/dev/sda' }, required: ['path'] },
@@ -51,9 +55,13 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   startCleanup: { args: { full: true, graceSeconds: 0 }, required: [] },
   startExport: { args: { uids: [UID], file: '/tmp/e.jsonl' }, required: ['uids', 'file'] },
   startImport: { args: { file: '/tmp/e.jsonl' }, required: ['file'] },
+  startMigrate: { args: { tool: 'backy2', dumps: ['/tmp/d.csv'], data: '/tmp/data', listing: '/tmp/ls.txt', hash: 'sha512' }, required: ['tool', 'dumps', 'data'] },
   listJobs: { args: { limit: 5 }, required: [] },
   getJob: { args: { id: JOB }, required: ['id'] },
   cancelJob: { args: { id: JOB }, required: ['id'] },
+  startServingNbd: { args: { uid: UID, port: 10809, cow: true }, required: ['uid'] },
+  stopServingNbd: { args: { id: 'ab12cd34ef567890' }, required: ['id'] },
+  listServingsNbd: { args: {}, required: [] },
 };
 
 const PATH_FIELDS = new Set(['path', 'source', 'target', 'hints', 'file', 'defaultPath']);
