@@ -66,7 +66,8 @@ export const ENCRYPTED_EXPORT_FORMAT_NAME = 'blockvault-metadata-encrypted';
 /**
  * Block-list digest: SHA-256 over a canonical encoding of a version's block list, kept in its
  * row (versions.block_list_digest) and checked by restore and scrub against the rows they read.
- *   header  magic "BVBL" | BLOCK_LIST_FORMAT_VERSION (1 byte) | uid (36 ASCII bytes)
+ *   header  magic "BVBL" | BLOCK_LIST_FORMAT_VERSION (1 byte) | uid length (1 byte, 1-255)
+ *           | uid (UTF-8; a UUID for our own backups, the tool's own uid for migrated ones)
  *           | size (u64 LE) | block size (u32 LE) | block count (u64 LE)
  *   then one entry per block in index order 0..count-1:
  *           BLOCK_LIST_SPARSE (1 byte)                 an all-zero block

@@ -11,13 +11,15 @@ import { backupCli, blockDigests, cli, initRepo, ok, openDb, query, restoreEqual
 
 /** The encoding README documents, written again here from the text, not from the engine. */
 function expectedDigest(uid: string, size: number, blockSize: number, digests: Array<string | null>): string {
-  const header = Buffer.alloc(61);
+  const id = Buffer.from(uid, 'utf8');
+  const header = Buffer.alloc(6 + id.length + 20);
   header.write('BVBL', 0, 'latin1');
   header[4] = 1;
-  header.write(uid, 5, 'latin1');
-  header.writeBigUInt64LE(BigInt(size), 41);
-  header.writeUInt32LE(blockSize, 49);
-  header.writeBigUInt64LE(BigInt(digests.length), 53);
+  header[5] = id.length;
+  id.copy(header, 6);
+  header.writeBigUInt64LE(BigInt(size), 6 + id.length);
+  header.writeUInt32LE(blockSize, 14 + id.length);
+  header.writeBigUInt64LE(BigInt(digests.length), 18 + id.length);
   const hash = createHash('sha256').update(header);
   for (const digest of digests) hash.update(digest === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), Buffer.from(digest, 'hex')]));
   return hash.digest('hex');

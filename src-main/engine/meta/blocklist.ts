@@ -22,17 +22,21 @@ export class BlockListHasher {
 
   constructor(header: BlockListHeader) {
     this.count = header.blockSize > 0 ? Math.ceil(header.size / header.blockSize) : -1;
-    const uid = Buffer.from(header.uid, 'latin1');
-    const fixed = Buffer.alloc(5 + 36 + 8 + 4 + 8);
+    // Version UIDs are UUIDs for our own backups, but migrated versions keep their tool's
+    // (Benji's `V0000000001`, any string up to 255 bytes): the uid is length-prefixed.
+    const uid = Buffer.from(header.uid, 'utf8');
+    const fixed = Buffer.alloc(5 + 1 + uid.length + 8 + 4 + 8);
     BLOCK_LIST_MAGIC.copy(fixed, 0);
     fixed[4] = BLOCK_LIST_FORMAT_VERSION;
-    if (uid.length !== 36 || !Number.isSafeInteger(header.size) || header.size < 0 || !Number.isSafeInteger(header.blockSize) || header.blockSize <= 0 || header.blockSize > 0xffffffff) {
+    if (uid.length === 0 || uid.length > 255 || !Number.isSafeInteger(header.size) || header.size < 0 || !Number.isSafeInteger(header.blockSize) || header.blockSize <= 0 || header.blockSize > 0xffffffff) {
       this.broken = true;
     } else {
-      uid.copy(fixed, 5);
-      fixed.writeBigUInt64LE(BigInt(header.size), 41);
-      fixed.writeUInt32LE(header.blockSize, 49);
-      fixed.writeBigUInt64LE(BigInt(this.count), 53);
+      fixed[5] = uid.length;
+      uid.copy(fixed, 6);
+      const at = 6 + uid.length;
+      fixed.writeBigUInt64LE(BigInt(header.size), at);
+      fixed.writeUInt32LE(header.blockSize, at + 8);
+      fixed.writeBigUInt64LE(BigInt(this.count), at + 12);
     }
     this.hash.update(fixed);
   }
