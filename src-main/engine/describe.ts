@@ -11,6 +11,15 @@ import { manifestKey, type ObjectStore } from './store/port';
 import type { KeySlot } from './codec/keys';
 import type { RepositorySettings } from '../../src-shared/model';
 
+/**
+ * The store key of a version's manifest. Our own UIDs are lowercase UUIDs and are used as they
+ * are; a migrated version's UID (Benji's `V0000000001`, any string) is hex-encoded behind `x-`,
+ * since store keys are lowercase ASCII.
+ */
+export function manifestKeyOf(uid: string): string {
+  return manifestKey(/^[a-z0-9][a-z0-9._-]*$/.test(uid) && !uid.startsWith('x-') ? uid : `x-${Buffer.from(uid, 'utf8').toString('hex')}`);
+}
+
 /** What publishing needs of a repository (Repository has it; so does a copy's destination). */
 export interface DescribedRepository {
   readonly meta: Metadata;
@@ -25,7 +34,7 @@ export async function publishManifest(repo: DescribedRepository, uid: string, si
   const version = repo.meta.requireVersion(uid);
   const sealed = encodeManifest(manifestOf(repo.meta, version), repo.keys?.meta ?? null);
   try {
-    await repo.store.put(manifestKey(uid), sealed, signal);
+    await repo.store.put(manifestKeyOf(uid), sealed, signal);
     await repo.store.barrier(signal);
   } catch (error) {
     throw error instanceof EngineError ? new EngineError(error.code, `writing the manifest of version ${uid}: ${error.message}`, { cause: error }) : error;
@@ -34,7 +43,7 @@ export async function publishManifest(repo: DescribedRepository, uid: string, si
 
 /** Removes a removed version's manifest (after its rows are gone: a crash keeps it recoverable). */
 export async function withdrawManifest(repo: DescribedRepository, uid: string): Promise<void> {
-  await repo.store.delete(manifestKey(uid));
+  await repo.store.delete(manifestKeyOf(uid));
 }
 
 export function repositoryConfigBody(settings: RepositorySettings, encryption: { algorithm: 'aes-256-gcm'; keys: KeySlot[] } | undefined): RepositoryConfigBody {

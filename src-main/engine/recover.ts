@@ -14,8 +14,9 @@ import { openTarget } from './io/index';
 import { Metadata } from './meta/database';
 import { decodeManifest, decodeRepositoryConfig, manifestBlocks, type Manifest, type RepositoryConfigBody } from './meta/manifest';
 import { ObjectState, VersionState } from './meta/schema';
+import { manifestKeyOf } from './describe';
 import { writeRepositoryConfigFile } from './repository';
-import { manifestKey, MANIFEST_PREFIX, objectDigest, objectKey, OBJECT_PREFIX, openStore, type ObjectStore } from './store/index';
+import { MANIFEST_PREFIX, objectDigest, objectKey, OBJECT_PREFIX, openStore, type ObjectStore } from './store/index';
 
 export interface RecoverResult {
   path: string;
@@ -162,7 +163,7 @@ export async function restoreWithoutDatabase(
   try {
     let manifest: Manifest;
     try {
-      manifest = decodeManifest(await store.get(manifestKey(uid), undefined, options.signal), opened.metaKey, manifestKey(uid));
+      manifest = decodeManifest(await store.get(manifestKeyOf(uid), undefined, options.signal), opened.metaKey, manifestKeyOf(uid));
     } catch (error) {
       const e = toEngineError(error);
       if (e.code === 'OBJECT_MISSING') throw new EngineError('NOT_FOUND', `the store holds no manifest of version ${uid}`);

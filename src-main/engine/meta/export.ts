@@ -13,8 +13,8 @@ import { promises as fs } from 'node:fs';
 import { EngineError } from '../errors';
 import { ENCRYPTED_EXPORT_FORMAT_NAME, EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION, GCM_TAG_SIZE } from '../format';
 import type { Repository } from '../repository';
-import { publishManifest } from '../describe';
-import { manifestKey, objectKey } from '../store/index';
+import { manifestKeyOf, publishManifest } from '../describe';
+import { objectKey } from '../store/index';
 import { ObjectState, VersionState, type VersionStateId } from './schema';
 
 /** longest note an export may carry (as the API's schema allows) */
@@ -270,7 +270,7 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
       const row = meta.getVersion(line.uid);
       if (row && row.state === VersionState.incomplete) {
         meta.deleteVersion(row.id, Date.now());
-        await repo.store.delete(manifestKey(line.uid)).catch(() => undefined);
+        await repo.store.delete(manifestKeyOf(line.uid)).catch(() => undefined);
       }
     }
     throw error;

@@ -6,14 +6,14 @@
 // gets its size when the stream ends.
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
-import { publishManifest } from '../describe';
+import { manifestKeyOf, publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
 import { openSource, type Extent } from '../io/index';
 import { qcow2PathOf, rotateQcow2Bitmap } from '../io/qcow2';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
-import { manifestKey, objectKey } from '../store/index';
+import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
 import { hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
@@ -371,7 +371,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     // No valid version, no orphaned rows: the objects written are reclaimed by cleanup.
     if (versionId !== undefined) {
       try { meta.deleteVersion(versionId, Date.now()); } catch { /* the version stays incomplete; cleanup removes it */ }
-      await repo.store.delete(manifestKey(uid)).catch(() => undefined);
+      await repo.store.delete(manifestKeyOf(uid)).catch(() => undefined);
     }
     tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
     if (options.signal?.aborted) throw new EngineError('CANCELED', 'backup canceled; no version was created');

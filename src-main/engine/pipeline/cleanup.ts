@@ -8,7 +8,8 @@ import type { CleanupResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
-import { manifestKey, objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
+import { manifestKeyOf } from '../describe';
+import { objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
 
@@ -67,7 +68,7 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   try {
     result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
     // A backup killed between its manifest and its valid mark leaves a manifest: it goes too.
-    for (const uid of result.incompleteVersionsRemoved) await repo.store.delete(manifestKey(uid));
+    for (const uid of result.incompleteVersionsRemoved) await repo.store.delete(manifestKeyOf(uid));
     const unreferenced = `NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = o.id)`;
 
     // Mark: candidates become `deleting` in one transaction, so no backup can pick them now.
