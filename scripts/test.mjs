@@ -21,5 +21,11 @@ if (files.length === 0) {
 }
 const build = spawnSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
+// The browser tests serve out/renderer: build it once here, before test files run two at a
+// time, so no two of them rebuild it at the same moment.
+if (files.some((file) => file.includes(`e2e`))) {
+  const web = spawnSync(process.execPath, ['scripts/build-web.mjs'], { stdio: 'inherit' });
+  if (web.status !== 0) process.exit(web.status ?? 1);
+}
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

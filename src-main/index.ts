@@ -114,7 +114,8 @@ function wire(): void {
     if (chosen) grants.grant(chosen);
     return chosen;
   };
-  services = createServices({ mode: 'electron', configDir: app.getPath('userData'), dialogs: { pick: pickAndGrant } });
+  services = createServices({ mode: 'electron', configDir: app.getPath('userData'), dialogs: { pick: pickAndGrant }, schedule: true, note: (line) => console.log(line) });
+  // (the app runs the policies of the repositories it opens, unless a daemon serves them)
   ipcMain.handle(IPC_INVOKE, async (event, method: unknown, args: unknown) => {
     if (!event.senderFrame || !isOwnPage(event.senderFrame.url)) {
       return { ok: false, error: { code: 'UNAUTHORIZED', message: 'calls are accepted from the Blockvault window only' } };

@@ -11,6 +11,7 @@ import { parseRoute, routeHash, type Route, type ViewName } from './store/routes
 import { BackupWizard } from './views/BackupWizard/BackupWizard';
 import { CleanupView } from './views/Cleanup/CleanupView';
 import { JobsView } from './views/Jobs/JobsView';
+import { PoliciesView } from './views/Policies/PoliciesView';
 import { RepositoryView } from './views/Repository/RepositoryView';
 import { RestoreWizard } from './views/RestoreWizard/RestoreWizard';
 import { ScrubView } from './views/Scrub/ScrubView';
@@ -27,6 +28,7 @@ const NAV: Array<{ view: ViewName; label: string }> = [
   { view: 'scrub', label: 'Scrub' },
   { view: 'jobs', label: 'Jobs' },
   { view: 'cleanup', label: 'Delete & cleanup' },
+  { view: 'policies', label: 'Policies' },
   { view: 'statistics', label: 'Statistics' },
   { view: 'settings', label: 'Settings' },
 ];
@@ -94,6 +96,8 @@ function CurrentView({ route }: { route: Route }) {
       return <NeedsRepository><CleanupView /></NeedsRepository>;
     case 'statistics':
       return <NeedsRepository><StatisticsView /></NeedsRepository>;
+    case 'policies':
+      return <NeedsRepository><PoliciesView /></NeedsRepository>;
     case 'settings':
       return <SettingsView />;
   }

@@ -3,13 +3,14 @@
 // jobs of the job manager (recorded in the repository's job history), following a job by its
 // events: progress on a TTY, cancel on Ctrl-C, the final state as the outcome.
 import { resolve } from 'node:path';
-import type { Api } from '../../src-shared/api/contract';
+import type { Api, S3ConnectionArgs } from '../../src-shared/api/contract';
 import type { Job } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
 import { createServices, EngineError, validatedApi, type Services } from '../services';
 import { openCredentials, type Credentials } from './credentials';
 import { processTitle } from './backy2';
 import { ProgressBar } from './format';
+import { repositoryPath } from './s3';
 
 /** A path from the command line, absolute as the contract wants it. */
 export function absolute(path: string): string {
@@ -28,6 +29,7 @@ export interface RepositoryOptions {
   path: string | undefined;
   keyFile?: string;
   passphraseFile?: string;
+  s3?: S3ConnectionArgs;
 }
 
 /** Services of one CLI run, opened lazily; `close` cancels what still runs. */
@@ -51,14 +53,14 @@ export class CliClient {
     const { api } = this.start();
     if (await api.getRepository({})) return api;
     if (!options.path) throw missing();
-    const path = absolute(options.path);
+    const path = repositoryPath(options.path);
     const given = options.keyFile !== undefined || options.passphraseFile !== undefined || process.env.BLOCKVAULT_PASSPHRASE !== undefined;
     const credentials = (): Promise<Credentials> => openCredentials({ keyFile: options.keyFile, passphraseFile: options.passphraseFile });
     try {
-      await api.openRepository({ path, ...(given ? await credentials() : {}) });
+      await api.openRepository({ path, s3: options.s3, ...(given ? await credentials() : {}) });
     } catch (error) {
       if ((error as EngineError).code !== 'WRONG_KEY' || given) throw error;
-      await api.openRepository({ path, ...(await credentials()) });
+      await api.openRepository({ path, s3: options.s3, ...(await credentials()) });
     }
     return api;
   }

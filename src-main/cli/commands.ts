@@ -17,10 +17,14 @@ import { humanBytes, humanDuration, localTime, parseSize } from '../../src-share
 import { machineLines, table } from './format';
 import { statsLine, versionLine } from './backy2';
 import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
+import { daemonCommand, statusCommand } from './daemon';
 import { jobsCommand } from './jobs';
 import { recoverCommand, restoreWithoutDatabaseCommand } from './recover';
+import { policyCommand, pruneCommand } from './policy';
 import { serveCommand } from './serve';
 import { serveNbdCommand } from './serve-nbd';
+import { repositoryPath, s3Connection } from './s3';
+import { copyCommand } from './copy';
 
 export class UsageError extends Error {}
 
@@ -55,6 +59,11 @@ export interface Command {
 
 const json = { type: 'boolean' } as const;
 const machine = { type: 'boolean', short: 'm' } as const;
+
+/** `qcow2:RELATIVE` made absolute as the contract wants; other locations pass as given. */
+function vmLocation(location: string): string {
+  return location.startsWith('qcow2:') ? `qcow2:${absolute(location.slice('qcow2:'.length))}` : location;
+}
 
 function str(values: Values, key: string): string | undefined {
   const value = values[key];
@@ -92,7 +101,7 @@ function versionRows(ctx: CommandContext, versions: Version[]): void {
 
 export const COMMANDS: Record<string, Command> = {
   init: {
-    usage: 'init PATH [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600] [--encrypt [--passphrase-file F | --key-file F]]',
+    usage: 'init PATH|s3://BUCKET/PREFIX [--endpoint URL] [--region R] [--path-style] [--block-size 4M] [--compression zstd:1|zstd:N|none] [--min-age-days 6] [--grace-seconds 3600] [--encrypt [--passphrase-file F | --key-file F]]',
     summary: 'create a repository in a new or empty directory (--encrypt: AES-256-GCM, passphrase from BLOCKVAULT_PASSPHRASE, a file or a prompt)',
     options: { 'block-size': { type: 'string' }, compression: { type: 'string' }, 'min-age-days': { type: 'string' }, 'grace-seconds': { type: 'string' }, encrypt: { type: 'boolean' } },
     args: [1, 1],
@@ -101,7 +110,8 @@ export const COMMANDS: Record<string, Command> = {
       const size = blockSize === undefined ? undefined : parseSize(blockSize);
       if (size === null) throw new EngineError('INVALID_ARGUMENT', `not a size: "${blockSize}" (use e.g. 4M, 64K, 4194304)`);
       const repo = await ctx.bareApi().createRepository({
-        path: absolute(ctx.positionals[0]),
+        path: repositoryPath(ctx.positionals[0]),
+        s3: s3Connection(ctx.values),
         blockSize: size,
         compression: str(ctx.values, 'compression'),
         minAgeDays: int(ctx.values, 'min-age-days', 0, 36500),
@@ -115,16 +125,21 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   backup: {
-    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE]   (SOURCE may be file://PATH or "-" for stdin)',
-    summary: 'back up a file, block device or FIFO ("-": stdin); prints the new version UID last',
-    options: { snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json },
+    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE | --bitmap NAME [--rotate-bitmap] | --from-snap SNAP] [--raw] [--pre CMD] [--post CMD]   (SOURCE: a path, file://PATH, "-" for stdin, qcow2:PATH, nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, rbd:POOL/IMAGE[@SNAP][?conf=PATH&id=USER])',
+    summary: 'back up a file, block device, FIFO ("-": stdin), qcow2 guest disk, NBD export or RBD image; prints the new version UID last',
+    options: {
+      snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json,
+      bitmap: { type: 'string' }, 'from-snap': { type: 'string' }, 'rotate-bitmap': { type: 'boolean' }, raw: { type: 'boolean' }, pre: { type: 'string' }, post: { type: 'string' },
+    },
     args: [2, 2],
     async run(ctx) {
       const hints = str(ctx.values, 'hints');
       {
         const result = resultOf<BackupResult>(await ctx.job('backup', (api) => api.startBackup({
-          uid: randomUUID(), source: sourcePath(ctx.positionals[0]), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
+          uid: randomUUID(), source: vmLocation(sourcePath(ctx.positionals[0])), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
           from: str(ctx.values, 'from'), hints: hints === undefined ? undefined : absolute(hints),
+          bitmap: str(ctx.values, 'bitmap'), fromSnap: str(ctx.values, 'from-snap'), rotateBitmap: ctx.values['rotate-bitmap'] === true ? true : undefined, raw: ctx.values.raw === true ? true : undefined,
+          pre: str(ctx.values, 'pre'), post: str(ctx.values, 'post'),
         })));
         const s = result.stats;
         const seconds = s.durationMs / 1000;
@@ -154,12 +169,12 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   restore: {
-    usage: 'restore UID TARGET [--force] [--sparse] [--without-database]',
-    summary: 'restore a version to a new file ("-": stdout), or to an existing file or device with --force (--without-database: from its manifest in the store alone)',
+    usage: 'restore UID TARGET [--force] [--sparse] [--without-database]   (TARGET: a path, "-" for stdout, qcow2:PATH (a new qcow2), nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH (a writable export), rbd:POOL/IMAGE[?conf=PATH&id=USER] (a new RBD image))',
+    summary: 'restore a version to a new file ("-": stdout), a new qcow2 or RBD image, a writable NBD export, or an existing file, device or image with --force (--without-database: from its manifest in the store alone)',
     options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, 'without-database': { type: 'boolean' }, json },
     args: [2, 2],
     async run(ctx) {
-      const target = ctx.positionals[1] === STREAM ? STREAM : absolute(ctx.positionals[1]);
+      const target = ctx.positionals[1] === STREAM ? STREAM : vmLocation(sourcePath(ctx.positionals[1]));
       const force = Boolean(ctx.values.force);
       if (ctx.values['without-database']) return restoreWithoutDatabaseCommand(ctx, target, force);
       {
@@ -261,7 +276,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   export: {
     usage: 'export UID... -f FILE | export UID FILE   (FILE "-" is stdout)',
-    summary: 'export versions\' metadata as checksummed JSON Lines',
+    summary: 'export versions\' metadata as checksummed JSON Lines (not backy2\'s CSV dumps: those go to import-backy2)',
     options: { file: { type: 'string', short: 'f' } },
     args: [1, Infinity],
     async run(ctx) {
@@ -284,7 +299,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   import: {
     usage: 'import -f FILE | import FILE   (FILE "-" is stdin)',
-    summary: 'import versions\' metadata from an export',
+    summary: 'import versions\' metadata from a Blockvault export (backy2\'s CSV dumps: import-backy2)',
     options: { file: { type: 'string', short: 'f' } },
     args: [0, 0],
     async run(ctx) {
@@ -371,6 +386,9 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const [action, id] = ctx.positionals;
       const api = await ctx.api();
+      if ((action === 'add' || action === 'change-passphrase') && !(await api.getRepository({}))?.settings.encrypted) {
+        throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted: it has no keys (encryption is chosen at "init --encrypt")');
+      }
       const fresh = async (): Promise<{ passphrase?: string; keyFile?: string }> => {
         const keyFile = str(ctx.values, 'new-key-file');
         if (keyFile && ctx.values.generate) {
@@ -418,4 +436,9 @@ export const COMMANDS: Record<string, Command> = {
   initdb: initdbCommand,
   'auto-tags': autoTagsCommand,
   'import-backy2': importBacky2Command,
+  copy: copyCommand,
+  policy: policyCommand,
+  prune: pruneCommand,
+  status: statusCommand,
+  daemon: daemonCommand,
 };

@@ -1,17 +1,19 @@
 // CLI entry: global options, command dispatch, error reporting and exit codes.
 // Exit codes: 0 ok, 1 error, 2 usage, 20 scrub found invalid data, 130 interrupted.
 import { appendFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { toEngineError } from '../services';
 import { CliClient, followJob } from './client';
 import { backy2Argv } from './backy2';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
+import { S3_HELP, S3_OPTIONS, S3_VALUE_OPTIONS, s3Connection } from './s3';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
 
 const VERSION = '0.1.0';
 /** How long an interrupted command may take to stop by itself before the process quits. */
-const INTERRUPT_GRACE_MS = 1500;
+const INTERRUPT_GRACE_MS = 1000;
 
 const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   repo: { type: 'string' },
@@ -23,6 +25,7 @@ const GLOBAL_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   version: { type: 'boolean', short: 'V' },
   /** backy2's global -m (machine output) before the command; commands without machine output ignore it */
   machine: { type: 'boolean', short: 'm' },
+  ...S3_OPTIONS,
 };
 
 function mainHelp(): string {
@@ -31,7 +34,8 @@ function mainHelp(): string {
   return [
     'usage: blockvault [--repo PATH] [-v] [-m] [--log-file FILE] <command> [options]',
     '',
-    'The repository comes from --repo PATH or the BLOCKVAULT_REPO environment variable.',
+    'The repository comes from --repo PATH (or s3://BUCKET/PREFIX) or the BLOCKVAULT_REPO environment variable.',
+    `S3 repositories: ${S3_HELP}.`,
     'An encrypted repository opens with --key-file FILE, --passphrase-file FILE, BLOCKVAULT_PASSPHRASE or a prompt.',
     '',
     'commands:',
@@ -44,14 +48,14 @@ function mainHelp(): string {
 
 function commandHelp(name: string): string {
   const command = COMMANDS[name];
-  return [`usage: blockvault ${command.usage}`, '', command.summary, '', 'global options: --repo PATH, -v/--verbose, --log-file FILE, --passphrase-file FILE, --key-file FILE, -h/--help'].join('\n');
+  return [`usage: blockvault ${command.usage}`, '', command.summary, '', `global options: --repo PATH, -v/--verbose, --log-file FILE, --passphrase-file FILE, --key-file FILE, -h/--help; ${S3_HELP}`].join('\n');
 }
 
 /** Index of the command word: the first argument that is neither an option nor its value. */
 function findCommand(argv: string[]): number {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--repo' || arg === '--log-file' || arg === '--passphrase-file' || arg === '--key-file') { i++; continue; }
+    if (arg === '--repo' || arg === '--log-file' || arg === '--passphrase-file' || arg === '--key-file' || S3_VALUE_OPTIONS.includes(arg)) { i++; continue; }
     if (!arg.startsWith('-')) return i;
   }
   return -1;
@@ -60,6 +64,27 @@ function findCommand(argv: string[]): number {
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+}
+
+/**
+ * `--grace-seconds -5` as `--grace-seconds=-5`: parseArgs would call a value that starts
+ * with a dash ambiguous; the option's own check then says what is wrong with it.
+ */
+function attachNegativeValues(args: string[], options: ParseArgsConfig['options']): string[] {
+  const result: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const long = arg.startsWith('--') ? arg.slice(2) : undefined;
+    const short = !long && /^-[A-Za-z]$/.test(arg) ? Object.entries(options ?? {}).find(([, o]) => o.short === arg[1])?.[0] : undefined;
+    const option = long ?? short;
+    if (option && options?.[option]?.type === 'string' && /^-\d/.test(args[i + 1] ?? '')) {
+      result.push(`--${option}=${args[i + 1]}`);
+      i++;
+    } else {
+      result.push(arg);
+    }
+  }
+  return result;
 }
 
 export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => process.stdout.write(`${t}\n`), stderr: (t) => process.stderr.write(`${t}\n`) }): Promise<number> {
@@ -81,10 +106,11 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     err(name ? `blockvault: unknown command "${name}"\n\n${mainHelp()}` : mainHelp());
     return EXIT.usage;
   }
-  const rest = [...argv.slice(0, commandIndex), ...argv.slice(commandIndex + 1)];
+  const options = { ...GLOBAL_OPTIONS, ...command.options };
+  const rest = attachNegativeValues([...argv.slice(0, commandIndex), ...argv.slice(commandIndex + 1)], options);
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (error) {
     err(`blockvault ${name}: ${(error as Error).message}\n${commandHelp(name!)}`);
     return EXIT.usage;
@@ -94,6 +120,16 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
   if (values.help) { io.stdout(commandHelp(name!)); return EXIT.ok; }
   verbose = Boolean(values.verbose);
   logFile = typeof values['log-file'] === 'string' ? values['log-file'] : undefined;
+  if (logFile) {
+    try {
+      appendFileSync(logFile, '');
+    } catch (error) {
+      const file = logFile;
+      logFile = undefined;
+      err(`blockvault ${name}: --log-file ${file}: cannot write there (${(error as NodeJS.ErrnoException).code === 'ENOENT' ? `folder ${dirname(file)} does not exist` : (error as NodeJS.ErrnoException).code ?? 'error'})`);
+      return EXIT.usage;
+    }
+  }
   const [min, max] = command.args;
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
     err(`blockvault ${name}: expected ${min === max ? min : `${min} to ${max === Infinity ? 'more' : max}`} argument(s), got ${parsed.positionals.length}\n${commandHelp(name!)}`);
@@ -106,7 +142,8 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     err('blockvault: interrupted, stopping (press Ctrl-C again to quit at once)');
     controller.abort();
     // Every wait is cancellable, so commands end well within this; should one not, the process
-    // still ends within 2 s (nothing becomes valid without its final commit).
+    // still ends within 2 s (nothing becomes valid without its final commit; a new restore
+    // target's temporary file is removed on exit).
     setTimeout(() => { err('blockvault: interrupted, quitting'); process.exit(EXIT.interrupted); }, INTERRUPT_GRACE_MS).unref();
   };
   process.on('SIGINT', onSignal);
@@ -121,7 +158,7 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     log,
     signal: controller.signal,
     api: () => client.open(
-      { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file') },
+      { path: str('repo') ?? process.env.BLOCKVAULT_REPO, keyFile: str('key-file'), passphraseFile: str('passphrase-file'), s3: s3Connection(values) },
       () => new UsageError('no repository: pass --repo PATH or set BLOCKVAULT_REPO'),
     ),
     bareApi: () => client.start().api,
@@ -142,7 +179,9 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     }
     const engineError = toEngineError(error);
     err(`blockvault ${name}: error [${engineError.code}]: ${engineError.message}`);
-    if (verbose) err(String((error as Error)?.stack ?? error));
+    if (verbose) {
+      for (let cause: unknown = error; cause; cause = (cause as Error).cause) err(String((cause as Error)?.stack ?? cause));
+    }
     if (engineError.code === 'CANCELED') return EXIT.interrupted;
     return EXIT.error;
   } finally {

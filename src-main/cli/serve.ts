@@ -29,7 +29,8 @@ export const serveCommand: Command = {
     const portText = typeof ctx.values.port === 'string' ? ctx.values.port : '0';
     const port = Number(portText);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a whole number from 0 to 65535, got "${portText}"`);
-    const services = createServices({ mode: 'web' });
+    // Web mode runs the policies of the repositories it opens, unless a daemon serves them.
+    const services = createServices({ mode: 'web', schedule: true, note: (line) => ctx.err(line) });
     try {
       const repoPath = (typeof ctx.values.repo === 'string' ? ctx.values.repo : undefined) ?? process.env.BLOCKVAULT_REPO;
       if (repoPath) await openInitial(services, repoPath.startsWith('/') ? repoPath : `${process.cwd()}/${repoPath}`, (line) => ctx.err(line));

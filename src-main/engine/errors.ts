@@ -47,7 +47,9 @@ export function toEngineError(error: unknown, context?: string): EngineError {
     case 'ENOTDIR':
       return new EngineError('IO_ERROR', message, { cause: error });
     default:
-      return new EngineError('INTERNAL', message, { cause: error });
+      // Raw JavaScript or SQLite text helps nobody and may quote data: the details stay in
+      // the cause (the CLI prints it with -v).
+      return new EngineError('INTERNAL', `${prefix}internal error: the operation failed unexpectedly; run it again with -v for the details`, { cause: error });
   }
 }
 
@@ -58,4 +60,32 @@ export function serializeError(error: unknown): SerializedError {
 
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new EngineError('CANCELED', `${what} canceled`);
+}
+
+/**
+ * Where JSON text first stops being valid (0-based character offset), for error messages
+ * that must name the position without quoting the content (JSON.parse's own messages quote
+ * it). A prefix that only ends too early is still valid so far.
+ */
+export function jsonErrorPosition(text: string): number {
+  const limit = Math.min(text.length, 65_536);
+  let low = 0;
+  let high = limit;
+  const validSoFar = (length: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return true;
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/end of JSON input|Unterminated string/.test(message)) return true;
+      const at = /at position (\d+)/.exec(message);
+      return at !== null && Number(at[1]) >= length;
+    }
+  };
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (validSoFar(middle)) low = middle;
+    else high = middle - 1;
+  }
+  return Math.min(low, Math.max(0, text.length - 1));
 }

@@ -9,6 +9,13 @@ export const REPOSITORY_CONFIG_FILE = 'blockvault.json';
 /** The `format` field of that file. */
 export const REPOSITORY_FORMAT_NAME = 'blockvault-repository';
 export const METADATA_FILE = 'metadata.sqlite';
+/**
+ * Space held back for a full disk: a file of zeros beside the metadata that the repository
+ * deletes when it opens on a (nearly) full file system, so SQLite has room for its journal
+ * and the commands that read or free space work; it is made again once there is room.
+ */
+export const RESERVE_FILE = 'reserve';
+export const RESERVE_BYTES = 4 * 1024 * 1024;
 export const OBJECTS_DIR = 'objects';
 
 /**

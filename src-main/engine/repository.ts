@@ -1,13 +1,16 @@
 // Repository: one metadata store, one object store and the settings fixed at `init`.
-// `Repository.init` creates one; `Repository.open` finds and checks one by path.
+// `Repository.init` creates one; `Repository.open` finds and checks one by path. An S3
+// repository (`initS3`, `openS3`) keeps its objects and its config (with the settings and key
+// slots) in the bucket under `repository/blockvault.json`; its SQLite metadata is a cache in
+// the user's state folder (store/state.ts), found again by the repository's id.
 import { parseSize as parseSharedSize } from '../../src-shared/api/format';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RepositorySettings } from '../../src-shared/model';
 import { deriveSubKeys, newMasterKey, unwrapMasterKey, wrapMasterKey, type Credentials, type KeySlot, type SubKeys } from './codec/keys';
 import { formatCompression, parseCompression, type CompressionSetting } from './codec/object';
-import { EngineError } from './errors';
+import { EngineError, jsonErrorPosition } from './errors';
 import {
   DEFAULT_BLOCK_SIZE,
   HASH_ALGORITHM,
@@ -18,12 +21,16 @@ import {
   REPOSITORY_CONFIG_KEY,
   REPOSITORY_FORMAT_NAME,
   REPOSITORY_FORMAT_VERSION,
+  RESERVE_BYTES,
+  RESERVE_FILE,
 } from './format';
 import { publishConfig, repositoryConfigBody } from './describe';
 import { AUTO_TAGS_SETTING } from './autotags';
 import { Metadata } from './meta/database';
 import { prepareFolderStore } from './store/folder';
-import { openStore, type ObjectStore, type StoreSpec } from './store/index';
+import { openStore, REPOSITORY_PREFIX, type ObjectStore, type StoreSpec } from './store/index';
+import type { S3Spec } from './store/s3';
+import { prepareStateDir, repositoryStateDir } from './store/state';
 import type { WorkerSettings } from './workers/protocol';
 
 /** Block sizes from which object files are written and read with O_DIRECT. */
@@ -33,6 +40,11 @@ const DIRECT_OBJECTS_MIN_BLOCK = 1024 * 1024;
  * of earlier ones. Scrub and restore use the same pools (slots are allocated on first use).
  */
 const SLOTS_PER_WORKER = 3;
+/**
+ * With an S3 store a slot also waits out a PUT's or GET's round trip, so a worker needs more of
+ * them to keep the store's requests in flight (memory: two block buffers per slot).
+ */
+const S3_SLOTS_PER_WORKER = 8;
 
 /**
  * The folder store of a repository folder. Large objects bypass the page cache: filling new
@@ -60,7 +72,12 @@ export interface RepositoryConfigFile {
   id: string;
   created: string;
   encryption?: { algorithm: 'aes-256-gcm'; keys: KeySlot[] };
+  /** in the config of a store that is not a folder: the settings fixed at init */
+  settings?: { blockSize: number; hash: string; compression: string };
 }
+
+/** Where an S3 repository keeps its config (the folder repository's blockvault.json). */
+export const STORE_CONFIG_KEY = `${REPOSITORY_PREFIX}${REPOSITORY_CONFIG_FILE}`;
 
 export interface KeyInfo {
   id: string;
@@ -70,24 +87,56 @@ export interface KeyInfo {
   current: boolean;
 }
 
+/** Why a folder without blockvault.json is not a repository, with advice that works there. */
+function missingConfigReason(root: string): string {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    return `${root} is not a Blockvault repository (no such folder); create one with "blockvault init ${root}"`;
+  }
+  if (entries.length === 0) return `${root} is not a Blockvault repository (the folder is empty); create one with "blockvault init ${root}"`;
+  if (entries.includes(METADATA_FILE) || entries.includes('objects')) {
+    return `${root} holds a repository's files but its ${REPOSITORY_CONFIG_FILE} is missing; restore that file from a copy of the repository (init refuses a folder that is not empty)`;
+  }
+  return `${root} is not a Blockvault repository (no ${REPOSITORY_CONFIG_FILE}, and the folder is not empty); create one in a new or empty folder with "blockvault init"`;
+}
+
 function readConfig(root: string): RepositoryConfigFile {
   const configFile = join(root, REPOSITORY_CONFIG_FILE);
+  let text: string;
+  try {
+    text = readFileSync(configFile, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      // The store's checksummed copy of the settings (repository/config) can rebuild the file.
+      if (existsSync(join(root, 'repository', 'config'))) {
+        throw new EngineError('NOT_A_REPOSITORY', `${configFile} is missing, but the store in ${root} holds the repository's settings; rebuild it with "blockvault recover ${root}"`);
+      }
+      throw new EngineError('NOT_A_REPOSITORY', missingConfigReason(root));
+    }
+    throw new EngineError('NOT_A_REPOSITORY', `cannot read ${configFile}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
   let config: RepositoryConfigFile;
   try {
-    config = JSON.parse(readFileSync(configFile, 'utf8')) as RepositoryConfigFile;
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    if (missing && existsSync(join(root, 'repository', 'config'))) {
-      throw new EngineError('NOT_A_REPOSITORY', `${configFile} is missing, but the store in ${root} holds the repository's settings; rebuild it with "blockvault recover ${root}"`);
-    }
-    const reason = missing ? 'no repository there' : (error as Error).message;
-    throw new EngineError('NOT_A_REPOSITORY', `${root} is not a Blockvault repository (${reason}); create one with "blockvault init"`);
+    config = JSON.parse(text) as RepositoryConfigFile;
+  } catch {
+    // Position only: the message of JSON.parse quotes the file's content.
+    throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not valid JSON (at position ${jsonErrorPosition(text)})`);
   }
-  if (config.format !== REPOSITORY_FORMAT_NAME) throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not a Blockvault repository file`);
-  if (!(config.formatVersion <= REPOSITORY_FORMAT_VERSION)) {
+  return checkConfig(config, root, configFile);
+}
+
+function checkConfig(config: RepositoryConfigFile, root: string, configFile: string): RepositoryConfigFile {
+  if (typeof config !== 'object' || config === null || config.format !== REPOSITORY_FORMAT_NAME) throw new EngineError('NOT_A_REPOSITORY', `${configFile} is not a Blockvault repository file`);
+  const version: unknown = config.formatVersion;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+    throw new EngineError('NOT_A_REPOSITORY', `${configFile} has no valid format version (a whole number from 1, found ${typeof version === 'number' ? version : typeof version === 'object' ? 'null' : typeof version})`);
+  }
+  if (version > REPOSITORY_FORMAT_VERSION) {
     throw new EngineError(
       'FORMAT_UNSUPPORTED',
-      `repository ${root} has format version ${config.formatVersion}; this release of Blockvault reads up to ${REPOSITORY_FORMAT_VERSION}. Upgrade Blockvault.`,
+      `repository ${root} has format version ${version}; this release of Blockvault reads up to ${REPOSITORY_FORMAT_VERSION}. Upgrade Blockvault.`,
     );
   }
   return config;
@@ -96,6 +145,53 @@ function readConfig(root: string): RepositoryConfigFile {
 /** Writes blockvault.json again (recover, when the store still holds the settings). */
 export function writeRepositoryConfigFile(root: string, config: RepositoryConfigFile): void {
   writeConfig(root, config);
+}
+
+/** The config of a repository in a store (S3); NOT_A_REPOSITORY when there is none. */
+async function readStoreConfig(store: ObjectStore): Promise<RepositoryConfigFile> {
+  let text: string;
+  try {
+    text = (await store.get(STORE_CONFIG_KEY)).toString('utf8');
+  } catch (error) {
+    if (error instanceof EngineError && error.code === 'OBJECT_MISSING') {
+      throw new EngineError('NOT_A_REPOSITORY', `${store.location} is not a Blockvault repository (no ${STORE_CONFIG_KEY}); create one with "blockvault init"`);
+    }
+    throw error;
+  }
+  let config: RepositoryConfigFile;
+  try {
+    config = JSON.parse(text) as RepositoryConfigFile;
+  } catch {
+    throw new EngineError('NOT_A_REPOSITORY', `${store.location}: ${STORE_CONFIG_KEY} is not valid JSON (at position ${jsonErrorPosition(text)})`);
+  }
+  return checkConfig(config, store.location, `${store.location} ${STORE_CONFIG_KEY}`);
+}
+
+/**
+ * The full-disk reserve (format.ts RESERVE_FILE): released when less than it is free, so the
+ * metadata can still be written; made again (best effort) when there is twice as much room.
+ */
+function keepReserve(root: string): void {
+  const file = join(root, RESERVE_FILE);
+  let free: number;
+  try {
+    const stats = statfsSync(root);
+    free = stats.bavail * stats.bsize;
+  } catch {
+    return;
+  }
+  const present = existsSync(file);
+  if (present && free < RESERVE_BYTES) {
+    rmSync(file, { force: true });
+  } else if (!present && free >= 3 * RESERVE_BYTES) {
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, Buffer.alloc(RESERVE_BYTES), { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  }
 }
 
 /** Replaces the config file atomically and durably. */
@@ -164,12 +260,7 @@ export class Repository {
 
   static init(path: string, options: InitOptions = {}): Repository {
     const root = resolve(path);
-    const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-    checkBlockSize(blockSize);
-    const compression = parseCompression(options.compression ?? 'zstd:1');
-    const minAgeDays = options.minAgeDays ?? 6;
-    const grace = options.cleanupGraceSeconds ?? 3600;
-    if (!(minAgeDays >= 0) || !(grace >= 0)) throw new EngineError('INVALID_ARGUMENT', 'minimum age and grace period must be zero or more');
+    const initial = initialSettings(options);
     if (existsSync(join(root, REPOSITORY_CONFIG_FILE)) || existsSync(join(root, METADATA_FILE))) {
       throw new EngineError('REPOSITORY_EXISTS', `${root} already holds a repository`);
     }
@@ -178,52 +269,99 @@ export class Repository {
       if (readdirSync(root).length > 0) throw new EngineError('ALREADY_EXISTS', `${root} is not empty; choose a new or empty directory`);
     }
     prepareFolderStore(root);
-    const config: RepositoryConfigFile = {
-      format: REPOSITORY_FORMAT_NAME,
-      formatVersion: REPOSITORY_FORMAT_VERSION,
-      id: randomUUID(),
-      created: new Date().toISOString(),
-    };
-    let master: { key: Buffer; slot: string } | null = null;
-    if (options.encryption) {
-      const key = newMasterKey();
-      const slot = wrapMasterKey(key, options.encryption);
-      config.encryption = { algorithm: 'aes-256-gcm', keys: [slot] };
-      master = { key, slot: slot.id };
-    }
-    const meta = new Metadata(join(root, METADATA_FILE), { create: true });
-    try {
-      meta.migrate();
-      meta.transaction(() => {
-        meta.setSetting('id', config.id);
-        meta.setSetting('format_version', String(REPOSITORY_FORMAT_VERSION));
-        meta.setSetting('block_size', String(blockSize));
-        meta.setSetting('hash', options.encryption ? `hmac-${HASH_ALGORITHM}` : HASH_ALGORITHM);
-        meta.setSetting('compression', formatCompression(compression));
-        meta.setSetting('min_age_days', String(minAgeDays));
-        meta.setSetting('cleanup_grace_seconds', String(grace));
-        meta.setSetting('created', config.created);
-      });
-    } catch (error) {
-      meta.close();
-      throw error;
-    }
+    const { config, master } = newConfig(options);
+    const meta = createMetadata(join(root, METADATA_FILE), config, initial);
     // The config file is written last: its presence means the repository is complete.
     writeConfig(root, config);
-    return new Repository(root, meta, openStore(folderStoreSpec(root, blockSize)), config, master);
+    keepReserve(root);
+    return new Repository(root, meta, openStore(folderStoreSpec(root, initial.blockSize)), config, master);
+  }
+
+  /**
+   * Creates a repository in an S3 bucket (which must exist) under the spec's prefix, which
+   * must be empty. The metadata cache goes to the state folder; the config is put last.
+   */
+  static async initS3(spec: S3Spec, options: InitOptions = {}): Promise<Repository> {
+    const initial = initialSettings(options);
+    const store = openStore(spec);
+    let meta: Metadata | undefined;
+    try {
+      // A listing answers for the bucket and the credentials before anything is written.
+      for await (const entry of store.list('')) {
+        throw entry.key === STORE_CONFIG_KEY
+          ? new EngineError('REPOSITORY_EXISTS', `${store.location} already holds a repository`)
+          : new EngineError('ALREADY_EXISTS', `${store.location} is not empty (it holds ${entry.key}); choose a new prefix`);
+      }
+      const { config, master } = newConfig(options);
+      config.settings = { blockSize: initial.blockSize, hash: initial.hash, compression: formatCompression(initial.compression) };
+      const dir = prepareStateDir(config.id, store.location);
+      meta = createMetadata(join(dir, METADATA_FILE), config, initial);
+      await store.put(STORE_CONFIG_KEY, Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
+      return new Repository(s3Path(spec), meta, store, config, master);
+    } catch (error) {
+      meta?.close();
+      await store.close();
+      throw error;
+    }
+  }
+
+  /** Whether the S3 repository is encrypted (so a caller knows to ask for a passphrase). */
+  static async s3IsEncrypted(spec: S3Spec): Promise<boolean> {
+    const store = openStore(spec);
+    try {
+      return (await readStoreConfig(store)).encryption !== undefined;
+    } finally {
+      await store.close();
+    }
+  }
+
+  /**
+   * Opens an S3 repository: its config from the bucket, its metadata from the local cache.
+   * Without the cache (a new machine, a lost state folder) it fails with NOT_A_REPOSITORY
+   * and says so: the bucket alone does not tell the versions yet.
+   */
+  static async openS3(spec: S3Spec, credentials: Credentials = {}): Promise<Repository> {
+    const store = openStore(spec);
+    let meta: Metadata | undefined;
+    try {
+      const config = await readStoreConfig(store);
+      const master = unlock(config, credentials);
+      const file = join(repositoryStateDir(config.id), METADATA_FILE);
+      if (!existsSync(file)) {
+        throw new EngineError(
+          'NOT_A_REPOSITORY',
+          `the local metadata of ${store.location} (repository ${config.id}) is missing: expected at ${file}. The objects and settings in the bucket are intact, but this build cannot rebuild the list of versions from them; put back a copy of that file`,
+        );
+      }
+      meta = new Metadata(file);
+      meta.migrate();
+      if (meta.getSetting('id') !== config.id) throw new EngineError('NOT_A_REPOSITORY', `${file} belongs to repository ${meta.getSetting('id')}, not ${config.id}`);
+      prepareStateDir(config.id, store.location);
+      return new Repository(s3Path(spec), meta, store, config, master);
+    } catch (error) {
+      meta?.close();
+      await store.close();
+      throw error;
+    }
   }
 
   /** Opens a repository; an encrypted one needs credentials (WRONG_KEY otherwise). */
   static open(path: string, credentials: Credentials = {}): Repository {
     const root = resolve(path);
     const config = readConfig(root);
-    let master: { key: Buffer; slot: string } | null = null;
-    if (config.encryption) {
-      const opened = unwrapMasterKey(config.encryption.keys, credentials);
-      master = { key: opened.master, slot: opened.slot.id };
+    const master = unlock(config, credentials);
+    keepReserve(root);
+    const metadataFile = join(root, METADATA_FILE);
+    // An existing repository's metadata is never initialised here: a 0-byte or schema-less
+    // file (truncated, or replaced) is refused instead of silently becoming an empty one.
+    if (existsSync(metadataFile) && statSync(metadataFile).size === 0) {
+      throw new EngineError('NOT_A_REPOSITORY', `${metadataFile} is empty (0 bytes): not initialised; restore it from a copy of the repository`);
     }
-    const meta = new Metadata(join(root, METADATA_FILE));
+    const meta = new Metadata(metadataFile);
     try {
+      if ((meta.db.pragma('user_version', { simple: true }) as number) === 0) {
+        throw new EngineError('NOT_A_REPOSITORY', `${metadataFile} holds no Blockvault schema: not initialised; restore it from a copy of the repository`);
+      }
       meta.migrate();
       return new Repository(root, meta, openStore(folderStoreSpec(root, Number(meta.getSetting('block_size')))), config, master);
     } catch (error) {
@@ -240,7 +378,7 @@ export class Repository {
     return {
       blockSize,
       compression: this.compression,
-      slots: options.slots ?? SLOTS_PER_WORKER,
+      slots: options.slots ?? (spec.kind === 's3' ? S3_SLOTS_PER_WORKER : SLOTS_PER_WORKER),
       store,
       keys: this.keys ? { data: this.keys.data, name: this.keys.name } : undefined,
     };
@@ -286,6 +424,7 @@ export class Repository {
 
   /** Applies a change to the key slots as they are on disk now (another process may have changed them). */
   private async updateKeys(change: (keys: KeySlot[]) => KeySlot[]): Promise<void> {
+    if (this.store.kind !== 'folder') throw new EngineError('INVALID_ARGUMENT', `the keys of a repository in ${this.store.kind} cannot be changed by this build`);
     const current = readConfig(this.path);
     const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
     writeConfig(this.path, merged);
@@ -323,5 +462,66 @@ export class Repository {
 
   close(): void {
     this.meta.close();
+    void this.store.close();
+  }
+}
+
+/** How an S3 repository is named: its location without the endpoint. */
+function s3Path(spec: S3Spec): string {
+  return `s3://${spec.bucket}/${spec.prefix.replace(/^\/+|\/+$/g, '')}`;
+}
+
+interface InitialSettings { blockSize: number; compression: CompressionSetting; minAgeDays: number; grace: number; hash: string }
+
+/** The settings `init` fixes, checked. */
+function initialSettings(options: InitOptions): InitialSettings {
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+  checkBlockSize(blockSize);
+  const compression = parseCompression(options.compression ?? 'zstd:1');
+  const minAgeDays = options.minAgeDays ?? 6;
+  const grace = options.cleanupGraceSeconds ?? 3600;
+  if (!(minAgeDays >= 0) || !(grace >= 0)) throw new EngineError('INVALID_ARGUMENT', 'minimum age and grace period must be zero or more');
+  return { blockSize, compression, minAgeDays, grace, hash: options.encryption ? `hmac-${HASH_ALGORITHM}` : HASH_ALGORITHM };
+}
+
+/** A new repository's config, with its first key slot when encrypted. */
+function newConfig(options: InitOptions): { config: RepositoryConfigFile; master: { key: Buffer; slot: string } | null } {
+  const config: RepositoryConfigFile = {
+    format: REPOSITORY_FORMAT_NAME,
+    formatVersion: REPOSITORY_FORMAT_VERSION,
+    id: randomUUID(),
+    created: new Date().toISOString(),
+  };
+  if (!options.encryption) return { config, master: null };
+  const key = newMasterKey();
+  const slot = wrapMasterKey(key, options.encryption);
+  config.encryption = { algorithm: 'aes-256-gcm', keys: [slot] };
+  return { config, master: { key, slot: slot.id } };
+}
+
+function unlock(config: RepositoryConfigFile, credentials: Credentials): { key: Buffer; slot: string } | null {
+  if (!config.encryption) return null;
+  const opened = unwrapMasterKey(config.encryption.keys, credentials);
+  return { key: opened.master, slot: opened.slot.id };
+}
+
+function createMetadata(file: string, config: RepositoryConfigFile, initial: InitialSettings): Metadata {
+  const meta = new Metadata(file, { create: true });
+  try {
+    meta.migrate();
+    meta.transaction(() => {
+      meta.setSetting('id', config.id);
+      meta.setSetting('format_version', String(REPOSITORY_FORMAT_VERSION));
+      meta.setSetting('block_size', String(initial.blockSize));
+      meta.setSetting('hash', initial.hash);
+      meta.setSetting('compression', formatCompression(initial.compression));
+      meta.setSetting('min_age_days', String(initial.minAgeDays));
+      meta.setSetting('cleanup_grace_seconds', String(initial.grace));
+      meta.setSetting('created', config.created);
+    });
+    return meta;
+  } catch (error) {
+    meta.close();
+    throw error;
   }
 }

@@ -12,6 +12,7 @@ import { JobHistory } from '../jobs/history';
 import { JobManager } from '../jobs/manager';
 import type { AppConfig } from './config';
 import type { EventHub } from './events';
+import type { Clock } from './scheduler';
 
 export interface Dialogs {
   pick(purpose: PickPurpose, defaultPath?: string): Promise<string | null>;
@@ -27,6 +28,12 @@ export interface ServiceOptions {
   progressIntervalMs?: number;
   /** add opened repositories to the recent list (default true; the CLI and daemon do not) */
   rememberRecent?: boolean;
+  /** run the policies of open repositories (services/scheduler.ts) */
+  schedule?: boolean;
+  /** the scheduler's clock (tests move a fake one) */
+  clock?: Clock;
+  /** lines for the operator: scheduler runs, a repository another process serves */
+  note?: (line: string) => void;
 }
 
 export interface Session {
@@ -39,6 +46,8 @@ export class ServiceContext {
   private currentPath: string | null = null;
   /** set on a view made by `bind`: that session, whatever is current */
   private pinned: Session | null = null;
+  /** called with a repository's path before it closes */
+  readonly closing = new Set<(path: string) => void>();
   /** jobs of no repository (none are submitted; lists read empty) */
   private readonly idleJobs: JobManager;
 
@@ -117,6 +126,7 @@ export class ServiceContext {
     const session = this.sessions.get(path);
     if (!session) return;
     if (session.jobs.activeCount > 0) throw new EngineError('LOCKED', 'jobs are still running in this repository; wait for them or cancel them first');
+    for (const listener of this.closing) listener(path);
     this.sessions.delete(path);
     session.repository.close();
     if (this.currentPath === path) this.currentPath = null;
@@ -147,6 +157,7 @@ export class ServiceContext {
   async close(): Promise<void> {
     await Promise.all(this.closers.map((closer) => closer()));
     await Promise.all([...this.sessions.values()].map((s) => s.jobs.shutdown()));
+    for (const path of this.sessions.keys()) for (const listener of this.closing) listener(path);
     for (const session of this.sessions.values()) session.repository.close();
     this.sessions.clear();
     this.currentPath = null;

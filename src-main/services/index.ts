@@ -10,9 +10,12 @@ import { EngineError, serializeError } from '../engine/errors';
 import { AppConfig, defaultConfigDir } from './config';
 import { ServiceContext, type ServiceOptions } from './context';
 import { EventHub } from './events';
+import { copyServices } from './copy';
 import { browseServices } from './browse';
 import { historyServices } from './history';
 import { jobServices } from './jobs';
+import { policyServices } from './policies';
+import { Scheduler } from './scheduler';
 import { migrateServices } from './migrate';
 import { nbdServices } from './nbd';
 import { repositoryServices } from './repository';
@@ -27,6 +30,8 @@ export interface Services {
   api: Api;
   context: ServiceContext;
   events: EventHub;
+  /** the policies' scheduler, when the services run one (options.schedule) */
+  scheduler: Scheduler | null;
   /** Cancels running jobs, waits for them and closes the repository. */
   close(): Promise<void>;
 }
@@ -36,6 +41,20 @@ export function createServices(options: ServiceOptions): Services {
   const context = new ServiceContext(options, events, new AppConfig(options.configDir ?? defaultConfigDir()));
   // Spelled out as an object of type Api: a method the contract declares and no service
   // implements is a type error here.
+  const scheduler = options.schedule ? new Scheduler(context, { mode: options.mode, clock: options.clock, note: options.note }) : null;
+  if (scheduler) {
+    // Every repository opened is served, unless another process (a daemon) serves it already.
+    events.on((name, payload) => {
+      if (name !== 'repositoryChanged' || !payload) return;
+      const path = (payload as { path: string }).path;
+      try {
+        scheduler.attach(path);
+      } catch (error) {
+        options.note?.(`${path}: not scheduling here: ${(error as Error).message}`);
+      }
+    });
+    context.closing.add((path) => scheduler.detach(path));
+  }
   const api: Api = {
     ...systemServices(context),
     ...repositoryServices(context),
@@ -44,9 +63,20 @@ export function createServices(options: ServiceOptions): Services {
     ...historyServices(context),
     ...browseServices(context),
     ...migrateServices(context),
+    ...copyServices(context),
     ...nbdServices(context),
+    ...policyServices(context, (path) => scheduler?.refresh(path)),
   };
-  return { api, context, events, close: () => context.close() };
+  return {
+    api,
+    context,
+    events,
+    scheduler,
+    close: async () => {
+      scheduler?.stop();
+      await context.close();
+    },
+  };
 }
 
 /** Validates and runs one call from a transport; never throws. */

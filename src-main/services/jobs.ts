@@ -4,12 +4,13 @@
 import { statSync, readFileSync } from 'node:fs';
 import { STREAM_LOCATION as STREAM } from '../engine/io/index';
 import { basename } from 'node:path';
-import type { Api } from '../../src-shared/api/contract';
+import type { Api, BackupArgs } from '../../src-shared/api/contract';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
-import type { CleanupEstimate } from '../../src-shared/api/types';
+import type { CleanupEstimate, Job } from '../../src-shared/api/types';
 import { EngineError } from '../engine/errors';
 import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
+import { runHook } from '../engine/io/hooks';
 import { backup } from '../engine/pipeline/backup';
 import { cleanup } from '../engine/pipeline/cleanup';
 import { restore } from '../engine/pipeline/restore';
@@ -23,6 +24,16 @@ type JobApi = Pick<Api, 'startBackup' | 'startRestore' | 'startScrub' | 'estimat
 /** An import reads the whole export into memory; exports of huge repositories are split. */
 const MAX_IMPORT_BYTES = 2 * 1024 ** 3;
 
+/** nbd://, nbd+unix://, qcow2:, rbd: locations (engine/io/schemes.ts) */
+function isVmLocation(location: string): boolean {
+  return /^(nbd:\/\/|nbd\+unix:\/\/|qcow2:|rbd:)/.test(location);
+}
+
+/** the local file behind a VM location (a qcow2's path), if any */
+function vmPath(location: string): string | null {
+  return location.startsWith('qcow2:') ? location.slice('qcow2:'.length) : null;
+}
+
 function isFifo(path: string): boolean {
   try {
     return statSync(path).isFIFO();
@@ -31,44 +42,91 @@ function isFifo(path: string): boolean {
   }
 }
 
+/** Hooks of a policy's backup: commands before and after, inside the job. */
+export interface BackupHooks {
+  before?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal) => Promise<void>;
+  after?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal, uid: string) => Promise<void>;
+  /** params recorded with the job besides the backup's own (the policy's name) */
+  params?: Record<string, string>;
+}
+
+/**
+ * Checks a backup's arguments and submits its job (startBackup, and the scheduler's runs).
+ * With a `before` hook (a policy's pre command may create the source, e.g. a snapshot) the
+ * checks run inside the job after it, so a failure is in the job history too.
+ */
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post }: BackupArgs, hooks: BackupHooks = {}): Job {
+  if ((pre || post) && ctx.options.mode !== 'cli' && ctx.options.mode !== 'daemon') throw new EngineError('INVALID_ARGUMENT', 'pre and post commands are given on the command line or in a policy, not from the GUI');
+  const repo = ctx.requireRepo();
+  const stream = source === STREAM;
+  // VM disk locations (nbd://, qcow2:, rbd:) are checked by the engine when it opens them.
+  const vm = isVmLocation(source);
+  // --pre/--post (command line) run as a policy's hooks do: inside the job, post also after a failure
+  const before = pre ? (log: (message: string) => void, signal: AbortSignal) => runHook('pre', pre, log, signal) : hooks.before;
+  const check = (): { kind: string; size: number } => {
+    if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
+    const info = stream || vm ? { kind: 'stream', size: 0 } : inspectPath(source);
+    if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
+    if (info.kind !== 'file' && info.kind !== 'device' && !stream && !vm && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
+    if (!stream) ctx.checkOutsideRepository(vm ? vmPath(source) ?? '/' : source, 'source');
+    if ((bitmap || fromSnap) && !from && !rotateBitmap) throw new EngineError('INVALID_ARGUMENT', `--${bitmap ? 'bitmap' : 'from-snap'} needs a base version (--from UID)${bitmap ? ' (or --rotate-bitmap on a first full backup)' : ''}`);
+    if (from) {
+      const base = repo.meta.requireVersion(from);
+      if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
+    }
+    if (hints !== undefined) {
+      if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
+      if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
+    }
+    return info;
+  };
+  let info = before ? null : check();
+  const changed = (uids: string[]): void => ctx.events.emit('versionsChanged', { reason: 'backup', uids });
+  return ctx.jobs.submit({
+    kind: 'backup',
+    title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
+    params: {
+      source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null,
+      ...(bitmap ? { bitmap } : {}), ...(fromSnap ? { fromSnap } : {}), ...(rotateBitmap ? { rotateBitmap: true } : {}), ...(raw ? { raw: true } : {}), ...(pre ? { pre } : {}), ...(post ? { post } : {}),
+      ...hooks.params,
+    },
+    run: async ({ signal, onProgress, log }) => {
+      let postRan = false;
+      const runPost = async (): Promise<void> => {
+        postRan = true;
+        if (post) await runHook('post', post, log);
+      };
+      try {
+        if (before) {
+          await before(log, signal);
+          info = check();
+        }
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
+        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
+        const s = result.stats;
+        log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+        if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
+        changed([result.uid]);
+        await hooks.after?.(log, signal, result.uid);
+        // a failed post hook fails the job, but the version stays: it is complete and valid
+        await runPost();
+        return { kind: 'backup', value: result };
+      } catch (error) {
+        // the post hook undoes what the pre hook set up (a snapshot, a freeze) whatever happened
+        if (!postRan) await runPost().catch((hookError: Error) => log(`post hook after the failed backup: ${hookError.message}`));
+        changed([]);
+        throw error;
+      }
+    },
+  });
+}
+
 export function jobServices(ctx: ServiceContext): JobApi {
   const changed = (reason: string, uids: string[]): void => ctx.events.emit('versionsChanged', { reason, uids });
 
   return {
-    async startBackup({ source, name, snapshot, tags, from, hints, uid }) {
-      const repo = ctx.requireRepo();
-      const stream = source === STREAM;
-      if (stream && ctx.options.mode !== 'cli') throw new EngineError('INVALID_ARGUMENT', 'stdin ("-") is a source only on the command line');
-      const info = stream ? { kind: 'stream', size: 0 } : inspectPath(source);
-      if (info.kind === 'missing') throw new EngineError('NOT_FOUND', `source ${source} does not exist`);
-      if (info.kind !== 'file' && info.kind !== 'device' && !stream && !isFifo(source)) throw new EngineError('INVALID_ARGUMENT', `source ${source} is a ${info.kind}, not a file, block device or FIFO`);
-      if (!stream) ctx.checkOutsideRepository(source, 'source');
-      if (from) {
-        const base = repo.meta.requireVersion(from);
-        if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
-      }
-      if (hints !== undefined) {
-        if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
-        if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
-      }
-      return ctx.jobs.submit({
-        kind: 'backup',
-        title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
-        params: { source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null },
-        run: async ({ signal, onProgress, log }) => {
-          log(`source ${source}: ${info.kind === 'file' || info.kind === 'device' ? humanBytes(info.size) : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : ''}` : ''}`);
-          try {
-            const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, signal, onProgress });
-            const s = result.stats;
-            log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
-            changed('backup', [result.uid]);
-            return { kind: 'backup', value: result };
-          } catch (error) {
-            changed('backup', []);
-            throw error;
-          }
-        },
-      });
+    async startBackup(args) {
+      return submitBackup(ctx, args);
     },
 
     async startRestore({ uid, target, force, sparse, confirm }) {
@@ -84,6 +142,21 @@ export function jobServices(ctx: ServiceContext): JobApi {
           run: async ({ signal, onProgress, log }) => {
             const result = await restore(repo, { uid, target, signal, onProgress });
             log(`streamed ${humanBytes(result.bytes)} to stdout: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
+            return { kind: 'restore', value: result };
+          },
+        });
+      }
+      if (isVmLocation(target)) {
+        const path = vmPath(target);
+        if (path) ctx.checkOutsideRepository(path, 'target');
+        if (force && path && confirm !== basename(path) && confirm !== path) throw new EngineError('INVALID_ARGUMENT', `to overwrite ${path}, type its name "${basename(path)}" to confirm`);
+        return ctx.jobs.submit({
+          kind: 'restore',
+          title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
+          params: { uid, target, force: Boolean(force), sparse: false, targetKind: 'vm disk' },
+          run: async ({ signal, onProgress, log }) => {
+            const result = await restore(repo, { uid, target, force, signal, onProgress });
+            log(`restored ${humanBytes(result.bytes)} to ${target}: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
             return { kind: 'restore', value: result };
           },
         });

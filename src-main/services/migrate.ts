@@ -30,7 +30,7 @@ export function migrateServices(ctx: ServiceContext): Pick<Api, 'startMigrate'> 
       let versions: LegacyVersion[] = dumps.flatMap((file) => (tool === 'benji' ? parseBenjiExport(readMetadata(file), file) : parseBacky2Dump(readMetadata(file), file)));
       if (listing) {
         const tags = parseBacky2Listing(readMetadata(listing));
-        versions = versions.map((v) => ({ ...v, tags: (tags.get(v.uid) ?? v.tags).map(escapeField) }));
+        versions = versions.map((v) => ({ ...v, tags: [...new Set([...(tags.get(v.legacyUid) ?? []).map(escapeField), ...v.tags])].sort() }));
       }
       const reader: LegacyDataReader = tool === 'benji' ? new BenjiDataFolder(data, hash) : new Backy2DataFolder(data, hash ?? 'sha512');
       checkMigration(repo, versions, tool);

@@ -1,6 +1,6 @@
 // Repository services: open, create, close, recent list, summary and settings.
 import { readFileSync } from 'node:fs';
-import type { Api } from '../../src-shared/api/contract';
+import type { Api, S3ConnectionArgs } from '../../src-shared/api/contract';
 import type { RepositoryInfo, RepositorySummary, ScrubSummary } from '../../src-shared/api/types';
 import type { ScrubReport } from '../../src-shared/model';
 import type { Credentials } from '../engine/codec/keys';
@@ -9,6 +9,8 @@ import type { ScrubRow, VersionRow } from '../engine/meta/database';
 import { ObjectState, VersionState } from '../engine/meta/schema';
 import { reportFromRow } from '../engine/pipeline/scrub';
 import { Repository } from '../engine/repository';
+import { isS3Location, parseLocation, s3OptionsFromEnvironment, s3Spec } from '../engine/store/location';
+import type { S3Spec } from '../engine/store/s3';
 import type { ServiceContext } from './context';
 
 type RepositoryApi = Pick<Api, 'getRepository' | 'listOpenRepositories' | 'openRepository' | 'createRepository' | 'closeRepository' | 'listRecentRepositories' | 'forgetRecentRepository' | 'getSummary' | 'updateSettings' | 'listKeys' | 'addKey' | 'removeKey' | 'changePassphrase'>;
@@ -117,6 +119,13 @@ function credentials(passphrase: string | undefined, keyFile: string | undefined
   }
 }
 
+/** The store spec of an s3:// repository: the connection's fields, then the environment's. */
+export async function s3SpecOf(path: string, connection: S3ConnectionArgs | undefined): Promise<S3Spec> {
+  const location = parseLocation(path);
+  if (location.kind !== 's3') throw new EngineError('INVALID_ARGUMENT', `${path} is not an s3:// location`);
+  return s3Spec(location, s3OptionsFromEnvironment(connection ?? {}));
+}
+
 export function repositoryServices(ctx: ServiceContext): RepositoryApi {
   // The passphrase goes to the engine and nowhere else: the recent list keeps only whether
   // the repository is encrypted, and no job, log or event sees it.
@@ -131,12 +140,26 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     async getRepository() {
       return ctx.repo ? repositoryInfo(ctx.repo, ctx.jobs.maxConcurrentJobs) : null;
     },
-    async openRepository({ path, passphrase, keyFile }) {
+    async openRepository({ path, s3, passphrase, keyFile }) {
       // Already open (here or in the background): it becomes current, its jobs untouched.
       if (ctx.switchTo(path)) {
         const info = repositoryInfo(ctx.requireRepo(), ctx.jobs.maxConcurrentJobs);
         ctx.events.emit('repositoryChanged', info);
         return info;
+      }
+      if (isS3Location(path)) {
+        const spec = await s3SpecOf(path, s3);
+        if (passphrase === undefined && keyFile === undefined && (await Repository.s3IsEncrypted(spec))) {
+          throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
+        }
+        const s3repo = await Repository.openS3(spec, credentials(passphrase, keyFile));
+        try {
+          await s3repo.ensureConfigPublished();
+        } catch (error) {
+          s3repo.close();
+          throw error;
+        }
+        return opened(s3repo);
       }
       // Asked first so the message suits a dialog rather than the command line's options.
       if (passphrase === undefined && keyFile === undefined && Repository.isEncrypted(path)) {
@@ -151,10 +174,15 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
       }
       return opened(repo);
     },
-    async createRepository({ path, blockSize, compression, minAgeDays, cleanupGraceSeconds, encrypt, passphrase, keyFile }) {
+    async createRepository({ path, s3, blockSize, compression, minAgeDays, cleanupGraceSeconds, encrypt, passphrase, keyFile }) {
       if (encrypt && passphrase === undefined && keyFile === undefined) throw new EngineError('INVALID_ARGUMENT', 'an encrypted repository needs a passphrase or a key file');
       const encryption = encrypt ? credentials(passphrase, keyFile) : undefined;
-      const repo = Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption });
+      // Both kinds also get the store's checksummed settings (repository/config) that
+      // `blockvault recover` reads; an S3 repository keeps its plain repository/blockvault.json
+      // as well, which is how it is found and opened.
+      const repo = isS3Location(path)
+        ? await Repository.initS3(await s3SpecOf(path, s3), { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption })
+        : Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption });
       try {
         await repo.publishConfig();
       } catch (error) {

@@ -10,11 +10,12 @@ export type Route =
   | { view: 'jobs'; job?: string }
   | { view: 'cleanup' }
   | { view: 'statistics' }
+  | { view: 'policies' }
   | { view: 'settings' };
 
 export type ViewName = Route['view'];
 
-const SIMPLE: ViewName[] = ['repository', 'versions', 'backup', 'cleanup', 'statistics', 'settings'];
+const SIMPLE: ViewName[] = ['repository', 'versions', 'backup', 'cleanup', 'statistics', 'settings', 'policies'];
 
 export function parseRoute(hash: string): Route {
   const [path, query = ''] = hash.replace(/^#\/?/, '').split('?');

@@ -4,6 +4,7 @@
 // the Electron preload and the clients are generated from it, and a method missing from it
 // (or from the services) is a type error.
 import type { Result } from './errors';
+import type { Policy, PolicyInfo, PrunePlan, Retention, RepositoryStatus } from './policy';
 import type { BackupStats, BlockMap, DiffRange, DuReport, ScrubMode, ScrubReport, Version } from '../model';
 import type {
   AppInfo,
@@ -27,8 +28,23 @@ import type {
 
 export type NoArgs = Record<string, never>;
 
+/**
+ * How to reach an `s3://BUCKET/PREFIX` repository. Credentials come from `credentialsFile` (an
+ * AWS credentials file read by the main process), a `profile`, or the main process's
+ * environment: no secret ever crosses the API.
+ */
+export interface S3ConnectionArgs {
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+  credentialsFile?: string;
+  profile?: string;
+}
+
 export interface OpenRepositoryArgs {
+  /** an absolute folder path, or s3://BUCKET/PREFIX */
   path: string;
+  s3?: S3ConnectionArgs;
   /**
    * of an encrypted repository; without it (or with a wrong one) opening fails with WRONG_KEY.
    * Used only to unwrap the key: never logged, never stored.
@@ -38,7 +54,9 @@ export interface OpenRepositoryArgs {
   keyFile?: string;
 }
 export interface CreateRepositoryArgs {
+  /** an absolute folder path, or s3://BUCKET/PREFIX */
   path: string;
+  s3?: S3ConnectionArgs;
   blockSize?: number;
   compression?: string;
   minAgeDays?: number;
@@ -71,6 +89,18 @@ export interface PickPathArgs { purpose: PickPurpose; defaultPath?: string }
 export interface BrowsePathArgs { path?: string; purpose: PickPurpose }
 export interface BackupArgs {
   source: string; name: string; snapshot?: string; tags?: string[]; from?: string; hints?: string;
+  /** qcow2 or NBD source: the changes since `from` are the extents this dirty bitmap marks */
+  bitmap?: string;
+  /** RBD source: the changes since `from` are what `rbd diff --from-snap` this snapshot lists */
+  fromSnap?: string;
+  /** qcow2: start the bitmap afresh after the backup (cleared, or added when missing) */
+  rotateBitmap?: boolean;
+  /** a file with qcow2 content is backed up as the container file, not its guest disk */
+  raw?: boolean;
+  /** shell command run before the backup (its failure means no backup) */
+  pre?: string;
+  /** shell command run after the backup, also when it failed or was canceled */
+  post?: string;
   /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
   uid?: string;
 }
@@ -94,12 +124,35 @@ export interface ImportArgs { file: string }
  * tags, `hash` the tool's hash function when not its default.
  */
 export interface MigrateArgs { tool: 'backy2' | 'benji'; dumps: string[]; data: string; listing?: string; hash?: string }
+/**
+ * Copies versions of the current repository (named by `uids`, or `all`, or every version of
+ * `name`) into the repository at `to`. An encrypted destination opens with `toPassphrase` or
+ * `toKeyFile`, used only to unwrap its key.
+ */
+export interface CopyArgs {
+  uids?: string[];
+  all?: boolean;
+  name?: string;
+  to: string;
+  toS3?: S3ConnectionArgs;
+  toPassphrase?: string;
+  toKeyFile?: string;
+}
 export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
 /** a Unix socket path, or a TCP port on 127.0.0.1 (0: any free port); neither: any free port */
 export interface ServeNbdArgs { uid: string; socket?: string; port?: number; cow?: boolean }
 export interface ServingIdArgs { id: string }
+export interface SavePolicyArgs { policy: Policy; create: boolean }
+export interface PruneArgs {
+  /** one disk; all disks when omitted */
+  name?: string;
+  /** rules to apply instead of each disk's policy */
+  retention?: Retention;
+  /** zone of the days, weeks ... (default: the policy's schedule zone, else UTC) */
+  timeZone?: string;
+}
 
 export interface Api {
   /** Round trip check; `time` is the server's clock. */
@@ -144,6 +197,16 @@ export interface Api {
   getStorageHistory(args: NoArgs): Promise<StoragePoint[]>;
   suggestBase(args: NameArgs): Promise<Version | null>;
 
+  // policies, prune and status
+  listPolicies(args: NoArgs): Promise<PolicyInfo[]>;
+  savePolicy(args: SavePolicyArgs): Promise<PolicyInfo>;
+  removePolicy(args: NameArgs): Promise<null>;
+  /** What prune would keep and remove, and why (changes nothing). */
+  previewPrune(args: PruneArgs): Promise<PrunePlan>;
+  startPrune(args: PruneArgs): Promise<Job>;
+  /** Per disk: last backup and its outcome, last verify, next run; the store; a Nagios level. */
+  getStatus(args: NoArgs): Promise<RepositoryStatus>;
+
   // sources and targets
   listBlockDevices(args: NoArgs): Promise<BlockDevice[]>;
   inspectPath(args: PathArgs): Promise<PathInfo>;
@@ -161,6 +224,7 @@ export interface Api {
   startExport(args: ExportArgs): Promise<Job>;
   startImport(args: ImportArgs): Promise<Job>;
   startMigrate(args: MigrateArgs): Promise<Job>;
+  startCopy(args: CopyArgs): Promise<Job>;
   listJobs(args: ListJobsArgs): Promise<Job[]>;
   getJob(args: JobIdArgs): Promise<Job>;
   cancelJob(args: JobIdArgs): Promise<Job>;
@@ -209,6 +273,12 @@ export const API_METHODS = {
   listVersionFacts: true,
   getStorageHistory: true,
   suggestBase: true,
+  listPolicies: true,
+  savePolicy: true,
+  removePolicy: true,
+  previewPrune: true,
+  startPrune: true,
+  getStatus: true,
   listBlockDevices: true,
   inspectPath: true,
   pickPath: true,
@@ -221,6 +291,7 @@ export const API_METHODS = {
   startExport: true,
   startImport: true,
   startMigrate: true,
+  startCopy: true,
   listJobs: true,
   getJob: true,
   cancelJob: true,

@@ -163,3 +163,8 @@ export const policySchema = z
 export function hasRules(retention: Retention): boolean {
   return RETENTION_RULES.some((rule) => (retention[rule] ?? 0) > 0) || (retention.keepTagged?.length ?? 0) > 0;
 }
+
+/** How a scheduler's mode reads in a sentence: "the daemon", "the desktop app", "web mode". */
+export function schedulerName(mode: string): string {
+  return mode === 'web' ? 'web mode' : mode === 'electron' ? 'desktop app' : mode;
+}

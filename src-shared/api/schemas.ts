@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import type { ApiArgs, ApiMethod } from './contract';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH } from './passphrase';
+import { policySchema, retentionSchema } from './policy';
+import { validTimeZone } from './schedule';
 
 export const LIMITS = {
   path: 4096,
@@ -44,6 +46,35 @@ export const absolutePath = z
 
 /** An absolute path, or `-`: stdin as a backup's source, stdout as a restore's target (command line only). */
 export const streamOrPath = z.union([z.literal('-'), absolutePath]);
+/** s3://BUCKET/PREFIX: a bucket name and lowercase path segments (the engine checks them again). */
+export const s3Location = z
+  .string()
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[a-z0-9][a-z0-9._-]*)*\/?$/, 'must be s3://BUCKET/PREFIX (lowercase letters, digits, ".", "_", "-")');
+
+/** A repository: an absolute folder path or an S3 location. */
+export const repositoryPath = z.union([s3Location, absolutePath], { error: 'must be an absolute path or s3://BUCKET/PREFIX' });
+
+const s3Connection = z.strictObject({
+  endpoint: z.string().max(LIMITS.path).regex(/^https?:\/\/[^\s/@]+(\/[^\s@]*)?$/, 'must be an http:// or https:// URL without credentials').optional(),
+  region: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a region name such as us-east-1').optional(),
+  pathStyle: z.boolean({ error: 'must be true or false' }).optional(),
+  credentialsFile: absolutePath.optional(),
+  profile: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be a profile name').optional(),
+});
+
+/** nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=/PATH, qcow2:/PATH, rbd:POOL/IMAGE[@SNAP][?conf=/PATH&id=USER] */
+export const vmLocation = z
+  .string()
+  .max(LIMITS.path, `must be at most ${LIMITS.path} characters`)
+  .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+  .refine((s) => /^(nbd:\/\/[^/]+\/|nbd\+unix:\/\/\/[^?]*\?socket=\/|qcow2:\/|rbd:[A-Za-z0-9_.+-]+\/[A-Za-z0-9_.+-]+(@[A-Za-z0-9_.+-]+)?(\?|$))/.test(s), 'must be nbd://HOST/EXPORT, nbd+unix:///EXPORT?socket=/PATH, qcow2:/PATH or rbd:POOL/IMAGE[@SNAP]')
+  .refine((s) => !s.split(/[/=&]/).includes('..'), 'must not contain ".." segments');
+
+/** A source or target: a path, "-" (stdin/stdout), or a VM disk location */
+export const location = z.union([streamOrPath, vmLocation]);
+
+const bitmapName = z.string().regex(/^[A-Za-z0-9_.+-]{1,1023}$/, 'must be a bitmap or snapshot name (letters, digits, _ . + -)');
 
 export const uid = z
   .string({ error: 'must be a version UID (text)' })
@@ -56,7 +87,8 @@ const printable = (max: number, what: string) =>
     .string({ error: `must be ${what} (text)` })
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+    .refine((s) => !s.includes('|'), 'must not contain "|" (it separates the columns of -m output)');
 
 export const versionName = printable(LIMITS.name, 'a name');
 export const tag = printable(LIMITS.tag, 'a tag').refine((t) => !t.includes(','), 'must not contain a comma');
@@ -76,18 +108,25 @@ const passphrase = z
   .max(LIMITS.passphrase, `must be at most ${LIMITS.passphrase} characters`);
 const newPassphrase = passphrase.refine((p) => p.length >= MIN_PASSPHRASE_LENGTH, `must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
 
+const pruneArgs = z.strictObject({
+  name: versionName.optional(),
+  retention: retentionSchema.optional(),
+  timeZone: z.string().max(64).refine(validTimeZone, 'must be a time zone such as "Europe/Berlin"').optional(),
+});
+
 /** One schema per method; `satisfies` checks each against the contract's argument type. */
 export const SCHEMAS = {
   ping: z.strictObject({ sent: z.number().finite().optional() }),
   getAppInfo: none,
   getRepository: none,
   openRepository: z
-    .strictObject({ path: absolutePath, passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
+    .strictObject({ path: repositoryPath, s3: s3Connection.optional(), passphrase: passphrase.optional(), keyFile: absolutePath.optional() })
     .refine((a) => a.passphrase === undefined || a.keyFile === undefined, { path: ['keyFile'], message: 'give a passphrase or a key file, not both' }),
   listOpenRepositories: none,
   createRepository: z
     .strictObject({
-      path: absolutePath,
+      path: repositoryPath,
+      s3: s3Connection.optional(),
       blockSize: blockSize.optional(),
       compression: compression.optional(),
       minAgeDays: int(0, LIMITS.maxAgeDays).optional(),
@@ -138,6 +177,12 @@ export const SCHEMAS = {
   listVersionFacts: none,
   getStorageHistory: none,
   suggestBase: z.strictObject({ name: versionName }),
+  listPolicies: none,
+  savePolicy: z.strictObject({ policy: policySchema, create: z.boolean() }),
+  removePolicy: z.strictObject({ name: versionName }),
+  previewPrune: pruneArgs,
+  startPrune: pruneArgs,
+  getStatus: none,
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
@@ -149,9 +194,15 @@ export const SCHEMAS = {
     purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
   }),
   startBackup: z.strictObject({
-    source: streamOrPath,
+    source: location,
+    bitmap: bitmapName.optional(),
+    fromSnap: bitmapName.optional(),
+    rotateBitmap: z.boolean().optional(),
+    raw: z.boolean().optional(),
+    pre: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
+    post: z.string().min(1).max(4096).refine((s) => !/[\u0000\n\r]/.test(s), 'must be one command line').optional(),
     name: versionName,
-    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').optional(),
+    snapshot: z.string().max(LIMITS.name).refine((s) => !CONTROL.test(s), 'must not contain control characters').refine((s) => !s.includes('|'), 'must not contain "|"').optional(),
     tags: z.array(tag).max(LIMITS.tags, `must have at most ${LIMITS.tags} tags`).optional(),
     from: uid.optional(),
     hints: absolutePath.optional(),
@@ -159,7 +210,7 @@ export const SCHEMAS = {
   }),
   startRestore: z.strictObject({
     uid,
-    target: streamOrPath,
+    target: location,
     force: z.boolean().optional(),
     sparse: z.boolean().optional(),
     confirm: z.string().max(LIMITS.path).optional(),
@@ -181,6 +232,18 @@ export const SCHEMAS = {
     listing: absolutePath.optional(),
     hash: z.string().regex(/^[A-Za-z0-9_,=-]{1,64}$/, 'must be a hash function name').optional(),
   }),
+  startCopy: z
+    .strictObject({
+      uids: uids.optional(),
+      all: z.boolean({ error: 'must be true or false' }).optional(),
+      name: versionName.optional(),
+      to: repositoryPath,
+      toS3: s3Connection.optional(),
+      toPassphrase: passphrase.optional(),
+      toKeyFile: absolutePath.optional(),
+    })
+    .refine((a) => [a.uids !== undefined, a.all === true, a.name !== undefined].filter(Boolean).length === 1, { path: ['uids'], message: 'name the versions, or all, or a name: exactly one' })
+    .refine((a) => a.toPassphrase === undefined || a.toKeyFile === undefined, { path: ['toKeyFile'], message: 'give a passphrase or a key file, not both' }),
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),

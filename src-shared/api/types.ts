@@ -1,6 +1,7 @@
 // Plain data the API carries besides the engine's model: repository summaries, jobs, the
 // facts about paths and devices that wizards show. No classes; everything survives JSON.
-import type { BackupResult, BackupStats, CleanupResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
+import type { PruneDecision } from './policy';
+import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
 import type { SerializedError } from './errors';
 
 export interface AppInfo {
@@ -169,7 +170,7 @@ export interface CleanupEstimate {
   incompleteVersions: number;
 }
 
-export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export', 'migrate'] as const;
+export const JOB_KINDS = ['backup', 'restore', 'scrub', 'cleanup', 'import', 'export', 'migrate', 'prune', 'copy'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATES = ['queued', 'running', 'canceling', 'canceled', 'succeeded', 'failed'] as const;
@@ -232,7 +233,15 @@ export type JobResult =
   | { kind: 'cleanup'; value: CleanupResult }
   | { kind: 'export'; value: ExportJobResult }
   | { kind: 'import'; value: ImportJobResult }
-  | { kind: 'migrate'; value: MigrateJobResult };
+  | { kind: 'migrate'; value: MigrateJobResult }
+  | { kind: 'prune'; value: PruneJobResult }
+  | { kind: 'copy'; value: CopyResult };
+
+export interface PruneJobResult {
+  removed: string[];
+  kept: number;
+  decisions: PruneDecision[];
+}
 
 export type JobParams = Record<string, string | number | boolean | string[] | null>;
 

@@ -134,6 +134,28 @@ export interface CleanupResult {
   bytesWaiting: number;
 }
 
+export interface CopiedVersion {
+  uid: string;
+  /** copied now, or already valid in the destination */
+  outcome: 'copied' | 'present';
+  objectsTransferred: number;
+  /** objects the destination had already (not transferred) */
+  objectsPresent: number;
+  bytesTransferred: number;
+}
+
+export interface CopyResult {
+  /** where the versions went (a folder path or s3://BUCKET/PREFIX) */
+  destination: string;
+  versions: CopiedVersion[];
+  objectsTransferred: number;
+  objectsPresent: number;
+  bytesTransferred: number;
+  durationMs: number;
+  /** store requests retried during the copy (both repositories), in all and by cause */
+  retries: { retries: number; exhausted: number; causes: Record<string, number> };
+}
+
 export interface DuReport {
   uid: string | null;
   /** logical bytes of the version(s) */

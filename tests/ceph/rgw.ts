@@ -8,6 +8,8 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Spec } from '../../src-main/engine/store/s3';
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export const RGW_ENDPOINT = 'http://127.0.0.1:7480';
 export const RGW_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'testsecret' };
 

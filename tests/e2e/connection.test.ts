@@ -55,6 +55,7 @@ before(async () => {
 after(async () => {
   await context?.close();
   await server?.stop();
+  other?.closeAllConnections();
   other?.close();
   rmSync(dir, { recursive: true, force: true });
 });

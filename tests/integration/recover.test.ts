@@ -23,7 +23,8 @@ async function makeRepository(dir: string, name: string, encrypted: boolean): Pr
   const b = join(dir, `${name}-b.img`);
   writeBlocks(b, [1, 2, 0, 5, 3, 4, 1, 6], BS, 1234);
   const hints = join(dir, `${name}.hints`);
-  writeFileSync(hints, JSON.stringify([{ offset: 3 * BS, length: 5 * BS, exists: true }]));
+  // Blocks 3 to the end (the last block holds 1234 bytes): hints never reach beyond the image.
+  writeFileSync(hints, JSON.stringify([{ offset: 3 * BS, length: 4 * BS + 1234, exists: true }]));
   const uidB = (await ok(['--repo', repo, 'backup', b, 'disk', '--from', uidA, '--hints', hints], env)).trim().split('\n').pop()!;
   images.set(uidB, b);
   const c = join(dir, `${name}-c.img`);

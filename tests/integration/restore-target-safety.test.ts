@@ -71,6 +71,10 @@ describe('restore target safety', () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /\[OBJECT_CORRUPT\].*INCOMPLETE/);
     assert.ok(readFileSync(target).length === 40 * BS, 'the file is still there (it cannot be put back)');
+    const jobs = JSON.parse((await cli(['--repo', repo, 'jobs', '--json'])).stdout) as Array<{ kind: string; state: string; title: string; error?: { code: string; message: string } }>;
+    const job = jobs.find((j) => j.kind === 'restore' && j.title.includes('existing.img'));
+    assert.equal(job?.state, 'failed');
+    assert.match(job!.error!.message, /INCOMPLETE/, 'the job history marks the target incomplete');
   });
 
   it('an interrupted restore over an existing file says the target is INCOMPLETE', async () => {

@@ -5,7 +5,7 @@
 // force) is overwritten in place: a regular file ends at the version's size, a device keeps
 // its size. Sizes of block devices come from sysfs.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, unlinkSync, type Stats } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError, toEngineError } from '../errors';
@@ -151,6 +151,7 @@ export class FileTarget implements Target {
       await fs.unlink(temporary).catch(() => undefined);
       throw toEngineError(error, `cannot create target ${path}`);
     }
+    pendingTemporaries.add(temporary);
     return new FileTarget(path, temporary, fd, null, 'new');
   }
 
@@ -171,12 +172,18 @@ export class FileTarget implements Target {
     if (this.kind === 'file') ftruncateSync(this.fd, size);
     await this.flush();
     await this.close();
-    if (this.kind === 'new') await publish(this.path, this.description);
+    if (this.kind === 'new') {
+      await publish(this.path, this.description);
+      pendingTemporaries.delete(this.path);
+    }
   }
 
   async abort(): Promise<void> {
     await this.close();
-    if (this.kind === 'new') await fs.unlink(this.path).catch(() => undefined);
+    if (this.kind === 'new') {
+      await fs.unlink(this.path).catch(() => undefined);
+      pendingTemporaries.delete(this.path);
+    }
   }
 
   spec(): IoSpec {
@@ -191,6 +198,18 @@ export class FileTarget implements Target {
     await closeAsync(this.fd);
   }
 }
+
+/**
+ * Temporary files of new targets not yet finished or aborted. A process that exits before a
+ * cancelled restore's abort ran (the CLI quits at most 2 s after Ctrl-C or SIGTERM, however
+ * busy the machine) removes them on its way out, so nothing of the target's name remains.
+ */
+const pendingTemporaries = new Set<string>();
+process.on('exit', () => {
+  for (const temporary of pendingTemporaries) {
+    try { unlinkSync(temporary); } catch { /* already gone */ }
+  }
+});
 
 function openOrThrow(path: string, flags: number, shownAs = path): number {
   try {

@@ -457,6 +457,38 @@ export class Metadata {
     this.sql('DELETE FROM locks WHERE name = ? AND pid = ?').run(name, process.pid);
   }
 
+  /**
+   * Path locks: a backup holds `read` on its source, a restore `write` on its target, each
+   * under every identity of the path (see pipeline/path-locks.ts). A write conflicts with any
+   * live lock on the same identity, a read with a write. Throws LOCKED naming the holder;
+   * returns the row names to release. Stale rows of dead processes are taken over.
+   */
+  acquirePathLocks(kind: 'read' | 'write', identities: readonly string[], owner: string, reason: string): string[] {
+    const host = hostname();
+    return this.transaction(() => {
+      const rows = this.sql(`SELECT * FROM locks WHERE name LIKE 'path:%'`).all() as LockRow[];
+      for (const row of rows) {
+        if (row.host === host && !processAlive(row.pid)) {
+          this.sql('DELETE FROM locks WHERE name = ?').run(row.name);
+          continue;
+        }
+        const [, rowKind, ...rest] = row.name.split(':');
+        const rowIdentity = rest.slice(0, -1).join(':');
+        if (!identities.includes(rowIdentity) || (kind === 'read' && rowKind === 'read')) continue;
+        throw new EngineError('LOCKED', `${reason} refused: ${rowKind === 'write' ? 'a running job writes' : 'a running job reads'} the same ${rowIdentity.startsWith('device:') ? 'device' : 'file'}: ${row.reason} (pid ${row.pid} on ${row.host} since ${new Date(row.since).toISOString()})`);
+      }
+      const names = identities.map((identity) => `path:${kind}:${identity}:${owner}`);
+      const insert = this.sql('INSERT INTO locks(name, mode, pid, host, since, reason) VALUES (?, ?, ?, ?, ?, ?)');
+      for (const name of names) insert.run(name, 'shared', process.pid, host, Date.now(), reason);
+      return names;
+    });
+  }
+
+  releasePathLocks(names: readonly string[]): void {
+    const remove = this.sql('DELETE FROM locks WHERE name = ? AND pid = ?');
+    for (const name of names) remove.run(name, process.pid);
+  }
+
   /** Live locks of cleanups (fast `cleanup:PID` or the full cleanup's exclusive lock). */
   liveCleanupLocks(): LockRow[] {
     return this.liveLocks().filter((lock) => lock.name.startsWith('cleanup:') || (lock.name === 'repository' && lock.reason === 'full cleanup'));

@@ -3,6 +3,7 @@
 //   version  {"type":"version","seq":i,"uid","name","snapshot","date","size","blockSize","status","protected","tags","baseUid","source","blocks":count[,"note"]}
 //            ("note", the version's note, is optional: exports without it, older ones included, import as before)
 //   blocks   {"type":"blocks","seq":i,"uid","first":idx,"objects":[["<hex digest>",length,storedSize] | null, ...]}  (null = sparse)
+//   policy   {"type":"policy","seq":i,"policy":{...}}  (the backup policy of an exported disk, after the versions)
 //   last     {"type":"end","seq":i,"lines":i,"sha256":"<hex of every byte before this line>"}
 // `seq` numbers the lines from 0: a reordered, truncated or altered file is refused whole.
 // An encrypted repository's export is two lines: {"format":"blockvault-metadata-encrypted",
@@ -10,11 +11,13 @@
 // plain export) followed by its tag, with the first line as associated data.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { policySchema, type Policy } from '../../../src-shared/api/policy';
 import { EngineError } from '../errors';
 import { ENCRYPTED_EXPORT_FORMAT_NAME, EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION, GCM_TAG_SIZE } from '../format';
 import type { Repository } from '../repository';
 import { manifestKeyOf, publishManifest } from '../describe';
 import { objectKey } from '../store/index';
+import { getPolicy, savePolicy } from './policies';
 import { ObjectState, VersionState, type VersionStateId } from './schema';
 
 /** longest note an export may carry (as the API's schema allows) */
@@ -25,9 +28,12 @@ type ExportedObject = [string, number, number] | null;
 interface HeaderLine { format: string; formatVersion: number; seq: 0; created: string; repository: string; blockSize: number; hash: string; versions: number }
 interface VersionLine { type: 'version'; seq: number; uid: string; name: string; snapshot: string; date: string; size: number; blockSize: number; status: 'valid' | 'invalid'; protected: boolean; tags: string[]; baseUid: string | null; source: string; blocks: number; note?: string }
 interface BlocksLine { type: 'blocks'; seq: number; uid: string; first: number; objects: ExportedObject[] }
+interface PolicyLine { type: 'policy'; seq: number; policy: Policy }
 interface EndLine { type: 'end'; seq: number; lines: number; sha256: string }
 
 export interface ImportResult {
+  /** backup policies imported with the versions (those the repository did not have) */
+  policies?: string[];
   versions: string[];
   /** versions imported as invalid because objects they reference are not in the store */
   incompleteData: string[];
@@ -62,6 +68,11 @@ export function exportMetadata(repo: Repository, uids: string[]): string {
       const blocksLine: BlocksLine = { type: 'blocks', seq: ++seq, uid: version.uid, first: i, objects };
       lines.push(JSON.stringify(blocksLine));
     }
+  }
+  // The backup policies of the exported disks travel with them (a line each, after the versions).
+  for (const name of [...new Set(versions.map((v) => v.name))]) {
+    const stored = getPolicy(meta, name);
+    if (stored?.policy.kind === 'backup') lines.push(JSON.stringify({ type: 'policy', seq: ++seq, policy: stored.policy } satisfies PolicyLine));
   }
   const body = `${lines.join('\n')}\n`;
   const end: EndLine = { type: 'end', seq: ++seq, lines: seq, sha256: createHash('sha256').update(body).digest('hex') };
@@ -121,7 +132,7 @@ function bad(message: string): EngineError {
 interface ParsedVersion { line: VersionLine; objects: ExportedObject[] }
 
 /** Parses and checks an export completely before anything is written. */
-export function parseExport(text: string): { header: HeaderLine; versions: ParsedVersion[] } {
+export function parseExport(text: string): { header: HeaderLine; versions: ParsedVersion[]; policies: Policy[] } {
   if (!text.endsWith('\n')) throw bad('the file is truncated (it does not end with a complete line)');
   const rawLines = text.slice(0, -1).split('\n');
   const endText = rawLines[rawLines.length - 1];
@@ -150,9 +161,14 @@ export function parseExport(text: string): { header: HeaderLine; versions: Parse
   if (header.formatVersion !== EXPORT_FORMAT_VERSION) throw bad(`export format ${header.formatVersion} is not supported (this release reads ${EXPORT_FORMAT_VERSION})`);
 
   const versions: ParsedVersion[] = [];
+  const policies: Policy[] = [];
   for (let i = 1; i < parsed.length; i++) {
     const line = parsed[i];
-    if (line.type === 'version') {
+    if (line.type === 'policy') {
+      const policy = policySchema.safeParse((line as { policy?: unknown }).policy);
+      if (!policy.success) throw bad(`line ${i + 1}: malformed policy`);
+      policies.push(policy.data);
+    } else if (line.type === 'version') {
       const v = line as unknown as VersionLine;
       if (typeof v.uid !== 'string' || typeof v.name !== 'string' || !Number.isSafeInteger(v.size) || v.size < 0 || !Number.isSafeInteger(v.blocks) || !Array.isArray(v.tags)) {
         throw bad(`line ${i + 1}: malformed version`);
@@ -180,12 +196,17 @@ export function parseExport(text: string): { header: HeaderLine; versions: Parse
     if (objects.length !== line.blocks) throw bad(`version ${line.uid} announces ${line.blocks} blocks, the file has ${objects.length}`);
     if (line.blocks !== Math.ceil(line.size / line.blockSize)) throw bad(`version ${line.uid}: ${line.blocks} blocks do not cover ${line.size} bytes`);
   }
-  return { header, versions };
+  return { header, versions, policies };
 }
 
 export async function importMetadata(repo: Repository, text: string): Promise<ImportResult> {
-  const { versions } = parseExport(decryptExport(repo, text));
+  const { header, versions, policies } = parseExport(decryptExport(repo, text));
   const meta = repo.meta;
+  // Digests name objects: an export made with another hash (a plain repository's sha256 in an
+  // encrypted one's keyed hash, or the reverse) would create versions nothing can restore.
+  if (header.hash !== repo.settings.hash) {
+    throw bad(`the export's hash algorithm (${typeof header.hash === 'string' ? header.hash : 'none'}) does not match this repository's (${repo.settings.hash}): a plain export cannot go into an encrypted repository or the reverse`);
+  }
   for (const { line } of versions) {
     if (line.blockSize !== repo.blockSize) throw bad(`version ${line.uid} has block size ${line.blockSize}, this repository ${repo.blockSize}`);
     if (meta.getVersion(line.uid)) throw new EngineError('ALREADY_EXISTS', `metadata import refused, nothing was changed: version ${line.uid} already exists`);
@@ -200,7 +221,11 @@ export async function importMetadata(repo: Repository, text: string): Promise<Im
   const lockName = `import:${process.pid}:${Date.now()}`;
   meta.acquireLock(lockName, 'shared', 'metadata import');
   try {
-    return await importChecked(repo, versions);
+    const result = await importChecked(repo, versions);
+    // A policy comes along unless the repository has one of that name already.
+    const added = policies.filter((policy) => !getPolicy(meta, policy.name));
+    for (const policy of added) savePolicy(meta, policy, true);
+    return { ...result, policies: added.map((p) => p.name) };
   } finally {
     meta.releaseLock(lockName);
   }

@@ -139,4 +139,31 @@ export const MIGRATIONS: readonly string[] = [
     updated INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 5: policies (engine/meta/policies.ts): what runs on its own. `body` is the policy as JSON
+  // (src-shared/api/policy.ts); `policy_runs` is the scheduler's record of each policy's last
+  // run; `schedulers` names the processes that run this repository's schedules (one at most).
+  `
+  CREATE TABLE policies (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE policy_runs (
+    name TEXT PRIMARY KEY,
+    last_slot INTEGER,
+    last_job TEXT,
+    last_state TEXT,
+    last_ended INTEGER,
+    last_error TEXT
+  ) WITHOUT ROWID;
+  CREATE TABLE schedulers (
+    id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    since INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -15,7 +15,7 @@ import { createHash, getHashes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors';
-import type { LegacyBlock, LegacyDataReader, LegacyVersion } from './legacy';
+import { blockvaultUid, type LegacyBlock, type LegacyDataReader, type LegacyVersion } from './legacy';
 
 export const BACKY2_DUMP_VERSIONS = ['2.1', '2.2', '2.10', '2.12'] as const;
 const SIGNATURE = /^backy2 Version (\S+) metadata dump$/;
@@ -132,11 +132,11 @@ export function parseBacky2Dump(text: string, file = 'dump'): Backy2Version[] {
       const parsedDate = parseBacky2Date(date);
       if (Number.isNaN(parsedDate)) throw bad(`${where}: date "${date}" is not YYYY-MM-DD HH:MM:SS`);
       if (expire && !/^\d{4}-\d{2}-\d{2}$/.test(expire)) throw bad(`${where}: expire "${expire}" is not YYYY-MM-DD`);
-      if (versions.some((v) => v.uid === uid)) throw bad(`${where}: version ${uid} appears twice`);
+      if (versions.some((v) => v.legacyUid === uid)) throw bad(`${where}: version ${uid} appears twice`);
       Object.assign(current, {
-        uid, name: escapeField(name), snapshot: escapeField(snapshot), date: parsedDate,
+        uid: blockvaultUid('backy2', uid), legacyUid: uid, name: escapeField(name), snapshot: escapeField(snapshot), date: parsedDate,
         sizeBlocks: int(size, 'size', where), sizeBytes: int(sizeBytes, 'size_bytes', where),
-        valid: flag(valid, 'valid', where), protected: flag(prot, 'protected', where), tags: [], blocks: [], expire: expire || null,
+        valid: flag(valid, 'valid', where), protected: flag(prot, 'protected', where), tags: blockvaultUid('backy2', uid) === uid ? [] : [`backy2_uid=${uid}`], blocks: [], expire: expire || null,
       });
       versions.push(current);
       ids = new Set();
@@ -146,7 +146,7 @@ export function parseBacky2Dump(text: string, file = 'dump'): Backy2Version[] {
     const expected = format === '2.12' ? 10 : 7;
     if (fields.length !== expected) throw bad(`${where}: a ${format} block row has ${expected} fields, this one ${fields.length}`);
     const [uid, versionUid, id, date, checksum, size, valid, encVersion] = fields;
-    if (versionUid !== current.uid) throw bad(`${where}: a block of version ${versionUid} inside the dump of ${current.uid}`);
+    if (versionUid !== current.legacyUid) throw bad(`${where}: a block of version ${versionUid} inside the dump of ${current.legacyUid}`);
     const idx = int(id, 'block id', where);
     if (idx >= current.sizeBlocks) throw bad(`${where}: block ${idx} is past the version's ${current.sizeBlocks} blocks`);
     if (ids.has(idx)) throw bad(`${where}: block ${idx} appears twice`);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { DCtx } from 'zstd-napi/binding';
 import { EngineError } from '../errors';
 import { escapeField } from './backy2';
-import type { LegacyBlock, LegacyDataReader, LegacyVersion } from './legacy';
+import { blockvaultUid, type LegacyBlock, type LegacyDataReader, type LegacyVersion } from './legacy';
 
 function bad(message: string): EngineError {
   return new EngineError('BAD_EXPORT', `Benji export refused, nothing was changed: ${message}`);
@@ -60,7 +60,7 @@ export function parseBenjiExport(text: string, file = 'export'): LegacyVersion[]
     const labels = Array.isArray(raw.labels)
       ? Object.fromEntries((raw.labels as Json[]).map((l) => [String(l.name), String(l.value)]))
       : isObject(raw.labels) ? raw.labels : {};
-    const tags = Object.entries(labels).map(([name, value]) => escapeField(value === '' ? name : `${name}=${String(value)}`).replace(/,/g, '\\x2c')).sort();
+    const tags = [`benji_uid=${uid}`, ...Object.entries(labels).map(([name, value]) => escapeField(value === '' ? name : `${name}=${String(value)}`).replace(/,/g, '\\x2c'))].sort();
     const sizeBlocks = Math.ceil((size as number) / (blockSize as number));
     if (!Array.isArray(raw.blocks)) throw bad(`${where}: blocks must be a list`);
     const seen = new Set<number>();
@@ -89,7 +89,7 @@ export function parseBenjiExport(text: string, file = 'export'): LegacyVersion[]
     }
     blocks.sort((a, b) => a.idx - b.idx);
     return {
-      uid, name: escapeField(volume), snapshot: escapeField(snapshot), date, sizeBytes: size as number, sizeBlocks,
+      uid: blockvaultUid('benji', uid), legacyUid: uid, name: escapeField(volume), snapshot: escapeField(snapshot), date, sizeBytes: size as number, sizeBlocks,
       valid: status === 'valid', protected: raw.protected === true || raw.protected === 1, tags, blocks,
     };
   });

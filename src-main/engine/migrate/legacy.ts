@@ -32,7 +32,10 @@ export interface LegacyBlock {
 }
 
 export interface LegacyVersion {
+  /** the Blockvault UID: the other tool's when it is a UUID, else one derived from it (see blockvaultUid) */
   uid: string;
+  /** the UID in the other tool */
+  legacyUid: string;
   name: string;
   snapshot: string;
   /** ms since the epoch */
@@ -44,6 +47,25 @@ export interface LegacyVersion {
   protected: boolean;
   tags: string[];
   blocks: LegacyBlock[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Namespace of the name-based UUIDs of migrated versions (a random UUID, fixed forever). */
+const MIGRATION_NAMESPACE = Buffer.from('5b0c53e1f2a44c8e9d7a3e6b1c2d4f60', 'hex');
+
+/**
+ * A version's Blockvault UID: the other tool's UID when it is a UUID (backy2's are), else a
+ * name-based UUID (RFC 4122 version 5) of "<tool>:<uid>" (Benji's "vm1-abc123"), the same on
+ * every run so a migration resumes. Blockvault's block lists name versions by 36-character UIDs.
+ */
+export function blockvaultUid(tool: string, legacyUid: string): string {
+  const lower = legacyUid.toLowerCase();
+  if (UUID.test(lower)) return lower;
+  const hash = createHash('sha1').update(MIGRATION_NAMESPACE).update(`${tool}:${legacyUid}`).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 export interface LegacyDataReader {

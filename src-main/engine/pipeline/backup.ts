@@ -9,13 +9,14 @@ import type { BackupResult, BackupStats } from '../../../src-shared/model';
 import { manifestKeyOf, publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
-import { openSource, type Extent } from '../io/index';
+import { openSource, type AllocationExtent } from '../io/index';
 import { qcow2PathOf, rotateQcow2Bitmap } from '../io/qcow2';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
-import { hintedBlocks, readHintsFile, type HintExtent } from './hints';
+import { lockPath } from './path-locks';
+import { checkHintsWithin, hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
 import { SourceBlocks, type BlockRead } from './source-blocks';
 
@@ -53,9 +54,10 @@ const SYNC_EVERY_BYTES = 256 * 1024 * 1024;
 /** How long a backup waits for a live cleanup to finish deleting an object it needs. */
 const DELETING_WAIT_MS = 20_000;
 
+/** Names, snapshots and tags: printable, and no `|` (one field per column in `-m` output). */
 export function checkVersionName(name: string, what = 'name'): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\u0000-\u001f]/.test(name)) {
-    throw new EngineError('INVALID_ARGUMENT', `${what} must be 1 to 1024 printable characters`);
+  if (typeof name !== 'string' || name.length === 0 || name.length > 1024 || /[\u0000-\u001f\u007f|]/.test(name)) {
+    throw new EngineError('INVALID_ARGUMENT', `${what} must be 1 to 1024 printable characters and must not contain "|" or control characters`);
   }
 }
 
@@ -101,6 +103,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     await source.close();
     throw new EngineError('INVALID_ARGUMENT', `hints need a source that can be read at any offset; ${source.description} is a stream`);
   }
+  if (extents) {
+    try {
+      checkHintsWithin(extents, source.size ?? 0, typeof options.hints === 'string' ? options.hints : 'given');
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
+  }
   const uid = options.uid ?? randomUUID();
   /** bytes of the source: known up front, or counted as a stream is read */
   let size = source.size ?? 0;
@@ -117,8 +127,10 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   let blocks: SourceBlocks | undefined;
   let versionId: number | undefined;
   const lockName = `backup:${uid}`;
+  let releasePath = (): void => {};
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     blocks = await SourceBlocks.open(source, pool);
     const reader = blocks;
@@ -138,12 +150,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
         for (const idx of [baseObjects.length - 1, blockCount - 1]) if (idx >= 0 && idx < blockCount) touched.add(idx);
       }
       toRead = [...touched].sort((a, b) => a - b);
-      await verifyHints(pool, repo, reader, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid, options.signal);
+      const verified = await verifyHints(pool, repo, reader, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid, options.signal);
+      stats.blocksRead += verified.blocks;
+      stats.bytesRead += verified.bytes;
     } else {
       toRead = Array.from({ length: blockCount }, (_, idx) => idx);
     }
     // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
-    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, blockCount) : new Set<number>();
+    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, size) : new Set<number>();
 
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
@@ -381,6 +395,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     await source.close();
     await pool?.release();
     meta.releaseLock(lockName);
+    releasePath();
   }
 }
 
@@ -399,7 +414,7 @@ async function verifyHints(
   samples: number,
   baseUid: string,
   signal: AbortSignal | undefined,
-): Promise<void> {
+): Promise<{ blocks: number; bytes: number }> {
   const candidates: number[] = [];
   for (let idx = 0; idx < Math.min(blockCount, baseObjects.length); idx++) if (!touched.has(idx)) candidates.push(idx);
   for (let i = candidates.length - 1; i > 0; i--) {
@@ -407,9 +422,12 @@ async function verifyHints(
     [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
   }
   const chosen = candidates.slice(0, samples);
+  const read = { blocks: 0, bytes: 0 };
   await Promise.all(chosen.map(async (idx) => {
-    const read = await reader.read(idx * repo.blockSize, blockLength(idx), signal);
-    const result = await pool.run({ op: 'hashOnly', input: read.input }, read.transfer);
+    const block = await reader.read(idx * repo.blockSize, blockLength(idx), signal);
+    read.blocks++;
+    read.bytes += blockLength(idx);
+    const result = await pool.run({ op: 'hashOnly', input: block.input }, block.transfer);
     const objectId = baseObjects[idx] ?? null;
     const expected = objectId === null ? null : repo.meta.objectById(objectId)?.digest.toString('hex') ?? null;
     const actual = result.zero ? null : result.digest!;
@@ -420,20 +438,20 @@ async function verifyHints(
       );
     }
   }));
+  return read;
 }
 
 function* naturals(): Generator<number> {
   for (let n = 0; ; n++) yield n;
 }
 
-/** Blocks that lie wholly in extents an allocation map calls holes or zeros. */
-function unallocatedBlocks(map: Array<Extent & { kind: 'data' | 'zero' | 'hole' }>, blockSize: number, blockCount: number): Set<number> {
+/** Blocks that lie wholly in extents an allocation map calls holes or zeros (the last block ends at `size`). */
+function unallocatedBlocks(map: AllocationExtent[], blockSize: number, size: number): Set<number> {
   const blocks = new Set<number>();
   for (const extent of map) {
     if (extent.kind === 'data') continue;
-    const first = Math.ceil(extent.offset / blockSize);
     const end = extent.offset + extent.length;
-    for (let idx = first; idx < blockCount && Math.min((idx + 1) * blockSize, Number.MAX_SAFE_INTEGER) <= end; idx++) blocks.add(idx);
+    for (let idx = Math.ceil(extent.offset / blockSize); idx * blockSize < size && Math.min((idx + 1) * blockSize, size) <= end; idx++) blocks.add(idx);
   }
   return blocks;
 }

@@ -78,8 +78,10 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
       const rows = meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used < ? AND ${unreferenced}`).all(cutoff) as Candidate[];
       const mark = meta.sql(`UPDATE objects SET state = ${ObjectState.deleting} WHERE id = ?`);
       for (const row of rows) mark.run(row.id);
-      // Left over by an interrupted cleanup: still unreferenced, finish deleting them.
-      const interrupted = meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state = ${ObjectState.deleting} AND ${unreferenced}`).all() as Candidate[];
+      // Left over by an interrupted cleanup: still unreferenced, finish deleting them. Marks
+      // of another cleanup that is still running are its own to delete and to report.
+      const othersRunning = meta.liveCleanupLocks().some((lock) => lock.name !== lockName);
+      const interrupted = othersRunning ? [] : meta.sql(`SELECT o.id, o.digest, o.stored_size FROM objects o WHERE o.state = ${ObjectState.deleting} AND ${unreferenced}`).all() as Candidate[];
       const seen = new Set(rows.map((row) => row.id));
       return rows.concat(interrupted.filter((row) => !seen.has(row.id)));
     });
@@ -88,18 +90,32 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
       const waiting = meta.sql(`SELECT count(*) AS n, coalesce(sum(stored_size), 0) AS bytes FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.last_used >= ? AND ${unreferenced}`).get(cutoff) as { n: number; bytes: number };
       result.objectsWaiting = waiting.n;
       result.bytesWaiting = waiting.bytes;
+      // Objects a failed or killed backup wrote but never marked live have no stored size in
+      // their rows: what they take is read from the store, so the space shows.
+      const unsized = meta.sql(`SELECT o.digest FROM objects o WHERE o.state != ${ObjectState.deleting} AND o.stored_size = 0 AND o.last_used >= ? AND ${unreferenced}`).all(cutoff) as Array<{ digest: Buffer }>;
+      await runBounded(unsized, 16, undefined, async (row) => {
+        const size = await repo.store.size(objectKey(row.digest.toString('hex')));
+        result.bytesWaiting += size ?? 0;
+      });
     }
 
     // Sweep: files first, then rows.
     for (let i = 0; i < candidates.length; i += DELETE_BATCH) {
       throwIfAborted(options.signal, 'cleanup');
       const batch = candidates.slice(i, i + DELETE_BATCH);
-      await runBounded(batch, 16, undefined, (row) => repo.store.delete(objectKey(row.digest.toString('hex'))));
-      meta.transaction(() => {
-        const remove = meta.sql(`DELETE FROM objects WHERE id = ? AND state = ${ObjectState.deleting}`);
-        for (const row of batch) remove.run(row.id);
+      // What a row does not know (an object never marked live) is read from the store first.
+      await runBounded(batch, 16, undefined, async (row) => {
+        const key = objectKey(row.digest.toString('hex'));
+        if (row.stored_size === 0) row.stored_size = (await repo.store.size(key)) ?? 0;
+        await repo.store.delete(key);
       });
-      for (const row of batch) {
+      // Counted only when this cleanup removed the row: a row another cleanup removed first
+      // is that one's to report.
+      const removed = meta.transaction(() => {
+        const remove = meta.sql(`DELETE FROM objects WHERE id = ? AND state = ${ObjectState.deleting}`);
+        return batch.filter((row) => remove.run(row.id).changes === 1);
+      });
+      for (const row of removed) {
         result.objectsDeleted++;
         result.bytesFreed += row.stored_size;
       }
@@ -125,10 +141,8 @@ async function sweepStore(repo: Repository, result: CleanupResult): Promise<void
     if (!entry.temporary && known.get(Buffer.from(objectDigest(entry.key)!, 'hex'))) continue;
     const size = entry.size ?? (await repo.store.size(entry.key)) ?? 0;
     await repo.store.delete(entry.key);
+    result.bytesFreed += size;
     if (entry.temporary) result.temporaryFilesDeleted++;
-    else {
-      result.objectsDeleted++;
-      result.bytesFreed += size;
-    }
+    else result.objectsDeleted++;
   }
 }

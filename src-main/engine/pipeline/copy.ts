@@ -13,7 +13,7 @@
 // again) and pending objects that are in the store: the next copy finds them there (a put is
 // atomic, so a present object is whole) and does not transfer them again.
 import { createHash, createHmac } from 'node:crypto';
-import type { Progress, RepositorySettings } from '../../../src-shared/model';
+import type { CopiedVersion, CopyResult as SharedCopyResult, Progress, RepositorySettings } from '../../../src-shared/model';
 import { ObjectCodec, type CodecKeys, type CompressionSetting } from '../codec/object';
 import { publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
@@ -39,22 +39,7 @@ export interface CopyOptions extends RunOptions {
   concurrency?: number;
 }
 
-export interface CopiedVersion {
-  uid: string;
-  /** copied now, or already valid in the destination */
-  outcome: 'copied' | 'present';
-  objectsTransferred: number;
-  objectsPresent: number;
-  bytesTransferred: number;
-}
-
-export interface CopyResult {
-  versions: CopiedVersion[];
-  objectsTransferred: number;
-  objectsPresent: number;
-  bytesTransferred: number;
-  durationMs: number;
-}
+export type CopyResult = Omit<SharedCopyResult, 'destination' | 'retries'>;
 
 const DEFAULT_CONCURRENCY = 8;
 const ROW_BATCH = 2048;
@@ -299,7 +284,11 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
     if (count !== expected) throw new EngineError('INTERNAL', `copy of version ${uid}: ${count} block rows, expected ${expected}`);
     throwIfAborted(o.signal, 'copy');
     dmeta.transaction(() => {
-      dmeta.sealBlockList(vid);
+      const digest = dmeta.sealBlockList(vid);
+      // Same names, same list: a plain copy's block list must hash as the source's did.
+      if (!o.recode && version.block_list_digest && !digest.equals(version.block_list_digest)) {
+        throw new EngineError('OBJECT_CORRUPT', `copy of version ${uid}: the copied block list does not match the source's digest`);
+      }
       if (version.protected === 1) dmeta.setProtected(vid, true);
     });
     // Valid only once its manifest is durable in the destination's store.

@@ -3,7 +3,7 @@
 // says "these bytes may have changed since the base version"; `exists` false means they
 // became zero. Every block an extent touches is reread, so alignment never loses a change.
 import { readFileSync } from 'node:fs';
-import { EngineError } from '../errors';
+import { EngineError, jsonErrorPosition } from '../errors';
 
 export interface HintExtent {
   offset: number;
@@ -15,8 +15,9 @@ export function parseHints(text: string, origin: string): HintExtent[] {
   let data: unknown;
   try {
     data = JSON.parse(text);
-  } catch (error) {
-    throw new EngineError('BAD_HINTS', `hints ${origin} are not valid JSON: ${(error as Error).message}`);
+  } catch {
+    // The position only: JSON.parse's message quotes the file's content.
+    throw new EngineError('BAD_HINTS', `hints ${origin} are not valid JSON (at position ${jsonErrorPosition(text)})`);
   }
   if (!Array.isArray(data)) throw new EngineError('BAD_HINTS', `hints ${origin} must be a JSON array of {offset, length, exists}`);
   return data.map((entry, i) => {
@@ -41,6 +42,15 @@ export function readHintsFile(path: string): HintExtent[] {
     throw new EngineError('BAD_HINTS', `cannot read hints file ${path}: ${(error as Error).message}`);
   }
   return parseHints(text, path);
+}
+
+/** Refuses extents that reach past the end of an image of `size` bytes. */
+export function checkHintsWithin(extents: readonly HintExtent[], size: number, origin: string): void {
+  extents.forEach((extent, i) => {
+    if (extent.offset + extent.length > size) {
+      throw new EngineError('BAD_HINTS', `hints ${origin} entry ${i}: the extent ends at byte ${extent.offset + extent.length}, beyond the image's size of ${size} bytes; the hints are not for this image`);
+    }
+  });
 }
 
 /** Indices of the blocks the extents touch, limited to blockCount, ascending. */

@@ -9,6 +9,7 @@ import type { RestoreResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { openTarget, type Target } from '../io/index';
 import { blockListDamaged, hashingRows } from '../meta/blocklist';
+import { lockPath } from './path-locks';
 import type { BlockRow, VersionRow } from '../meta/database';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
@@ -48,7 +49,15 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   const before = meta.computeBlockListDigest(version.id);
   if (!before || (version.block_list_digest && !before.equals(version.block_list_digest))) throw blockListDamaged(version.uid);
 
-  const target = await openTarget(options.target, { size: version.size, force: options.force, signal: options.signal });
+  // Before the target is opened (with force, opening may already change it).
+  const releasePath = lockPath(meta, options.target, 'write', `restore of ${version.uid} to ${options.target}`);
+  let target: Target;
+  try {
+    target = await openTarget(options.target, { size: version.size, force: options.force, signal: options.signal });
+  } catch (error) {
+    releasePath();
+    throw error;
+  }
   // A stream gets every byte; a zeroed target (a new sparse file) needs no zero blocks.
   const writeZeros = target.sequential || (!target.zeroed && !options.sparse);
   const tracker = new ProgressTracker('restore', options.onProgress, options.progressIntervalMs);
@@ -90,6 +99,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   } finally {
     await pool?.release();
     meta.releaseLock(lockName);
+    releasePath();
   }
 }
 
@@ -107,7 +117,8 @@ async function restoreInWorkers(
     // An object the version repeats is read and verified once, at its first block, and
     // written to all of its blocks then; its later blocks only count as done.
     const repeated = repo.meta.repeatedObjects(version.id);
-    await runBounded(rows, pool.size * 3, signal, async (block) => {
+    // An S3 store's objects wait out a round trip each: more of them in flight keep it busy.
+    await runBounded(rows, pool.size * (repo.store.kind === 's3' ? 8 : 3), signal, async (block) => {
       const offset = block.idx * version.block_size;
       const length = Math.min(version.block_size, version.size - offset);
       let request: PoolRequest | null = null;

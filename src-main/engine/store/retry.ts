@@ -206,3 +206,8 @@ export class RetryingStore implements ObjectStore {
     return this.inner.close();
   }
 }
+
+/** The retries a store counted since the last call (zero for a store without the decorator). */
+export function takeRetryCounts(store: ObjectStore): RetryCounts {
+  return store instanceof RetryingStore ? store.takeRetryCounts() : emptyRetryCounts();
+}

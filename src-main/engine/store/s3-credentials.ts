@@ -9,6 +9,10 @@ import { EngineError } from '../errors';
 import type { StoreSpec } from './port';
 import type { S3Credentials } from './s3';
 
+// The SDK warns on every process start that its releases after January 2027 need Node 22;
+// Node 20.19 is this project's floor and the SDK's version is pinned, so the warning is noise.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export interface S3CredentialSource {
   /** an AWS shared-credentials style file: `aws_access_key_id = ...` lines, optionally in [sections] */
   file?: string;

@@ -23,6 +23,10 @@ import { EngineError } from '../errors';
 import { OBJECT_PREFIX, type ByteRange, type ObjectStore, type StoreEntry, type StoreSpec } from './port';
 import { TransientError } from './retry';
 
+// The SDK warns on every process start that its releases after January 2027 need Node 22;
+// Node 20.19 is this project's floor and the SDK's version is pinned, so the warning is noise.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export type S3Spec = Extract<StoreSpec, { kind: 's3' }>;
 export type S3Credentials = NonNullable<S3Spec['credentials']>;
 
@@ -122,20 +126,32 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * Runs one request under the gate with a timeout covering the whole exchange (the body
-   * too: `consume` reads it before the timeout ends) and maps its failure to a coded error.
+   * Runs one request under the gate with a timeout, mapping its failure to a coded error. The
+   * timeout runs until the answer's headers and again after every chunk of its body (`alive`),
+   * so a large body that keeps arriving is not cut; a PUT gets one more second per MB it sends.
    */
-  private request<T>(operation: string, key: string, signal: AbortSignal | undefined, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  private request<T>(
+    operation: string,
+    key: string,
+    signal: AbortSignal | undefined,
+    send: (abortSignal: AbortSignal, alive: () => void) => Promise<T>,
+    sending = 0,
+  ): Promise<T> {
     return this.gate.run(async () => {
       if (signal?.aborted) throw new EngineError('CANCELED', `${operation} ${key} canceled`);
       const timeout = new AbortController();
-      const timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+      const limit = this.timeoutMs + Math.ceil(sending / 1000);
+      let timer = setTimeout(() => timeout.abort(), limit);
+      const alive = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+      };
       const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
       try {
-        return await send(combined);
+        return await send(combined, alive);
       } catch (error) {
         if (signal?.aborted) throw new EngineError('CANCELED', `${operation} ${key} canceled`, { cause: error });
-        if (timeout.signal.aborted) throw new TransientError('timeout', `${operation} ${key}: no answer from ${this.location} within ${this.timeoutMs} ms`, { cause: error });
+        if (timeout.signal.aborted) throw new TransientError('timeout', `${operation} ${key}: ${this.location} went silent for ${this.timeoutMs} ms`, { cause: error });
         throw this.classify(operation, key, error);
       } finally {
         clearTimeout(timer);
@@ -196,8 +212,12 @@ export class S3Store implements ObjectStore {
 
   async put(key: string, data: Buffer, signal?: AbortSignal): Promise<void> {
     const Key = this.s3Key(key);
-    await this.request('put', key, signal, (abortSignal) =>
-      this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key, Body: data, ContentLength: data.length }), { abortSignal }),
+    await this.request(
+      'put',
+      key,
+      signal,
+      (abortSignal) => this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key, Body: data, ContentLength: data.length }), { abortSignal }),
+      data.length,
     );
   }
 
@@ -210,7 +230,7 @@ export class S3Store implements ObjectStore {
       if ((await this.size(key, signal)) === null) throw new EngineError('OBJECT_MISSING', `get ${key} at ${this.location}: no such item`);
       return Buffer.alloc(0);
     }
-    return this.request('get', key, signal, async (abortSignal) => {
+    return this.request('get', key, signal, async (abortSignal, alive) => {
       let answer;
       try {
         answer = await this.client.send(
@@ -222,14 +242,14 @@ export class S3Store implements ObjectStore {
         if (range && (error as AwsError).$metadata?.httpStatusCode === 416) return Buffer.alloc(0);
         throw error;
       }
-      return readBody(answer.Body as Readable, answer.ContentLength, abortSignal, `get ${key}`);
+      return readBody(answer.Body as Readable, answer.ContentLength, abortSignal, alive, `get ${key}`);
     });
   }
 
   /** The whole item, read into `buffer` when it has room; larger than maxSize: OBJECT_CORRUPT unread. */
   async getInto(key: string, buffer: Buffer, options: { maxSize?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
     const Key = this.s3Key(key);
-    return this.request('get', key, options.signal, async (abortSignal) => {
+    return this.request('get', key, options.signal, async (abortSignal, alive) => {
       const answer = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key }), { abortSignal });
       const length = answer.ContentLength;
       if (options.maxSize !== undefined && length !== undefined && length > options.maxSize) {
@@ -237,7 +257,7 @@ export class S3Store implements ObjectStore {
         throw new EngineError('OBJECT_CORRUPT', `get ${key} at ${this.location}: ${length} bytes stored, at most ${options.maxSize} expected`);
       }
       const into = length !== undefined && length <= buffer.length ? buffer.subarray(0, length) : undefined;
-      return readBody(answer.Body as Readable, length, abortSignal, `get ${key}`, into);
+      return readBody(answer.Body as Readable, length, abortSignal, alive, `get ${key}`, into);
     });
   }
 
@@ -320,7 +340,7 @@ export class S3Store implements ObjectStore {
 }
 
 /** Reads a response body into one buffer, checking it arrived whole. */
-async function readBody(body: Readable | undefined, contentLength: number | undefined, signal: AbortSignal, what: string, into?: Buffer): Promise<Buffer> {
+async function readBody(body: Readable | undefined, contentLength: number | undefined, signal: AbortSignal, alive: () => void, what: string, into?: Buffer): Promise<Buffer> {
   if (!body) return Buffer.alloc(0);
   const onAbort = (): void => {
     body.destroy(new Error('aborted'));
@@ -334,12 +354,16 @@ async function readBody(body: Readable | undefined, contentLength: number | unde
         if (filled + chunk.length > contentLength) throw new TransientError('body too long', `${what}: more bytes than the ${contentLength} announced`);
         chunk.copy(out, filled);
         filled += chunk.length;
+        alive();
       }
       if (filled !== contentLength) throw new TransientError('connection reset', `${what}: the body ended after ${filled} of ${contentLength} bytes`);
       return out;
     }
     const chunks: Buffer[] = [];
-    for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      alive();
+    }
     return Buffer.concat(chunks);
   } finally {
     signal.removeEventListener('abort', onAbort);

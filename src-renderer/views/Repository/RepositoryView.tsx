@@ -6,6 +6,7 @@ import { humanBytes, plural } from '../../../src-shared/api/format';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../src-shared/api/passphrase';
 import { EmptyState, formatDate, humanAge, KeyValue, LockIcon, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
+import { DisksDashboard } from './DisksDashboard';
 import { HealthVerdict, VerificationStat } from './Health';
 import { useApp } from '../../store';
 import { navigate } from '../../store/navigate';
@@ -43,6 +44,7 @@ function Summary() {
             <Stat label="Last backup" value={summary.lastBackup ? `${humanAge(Date.now() - Date.parse(summary.lastBackup))} ago` : 'never'} hint={summary.lastBackup ? formatDate(summary.lastBackup) : undefined} />
             <VerificationStat summary={summary} />
           </div>
+          <DisksDashboard />
           {summary.versions === 0 && (
             <EmptyState title="No backups yet">
               <p>This repository is empty. Back up a disk image or block device to create the first version.</p>

@@ -8,7 +8,7 @@ import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Backy2DataFolder, parseBacky2Dump } from '../../../src-main/engine/migrate/backy2';
-import { migrateVersions, type LegacyBlock } from '../../../src-main/engine/migrate/legacy';
+import { blockvaultUid, migrateVersions, type LegacyBlock } from '../../../src-main/engine/migrate/legacy';
 import { Repository } from '../../../src-main/engine/repository';
 import { BS, backupCli, cli, initRepo, lsJson, objectNames, objectPath, ok, query, repoState, sha256File, tempDir, writeBlocks } from '../../helpers';
 import { backy2VersionUid, makeBenjiInstallation, makeInstallation, type GeneratedVersion, type Installation } from './generator';
@@ -22,12 +22,12 @@ function versions(): GeneratedVersion[] {
 }
 
 /** Restores every version and compares its sha256 with the image the backy2 blocks hold. */
-async function assertRestores(repo: string, inst: Installation, dir: string, only?: string[]): Promise<void> {
+async function assertRestores(repo: string, inst: Installation, dir: string, tool: 'backy2' | 'benji' = 'backy2'): Promise<void> {
   for (const v of inst.versions) {
-    if (only && !only.includes(v.uid)) continue;
-    const target = join(dir, `${v.uid}.img`);
+    const uid = blockvaultUid(tool, v.uid);
+    const target = join(dir, `${uid}.img`);
     rmSync(target, { force: true });
-    await ok(['--repo', repo, 'restore', v.uid, target]);
+    await ok(['--repo', repo, 'restore', uid, target]);
     assert.equal(await sha256File(target), inst.imageSha256(v), `version ${v.uid} (${v.name}) restores to the backy2 bytes`);
   }
 }
@@ -241,10 +241,10 @@ describe('import-backy2', () => {
     const repo = await initRepo(dir);
     await ok(['--repo', repo, 'import-backy2', '--benji', benji.exportFile, '--data', benji.storage]);
     const listed = await lsJson(repo);
-    assert.deepEqual(listed.map((v) => [v.uid, v.status, v.protected]), [['vm1-abc123', 'valid', true], ['vm1-def456', 'valid', false]]);
-    assert.deepEqual(listed[0].tags, ['benji-backup.me/instance=benji-k8s', 'daily']);
+    assert.deepEqual(listed.map((v) => [v.uid, v.status, v.protected]), [[blockvaultUid('benji', 'vm1-abc123'), 'valid', true], [blockvaultUid('benji', 'vm1-def456'), 'valid', false]]);
+    assert.deepEqual(listed[0].tags, ['benji-backup.me/instance=benji-k8s', 'benji_uid=vm1-abc123', 'daily']);
     assert.equal(listed[0].date, '2020-01-01T01:02:03.000Z');
-    await assertRestores(repo, benji, dir);
+    await assertRestores(repo, benji, dir, 'benji');
     // A Benji block whose data changed fails its BLAKE2b checksum.
     const dir2 = tempDir();
     const broken = makeBenjiInstallation(dir2, { blockSize: BS, versions: [{ uid: 'x-1', name: 'x', snapshot: '', date: '2020-01-01 00:00:00', valid: true, protected: false, seeds: [21, 22] }] });

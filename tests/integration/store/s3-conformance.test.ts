@@ -26,6 +26,6 @@ const nothing = async (): Promise<void> => undefined;
 
 describeStoreConformance('s3 on RGW', async () => ({ store: openStore(s3Spec(bucket, { prefix: prefix() })), dispose: nothing }));
 describeStoreConformance('s3 through the fault proxy', async () => ({
-  store: openStore(s3Spec(bucket, { prefix: prefix(), endpoint: proxy.url, timeoutMs: 5000 })),
+  store: openStore(s3Spec(bucket, { prefix: prefix(), endpoint: proxy.url, timeoutMs: 3000 })),
   dispose: nothing,
 }));

@@ -114,7 +114,10 @@ describe('parseBenjiExport', () => {
     const [v] = parseBenjiExport(version([{ uid: { left: 1, right: 2 }, idx: 1, size: 65536, valid: true, checksum: 'ab'.repeat(32) }]));
     assert.deepEqual(v.blocks.map((b) => b.key), [null, benjiBlockKey(1, 2), null]);
     assert.equal(benjiBlockKey(1, 2), '0000000000000001-0000000000000002');
-    assert.deepEqual(v.tags, ['k=v']);
+    assert.deepEqual(v.tags, ['benji_uid=vm-abc123', 'k=v']);
+    assert.equal(v.legacyUid, 'vm-abc123');
+    assert.match(v.uid, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a name-based UUID');
+    assert.equal(parseBenjiExport(version([]))[0].uid, v.uid, 'the same on every run');
     assert.equal(v.date, Date.UTC(2020, 1, 3, 4, 5, 6, 123));
   });
   it('refuses malformed exports', () => {

@@ -1,0 +1,164 @@
+// The scheduler on a controllable clock (no test waits for real minutes): slots of a cron
+// policy run as jobs (backup, prune, fast cleanup) in the history; a run missed while nothing
+// ran runs once on start; runs of one policy never overlap; a failing run is retried only at
+// the next slot and its notification gets the job's JSON; one scheduler per repository.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { Policy, PolicyInfo } from '../../../../src-shared/api/policy';
+import type { Job } from '../../../../src-shared/api/types';
+import { createServices, type Services } from '../../../../src-main/services';
+import type { Clock } from '../../../../src-main/services/scheduler';
+import { tempDir, writeImage } from '../../fixtures';
+import { caller } from './caller';
+
+const BLOCK = 64 * 1024;
+const dir = tempDir();
+const repo = join(dir, 'repo');
+const image = join(dir, 'disk.raw');
+writeImage(image, 12, BLOCK);
+
+/** Timers fire only when the test moves the clock. */
+class FakeClock implements Clock {
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private ids = 0;
+  constructor(public time: number) {}
+  now(): number { return this.time; }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.ids;
+    this.timers.push({ at: this.time + ms, fn, id });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+  /** Moves to `iso`, firing due timers in order; `settle` runs between them (awaits the runs). */
+  async moveTo(iso: string, settle: () => Promise<void>): Promise<void> {
+    const target = Date.parse(iso);
+    for (;;) {
+      const next = this.timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      this.timers = this.timers.filter((t) => t !== next);
+      this.time = Math.max(this.time, next.at);
+      next.fn();
+      await settle();
+    }
+    this.time = target;
+  }
+}
+
+const opened: Services[] = [];
+function start(clock: FakeClock, notes: string[] = []): Services {
+  const services = createServices({ mode: 'daemon', configDir: join(dir, 'config'), schedule: true, rememberRecent: false, clock, note: (line) => notes.push(line) });
+  opened.push(services);
+  return services;
+}
+after(async () => { for (const s of opened) await s.close(); });
+
+const policy = (extra: Partial<Policy>): Policy => ({ name: 'disk', kind: 'backup', enabled: true, schedule: { cron: '0 * * * *' }, source: image, ...extra });
+
+test('hourly slots run backup, prune and cleanup jobs; a missed run runs once on start; a second scheduler is refused', async () => {
+  const clock = new FakeClock(Date.parse('2025-01-06T00:10:00Z'));
+  let services = start(clock);
+  let api = caller(() => services);
+  await api.call('createRepository', { path: repo, blockSize: BLOCK, minAgeDays: 0 });
+  assert.equal(services.scheduler!.serves(repo), true);
+  const saved = await api.call<PolicyInfo>('savePolicy', { policy: policy({ retention: { keepLast: 2 } }), create: true });
+  assert.equal(saved.nextRun, '2025-01-06T01:00:00.000Z');
+  const settle = (): Promise<void> => services.scheduler!.idle();
+  const jobs = async (): Promise<Job[]> => (await api.call<Job[]>('listJobs', {})).reverse();
+
+  await clock.moveTo('2025-01-06T00:59:00Z', settle);
+  assert.deepEqual(await jobs(), [], 'nothing before the first slot');
+  await clock.moveTo('2025-01-06T01:00:00Z', settle);
+  const first = await jobs();
+  assert.deepEqual(first.map((j) => `${j.kind}:${j.state}`).sort(), ['backup:succeeded', 'cleanup:succeeded', 'prune:succeeded']);
+  const at = (kind: string, field: 'started' | 'ended'): number => Date.parse(first.find((j) => j.kind === kind)![field]!);
+  assert.ok(at('backup', 'ended') <= at('prune', 'started') && at('prune', 'ended') <= at('cleanup', 'started'), 'backup, then prune, then cleanup');
+  assert.equal((await jobs())[0].params.policy, 'disk');
+  await clock.moveTo('2025-01-06T03:30:00Z', settle);
+  const runs = (await jobs()).filter((j) => j.kind === 'backup');
+  assert.equal(runs.length, 3, 'the 02:00 and 03:00 slots ran');
+  assert.equal(runs[1].params.from, runs[0].result?.kind === 'backup' ? runs[0].result.value.uid : '', 'incremental from the latest valid version');
+  assert.equal((await api.call<unknown[]>('listVersions', { name: 'disk' })).length, 2, 'keep-last 2 pruned the oldest');
+  const info = (await api.call<PolicyInfo[]>('listPolicies', {}))[0];
+  assert.equal(info.run.lastState, 'succeeded');
+  assert.equal(info.run.lastSlot, Date.parse('2025-01-06T03:00:00Z'));
+  assert.equal(info.nextRun, '2025-01-06T04:00:00.000Z');
+
+  // A second scheduler (the desktop app beside the daemon) does not serve the repository.
+  const notes: string[] = [];
+  const other = start(clock, notes);
+  await caller(() => other).call('openRepository', { path: repo });
+  assert.equal(other.scheduler!.serves(repo), false);
+  assert.match(notes.join('\n'), /not scheduling here: the schedules of this repository are served by the daemon \(pid \d+/);
+  await other.close();
+
+  // Asleep for ten hours: on start, one run for the ten missed slots.
+  await services.close();
+  clock.time = Date.parse('2025-01-06T13:20:00Z');
+  services = start(clock);
+  api = caller(() => services);
+  await api.call('openRepository', { path: repo });
+  await services.scheduler!.idle();
+  const afterSleep = (await jobs()).filter((j) => j.kind === 'backup');
+  assert.equal(afterSleep.length, 4, 'exactly one catch-up run');
+  assert.equal((await api.call<PolicyInfo[]>('listPolicies', {}))[0].run.lastSlot, Date.parse('2025-01-06T13:00:00Z'));
+  await clock.moveTo('2025-01-06T13:59:00Z', settle);
+  assert.equal((await jobs()).filter((j) => j.kind === 'backup').length, 4);
+  await api.call('removePolicy', { name: 'disk' });
+  await clock.moveTo('2025-01-06T16:00:00Z', settle);
+  assert.equal((await jobs()).filter((j) => j.kind === 'backup').length, 4, 'a removed policy no longer runs');
+});
+
+test('no overlap: a slot that comes while the last run still runs is skipped; failures wait for the next slot and notify', async () => {
+  const clock = new FakeClock(Date.parse('2025-02-01T00:00:30Z'));
+  const notes: string[] = [];
+  const services = start(clock, notes);
+  const api = caller(() => services);
+  const path = join(dir, 'repo2');
+  await api.call('createRepository', { path, blockSize: BLOCK, minAgeDays: 0 });
+  const marker = join(dir, 'pre-ran');
+  // The pre command waits until the test lets it go, so the run is still going at the next slot.
+  await api.call('savePolicy', { policy: policy({ schedule: { cron: '* * * * *' }, pre: `touch ${marker}; while [ ! -e ${marker}.go ]; do sleep 0.05; done` }), create: true });
+  await clock.moveTo('2025-02-01T00:01:00Z', async () => {});
+  await waitUntil(() => existsSync(marker));
+  await clock.moveTo('2025-02-01T00:02:00Z', async () => {});
+  assert.match(notes.join('\n'), /slot 2025-02-01T00:02:00.000Z skipped, the last run still runs/);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(`${marker}.go`, '');
+  await services.scheduler!.idle();
+  const backups = (await api.call<Job[]>('listJobs', {})).filter((j) => j.kind === 'backup');
+  assert.equal(backups.length, 1, 'one run for two slots');
+  assert.equal(backups[0].state, 'succeeded');
+  assert.ok(backups[0].logs.some((l) => l.message.startsWith('pre command:')), 'the pre command is in the job log');
+
+  // A failing source: the run fails, is recorded, notifies, and is not retried before the next slot.
+  const report = join(dir, 'failure.json');
+  await api.call('savePolicy', { policy: policy({ name: 'broken', schedule: { cron: '0 * * * *' }, source: join(dir, 'missing.raw'), notify: { onFailure: `cat > ${report}` } }), create: true });
+  const settle = (): Promise<void> => services.scheduler!.idle();
+  await clock.moveTo('2025-02-01T01:00:00Z', settle);
+  const failed = (await api.call<Job[]>('listJobs', {})).filter((j) => j.params.policy === 'broken');
+  assert.deepEqual(failed.map((j) => j.state), ['failed']);
+  assert.equal(failed[0].error?.code, 'NOT_FOUND');
+  const sent = JSON.parse(readFileSync(report, 'utf8')) as { state: string; policy: string; job: Job };
+  assert.equal(sent.state, 'failed');
+  assert.equal(sent.policy, 'broken');
+  assert.equal(sent.job.id, failed[0].id);
+  const info = (await api.call<PolicyInfo[]>('listPolicies', {})).find((p) => p.name === 'broken')!;
+  assert.equal(info.run.lastState, 'failed');
+  assert.match(info.run.lastError ?? '', /NOT_FOUND/);
+  await clock.moveTo('2025-02-01T01:59:00Z', settle);
+  assert.equal((await api.call<Job[]>('listJobs', {})).filter((j) => j.params.policy === 'broken').length, 1, 'no retry loop');
+  await clock.moveTo('2025-02-01T02:00:00Z', settle);
+  assert.equal((await api.call<Job[]>('listJobs', {})).filter((j) => j.params.policy === 'broken').length, 2, 'retried at the next slot');
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
