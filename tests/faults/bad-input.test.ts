@@ -77,7 +77,7 @@ describe('fault suite: bad input', { timeout: 600_000 }, () => {
     const corpus: string[][] = [
       ['no-such-command'], [...r, 'backup'], [...r, 'backup', image], [...r, 'backup', image, 'a', 'b'], [...r, 'backup', '--no-such-option', image, 'a'],
       [...r, 'backup', join(dir, 'missing.img'), 'a'], [...r, 'backup', dir, 'a'], [...r, 'backup', image, ''], [...r, 'backup', image, 'a\u0001b'], [...r, 'backup', image, 'a|b'],
-      [...r, 'backup', image, 'a', '-t', 'x,y'], [...r, 'backup', image, 'a', '-t', ''], [...r, 'backup', image, 'a', '-s', 'a\nb'], [...r, 'backup', image, long],
+      [...r, 'backup', image, 'a', '-t', 'x|y'], [...r, 'backup', image, 'a', '-t', ''], [...r, 'backup', image, 'a', '-s', 'a\nb'], [...r, 'backup', image, long],
       [...r, 'backup', image, 'a', '--from', 'not-a-uid'], [...r, 'backup', image, 'a', '--from', '00000000-0000-0000-0000-000000000000'],
       [...r, 'backup', image, 'a', '--hints', join(dir, 'missing.hints')], [...r, 'backup', image, 'a', '--from', uid, '--hints', join(dir, 'missing.hints')],
       [...r, 'backup', '/dev/null/x', 'a'], [...r, 'backup', 'nbd://', 'a'], [...r, 'backup', 'rbd:', 'a'], [...r, 'backup', 'qcow2:/nonexistent', 'a'],
