@@ -19,6 +19,7 @@ import { statsLine, versionLine } from './backy2';
 import { autoTagsCommand, importBacky2Command, initdbCommand } from './backy2-commands';
 import { daemonCommand, statusCommand } from './daemon';
 import { jobsCommand } from './jobs';
+import { recoverCommand, restoreWithoutDatabaseCommand } from './recover';
 import { policyCommand, pruneCommand } from './policy';
 import { serveCommand } from './serve';
 import { serveNbdCommand } from './serve-nbd';
@@ -168,13 +169,14 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   restore: {
-    usage: 'restore UID TARGET [--force] [--sparse]   (TARGET: a path, "-" for stdout, qcow2:PATH (a new qcow2), nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH (a writable export), rbd:POOL/IMAGE[?conf=PATH&id=USER] (a new RBD image))',
-    summary: 'restore a version to a new file ("-": stdout), a new qcow2 or RBD image, a writable NBD export, or an existing file, device or image with --force',
-    options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, json },
+    usage: 'restore UID TARGET [--force] [--sparse] [--without-database]   (TARGET: a path, "-" for stdout, qcow2:PATH (a new qcow2), nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH (a writable export), rbd:POOL/IMAGE[?conf=PATH&id=USER] (a new RBD image))',
+    summary: 'restore a version to a new file ("-": stdout), a new qcow2 or RBD image, a writable NBD export, or an existing file, device or image with --force (--without-database: from its manifest in the store alone)',
+    options: { force: { type: 'boolean', short: 'f' }, sparse: { type: 'boolean', short: 's' }, 'without-database': { type: 'boolean' }, json },
     args: [2, 2],
     async run(ctx) {
       const target = ctx.positionals[1] === STREAM ? STREAM : vmLocation(sourcePath(ctx.positionals[1]));
       const force = Boolean(ctx.values.force);
+      if (ctx.values['without-database']) return restoreWithoutDatabaseCommand(ctx, target, force);
       {
         // --force is the command line's confirmation of overwriting the target.
         const result = resultOf<RestoreResult>(await ctx.job('restore', (api) => api.startRestore({ uid: ctx.positionals[0], target, force, sparse: Boolean(ctx.values.sparse), ...(force ? { confirm: basename(target) } : {}) })));
@@ -428,6 +430,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   serve: serveCommand,
+  recover: recoverCommand,
   'serve-nbd': serveNbdCommand,
   jobs: jobsCommand,
   initdb: initdbCommand,

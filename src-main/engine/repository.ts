@@ -18,11 +18,13 @@ import {
   METADATA_FILE,
   MIN_BLOCK_SIZE,
   REPOSITORY_CONFIG_FILE,
+  REPOSITORY_CONFIG_KEY,
   REPOSITORY_FORMAT_NAME,
   REPOSITORY_FORMAT_VERSION,
   RESERVE_BYTES,
   RESERVE_FILE,
 } from './format';
+import { publishConfig, repositoryConfigBody } from './describe';
 import { AUTO_TAGS_SETTING } from './autotags';
 import { Metadata } from './meta/database';
 import { prepareFolderStore } from './store/folder';
@@ -64,7 +66,7 @@ export interface InitOptions {
   encryption?: Credentials;
 }
 
-interface RepositoryConfigFile {
+export interface RepositoryConfigFile {
   format: string;
   formatVersion: number;
   id: string;
@@ -106,7 +108,13 @@ function readConfig(root: string): RepositoryConfigFile {
   try {
     text = readFileSync(configFile, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new EngineError('NOT_A_REPOSITORY', missingConfigReason(root));
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      // The store's checksummed copy of the settings (repository/config) can rebuild the file.
+      if (existsSync(join(root, 'repository', 'config'))) {
+        throw new EngineError('NOT_A_REPOSITORY', `${configFile} is missing, but the store in ${root} holds the repository's settings; rebuild it with "blockvault recover ${root}"`);
+      }
+      throw new EngineError('NOT_A_REPOSITORY', missingConfigReason(root));
+    }
     throw new EngineError('NOT_A_REPOSITORY', `cannot read ${configFile}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   let config: RepositoryConfigFile;
@@ -132,6 +140,11 @@ function checkConfig(config: RepositoryConfigFile, root: string, configFile: str
     );
   }
   return config;
+}
+
+/** Writes blockvault.json again (recover, when the store still holds the settings). */
+export function writeRepositoryConfigFile(root: string, config: RepositoryConfigFile): void {
+  writeConfig(root, config);
 }
 
 /** The config of a repository in a store (S3); NOT_A_REPOSITORY when there is none. */
@@ -376,16 +389,16 @@ export class Repository {
     return (this.config.encryption?.keys ?? []).map((slot) => ({ id: slot.id, kind: slot.kind, created: slot.created, current: slot.id === this.master?.slot }));
   }
 
-  addKey(credentials: Credentials): KeyInfo {
+  async addKey(credentials: Credentials): Promise<KeyInfo> {
     this.requireEncryption();
     const slot = wrapMasterKey(this.master!.key, credentials);
-    this.updateKeys((keys) => [...keys, slot]);
+    await this.updateKeys((keys) => [...keys, slot]);
     return { id: slot.id, kind: slot.kind, created: slot.created, current: false };
   }
 
-  removeKey(id: string): void {
+  async removeKey(id: string): Promise<void> {
     this.requireEncryption();
-    this.updateKeys((keys) => {
+    await this.updateKeys((keys) => {
       if (!keys.some((slot) => slot.id === id)) throw new EngineError('NOT_FOUND', `no key ${id} in this repository`);
       if (keys.length === 1) throw new EngineError('INVALID_ARGUMENT', `key ${id} is the last key; removing it would make the repository unreadable`);
       return keys.filter((slot) => slot.id !== id);
@@ -393,10 +406,10 @@ export class Repository {
   }
 
   /** Re-wraps one passphrase slot (by default the one used to open) under a new passphrase. */
-  changePassphrase(newPassphrase: string, id = this.master?.slot): KeyInfo {
+  async changePassphrase(newPassphrase: string, id = this.master?.slot): Promise<KeyInfo> {
     this.requireEncryption();
     const slot = wrapMasterKey(this.master!.key, { passphrase: newPassphrase }, id);
-    this.updateKeys((keys) => {
+    await this.updateKeys((keys) => {
       const old = keys.find((s) => s.id === id);
       if (!old) throw new EngineError('NOT_FOUND', `no key ${id} in this repository`);
       if (old.kind !== 'passphrase') throw new EngineError('INVALID_ARGUMENT', `key ${id} is a key file, not a passphrase`);
@@ -410,12 +423,23 @@ export class Repository {
   }
 
   /** Applies a change to the key slots as they are on disk now (another process may have changed them). */
-  private updateKeys(change: (keys: KeySlot[]) => KeySlot[]): void {
+  private async updateKeys(change: (keys: KeySlot[]) => KeySlot[]): Promise<void> {
     if (this.store.kind !== 'folder') throw new EngineError('INVALID_ARGUMENT', `the keys of a repository in ${this.store.kind} cannot be changed by this build`);
     const current = readConfig(this.path);
     const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
     writeConfig(this.path, merged);
     this.config = merged;
+    await this.publishConfig();
+  }
+
+  /** Writes the settings and key slots to the store (`repository/config`), durably. */
+  async publishConfig(): Promise<void> {
+    await publishConfig(this.store, repositoryConfigBody(this.settings, this.config.encryption));
+  }
+
+  /** Publishes the config when the store lacks it (a repository made before the store held it). */
+  async ensureConfigPublished(): Promise<void> {
+    if ((await this.store.size(REPOSITORY_CONFIG_KEY)) === null) await this.publishConfig();
   }
 
   get blockSize(): number {
@@ -428,11 +452,12 @@ export class Repository {
     this.settings.backy2AutoTags = on;
   }
 
-  setSetting(key: 'min_age_days' | 'cleanup_grace_seconds', value: number): void {
+  async setSetting(key: 'min_age_days' | 'cleanup_grace_seconds', value: number): Promise<void> {
     if (!Number.isFinite(value) || value < 0) throw new EngineError('INVALID_ARGUMENT', `${key} must be zero or more`);
     this.meta.setSetting(key, String(value));
     if (key === 'min_age_days') this.settings.minAgeDays = value;
     else this.settings.cleanupGraceSeconds = value;
+    await this.publishConfig();
   }
 
   close(): void {

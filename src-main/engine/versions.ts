@@ -2,6 +2,7 @@
 // versions (du, diff, block map, stats).
 import type { BackupStats, BlockMap, DiffRange, DuReport, Version, VersionStatus } from '../../src-shared/model';
 import { BLOCK_STATE_CODES } from '../../src-shared/model';
+import { publishManifest, withdrawManifest } from './describe';
 import { EngineError } from './errors';
 import type { StatsRow, VersionFilter, VersionRow } from './meta/database';
 import { ObjectState, VersionState } from './meta/schema';
@@ -36,22 +37,30 @@ export function getVersion(repo: Repository, uid: string): Version {
   return toVersion(repo.meta.requireVersion(uid));
 }
 
-export function setProtected(repo: Repository, uid: string, value: boolean): Version {
+/** A changed version's manifest is rewritten; an incomplete version has none yet. */
+async function republish(repo: Repository, uid: string): Promise<void> {
+  if (repo.meta.requireVersion(uid).state !== VersionState.incomplete) await publishManifest(repo, uid);
+}
+
+export async function setProtected(repo: Repository, uid: string, value: boolean): Promise<Version> {
   const row = repo.meta.requireVersion(uid);
   repo.meta.setProtected(row.id, value);
+  await republish(repo, uid);
   return getVersion(repo, uid);
 }
 
-export function addTag(repo: Repository, uid: string, tag: string): Version {
+export async function addTag(repo: Repository, uid: string, tag: string): Promise<Version> {
   checkVersionName(tag, 'tag');
   if (tag.includes(',')) throw new EngineError('INVALID_ARGUMENT', 'a tag cannot contain a comma');
   repo.meta.addTag(repo.meta.requireVersion(uid).id, tag);
+  await republish(repo, uid);
   return getVersion(repo, uid);
 }
 
-export function removeTag(repo: Repository, uid: string, tag: string): Version {
+export async function removeTag(repo: Repository, uid: string, tag: string): Promise<Version> {
   const row = repo.meta.requireVersion(uid);
   if (!repo.meta.removeTag(row.id, tag)) throw new EngineError('NOT_FOUND', `version ${uid} has no tag "${tag}"`);
+  await republish(repo, uid);
   return getVersion(repo, uid);
 }
 
@@ -70,12 +79,13 @@ export function checkRemovable(repo: Repository, uid: string, force = false): Ve
  * Removes a version's metadata; its objects are freed by a later cleanup. Protected versions
  * are refused always, versions younger than the repository's minimum age unless forced.
  */
-export function removeVersion(repo: Repository, uid: string, force = false): void {
+export async function removeVersion(repo: Repository, uid: string, force = false): Promise<void> {
   const meta = repo.meta;
   const row = checkRemovable(repo, uid, force);
   const busy = meta.liveLocks().find((lock) => lock.name === `backup:${uid}` || lock.name.startsWith(`restore:${uid}:`));
   if (busy) throw new EngineError('LOCKED', `version ${uid} is in use: ${busy.reason}`);
   meta.deleteVersion(row.id, Date.now());
+  await withdrawManifest(repo, uid);
 }
 
 export function statsFromRow(row: StatsRow): BackupStats {

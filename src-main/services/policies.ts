@@ -74,7 +74,7 @@ export function submitPrune(ctx: ServiceContext, args: PruneArgs): Job {
         if (signal.aborted) throw new EngineError('CANCELED', 'prune canceled');
         if (decision.keep) continue;
         try {
-          removeVersion(repo, decision.uid, false);
+          await removeVersion(repo, decision.uid, false);
           removed.push(decision.uid);
           log(`${decision.uid} (${decision.name}, ${decision.date}): ${decision.reason}`);
         } catch (error) {

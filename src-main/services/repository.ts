@@ -152,21 +152,44 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
         if (passphrase === undefined && keyFile === undefined && (await Repository.s3IsEncrypted(spec))) {
           throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
         }
-        return opened(await Repository.openS3(spec, credentials(passphrase, keyFile)));
+        const s3repo = await Repository.openS3(spec, credentials(passphrase, keyFile));
+        try {
+          await s3repo.ensureConfigPublished();
+        } catch (error) {
+          s3repo.close();
+          throw error;
+        }
+        return opened(s3repo);
       }
       // Asked first so the message suits a dialog rather than the command line's options.
       if (passphrase === undefined && keyFile === undefined && Repository.isEncrypted(path)) {
         throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
       }
-      return opened(Repository.open(path, credentials(passphrase, keyFile)));
+      const repo = Repository.open(path, credentials(passphrase, keyFile));
+      try {
+        await repo.ensureConfigPublished();
+      } catch (error) {
+        repo.close();
+        throw error;
+      }
+      return opened(repo);
     },
     async createRepository({ path, s3, blockSize, compression, minAgeDays, cleanupGraceSeconds, encrypt, passphrase, keyFile }) {
       if (encrypt && passphrase === undefined && keyFile === undefined) throw new EngineError('INVALID_ARGUMENT', 'an encrypted repository needs a passphrase or a key file');
       const encryption = encrypt ? credentials(passphrase, keyFile) : undefined;
-      if (isS3Location(path)) {
-        return opened(await Repository.initS3(await s3SpecOf(path, s3), { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption }));
+      // Both kinds also get the store's checksummed settings (repository/config) that
+      // `blockvault recover` reads; an S3 repository keeps its plain repository/blockvault.json
+      // as well, which is how it is found and opened.
+      const repo = isS3Location(path)
+        ? await Repository.initS3(await s3SpecOf(path, s3), { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption })
+        : Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption });
+      try {
+        await repo.publishConfig();
+      } catch (error) {
+        repo.close();
+        throw error;
       }
-      return opened(Repository.init(path, { blockSize, compression, minAgeDays, cleanupGraceSeconds, encryption }));
+      return opened(repo);
     },
     async closeRepository() {
       ctx.closeRepository();
@@ -194,7 +217,7 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
       return ctx.requireRepo().addKey(credentials(passphrase, keyFile));
     },
     async removeKey({ id }) {
-      ctx.requireRepo().removeKey(id);
+      await ctx.requireRepo().removeKey(id);
       return null;
     },
     async changePassphrase({ passphrase, id }) {
@@ -203,8 +226,8 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
     async updateSettings({ minAgeDays, cleanupGraceSeconds, maxConcurrentJobs, backy2AutoTags }) {
       const repo = ctx.requireRepo();
       if (backy2AutoTags !== undefined) repo.setAutoTags(backy2AutoTags);
-      if (minAgeDays !== undefined) repo.setSetting('min_age_days', minAgeDays);
-      if (cleanupGraceSeconds !== undefined) repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
+      if (minAgeDays !== undefined) await repo.setSetting('min_age_days', minAgeDays);
+      if (cleanupGraceSeconds !== undefined) await repo.setSetting('cleanup_grace_seconds', cleanupGraceSeconds);
       if (maxConcurrentJobs !== undefined) ctx.setMaxConcurrentJobs(maxConcurrentJobs);
       const info = repositoryInfo(repo, ctx.jobs.maxConcurrentJobs);
       ctx.events.emit('repositoryChanged', info);

@@ -79,21 +79,21 @@ export function versionServices(ctx: ServiceContext): VersionApi {
     async setProtected({ uids, value }) {
       const repo = ctx.requireRepo();
       for (const uid of uids) repo.meta.requireVersion(uid);
-      const result = uids.map((uid) => setProtected(repo, uid, value));
+      const result = await Promise.all(uids.map((uid) => setProtected(repo, uid, value)));
       changed(value ? 'protected' : 'unprotected', uids);
       return result;
     },
     async addTag({ uids, tag }) {
       const repo = ctx.requireRepo();
       for (const uid of uids) repo.meta.requireVersion(uid);
-      const result = uids.map((uid) => addTag(repo, uid, tag));
+      const result = await Promise.all(uids.map((uid) => addTag(repo, uid, tag)));
       changed('tagged', uids);
       return result;
     },
     async removeTag({ uids, tag }) {
       const repo = ctx.requireRepo();
       for (const uid of uids) repo.meta.requireVersion(uid);
-      const result = uids.filter((uid) => getVersion(repo, uid).tags.includes(tag)).map((uid) => removeTag(repo, uid, tag));
+      const result = await Promise.all(uids.filter((uid) => getVersion(repo, uid).tags.includes(tag)).map((uid) => removeTag(repo, uid, tag)));
       changed('untagged', uids);
       return result;
     },
@@ -110,7 +110,7 @@ export function versionServices(ctx: ServiceContext): VersionApi {
       for (const uid of uids) checkRemovable(repo, uid, force);
       const removed: string[] = [];
       for (const uid of uids) {
-        removeVersion(repo, uid, force);
+        await removeVersion(repo, uid, force);
         repo.meta.setNote(uid, '');
         removed.push(uid);
       }

@@ -43,7 +43,7 @@ describe('fault suite: disk full', { timeout: 300_000 }, () => {
   const small = mkdtempSync(join(tmpdir(), 'bv-faults-small-fs-'));
 
   before(() => {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', small], { stdio: 'ignore' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', small], { stdio: 'ignore' });
   });
   after(() => {
     execFileSync('umount', [small]);
@@ -61,7 +61,9 @@ describe('fault suite: disk full', { timeout: 300_000 }, () => {
     writeBlocks(old, [1, 2, 0, 3, 4, 5, 6, 7]);
     const oldUid = await backupCli(repo, old, 'old');
     const big = join(dir, 'big.img');
-    writeImage(big, 12 * 1024 * 1024, [{ offset: 0, data: randomData(12 * 1024 * 1024) }]);
+    // Larger than the file system, which is large enough for init to keep its 4 MiB reserve
+    // file (format.ts RESERVE_BYTES): the commands below rely on it being released when full.
+    writeImage(big, 32 * 1024 * 1024, [{ offset: 0, data: randomData(32 * 1024 * 1024) }]);
 
     const failed = await cli(['--repo', repo, 'backup', big, 'big']);
     check('the backup that fills the disk exits 1 with NO_SPACE', failed.code === 1 && /error \[NO_SPACE\]/.test(failed.stderr), failed.stderr.trim());

@@ -69,6 +69,7 @@ describe('S3 repositories on RGW', () => {
     assert.ok(keys.includes('site/a/repository/blockvault.json'), keys.join(','));
     // 40 blocks: 6 zero, 7 of one repeated seed, 27 of their own: 28 objects.
     assert.equal(keys.filter((k) => k.startsWith('site/a/objects/')).length, 28);
+    assert.ok(keys.includes(`site/a/manifests/${uid}`), 'the version has its manifest in the bucket');
     const target = join(dir, 'restored.raw');
     await run([...r, 'restore', uid, target]);
     assert.equal(await sha256File(target), imageSha);
@@ -77,7 +78,9 @@ describe('S3 repositories on RGW', () => {
     await run([...r, 'rm', '--force', uid]);
     await run([...r, 'cleanup', '--grace-seconds', '0']);
     await run([...r, 'cleanup', '--full']);
-    assert.deepEqual(await bucketKeys(bucket), ['site/a/repository/blockvault.json']);
+    // The config that opens the repository and the checksummed settings recover reads stay;
+    // the removed version's manifest is gone with it.
+    assert.deepEqual(await bucketKeys(bucket), ['site/a/repository/blockvault.json', 'site/a/repository/config']);
 
     // The secret is nowhere: not in output, the log file, the job history or the state folder.
     const jobs = await run([...r, 'jobs', '--json']);

@@ -114,7 +114,7 @@ export class Metadata {
     try {
       this.db = new Database(file, { fileMustExist: !options.create, readonly: options.readonly ?? false });
     } catch (error) {
-      throw new EngineError('NOT_A_REPOSITORY', `cannot open metadata ${file}: ${(error as Error).message}`, { cause: error });
+      throw new EngineError('NOT_A_REPOSITORY', `cannot open metadata ${file}: ${(error as Error).message}; if it was lost or damaged, rebuild it from the store with "blockvault recover REPOSITORY"`, { cause: error });
     }
     this.db.pragma('busy_timeout = 20000');
     if (!options.readonly) {

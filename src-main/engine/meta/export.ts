@@ -15,9 +15,10 @@ import { policySchema, type Policy } from '../../../src-shared/api/policy';
 import { EngineError } from '../errors';
 import { ENCRYPTED_EXPORT_FORMAT_NAME, EXPORT_BLOCKS_PER_LINE, EXPORT_FORMAT_NAME, EXPORT_FORMAT_VERSION, GCM_TAG_SIZE } from '../format';
 import type { Repository } from '../repository';
+import { manifestKeyOf, publishManifest } from '../describe';
 import { objectKey } from '../store/index';
 import { getPolicy, savePolicy } from './policies';
-import { ObjectState, VersionState } from './schema';
+import { ObjectState, VersionState, type VersionStateId } from './schema';
 
 /** longest note an export may carry (as the API's schema allows) */
 const MAX_NOTE_LENGTH = 4096;
@@ -244,40 +245,62 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
     }
   }
   const incompleteData: string[] = [];
-  meta.transaction(() => {
-    const now = Date.now();
-    for (const { line, objects } of versions) {
-      const missing = objects.some((object) => object && present.get(object[0]) === null);
-      if (missing) incompleteData.push(line.uid);
-      const id = meta.createVersion({
-        uid: line.uid, name: line.name, snapshot: line.snapshot, date: Date.parse(line.date), size: line.size, blockSize: line.blockSize,
-        baseUid: line.baseUid, source: line.source, state: line.status === 'valid' && !missing ? VersionState.valid : VersionState.invalid, protected: line.protected,
-      });
-      for (const tag of line.tags) meta.addTag(id, String(tag));
-      meta.setNote(line.uid, line.note ?? '');
-      const rows: Array<[number, number | null]> = objects.map((object, idx) => {
-        if (!object) return [idx, null];
-        const digest = Buffer.from(object[0], 'hex');
-        const existing = meta.objectByDigest(digest);
-        if (existing) {
-          if (existing.state === ObjectState.deleting) {
-            // A stale mark of a killed cleanup is taken back: live when its file is still
-            // there, invalid when it is gone (the version is then imported invalid, above).
-            const cleanups = meta.liveCleanupLocks();
-            if (cleanups.length > 0) throw new EngineError('LOCKED', `a cleanup (pid ${cleanups[0].pid}) is deleting objects this import needs; run the import again when it has finished`);
-            meta.transitionObject(existing.id, [ObjectState.deleting], present.get(object[0]) === null ? ObjectState.invalid : ObjectState.live, now);
+  const finalStates = new Map<number, number>();
+  // Each version is held like a running backup's (cleanup leaves it alone) until its manifest
+  // is durable in the store; only then does it get its state.
+  try {
+    for (const { line } of versions) meta.acquireLock(`backup:${line.uid}`, 'shared', `import of version ${line.uid}`);
+    meta.transaction(() => {
+      const now = Date.now();
+      for (const { line, objects } of versions) {
+        const missing = objects.some((object) => object && present.get(object[0]) === null);
+        if (missing) incompleteData.push(line.uid);
+        const id = meta.createVersion({
+          uid: line.uid, name: line.name, snapshot: line.snapshot, date: Date.parse(line.date), size: line.size, blockSize: line.blockSize,
+          baseUid: line.baseUid, source: line.source, state: VersionState.incomplete, protected: line.protected,
+        });
+        finalStates.set(id, line.status === 'valid' && !missing ? VersionState.valid : VersionState.invalid);
+        for (const tag of line.tags) meta.addTag(id, String(tag));
+        meta.setNote(line.uid, line.note ?? '');
+        const rows: Array<[number, number | null]> = objects.map((object, idx) => {
+          if (!object) return [idx, null];
+          const digest = Buffer.from(object[0], 'hex');
+          const existing = meta.objectByDigest(digest);
+          if (existing) {
+            if (existing.state === ObjectState.deleting) {
+              // A stale mark of a killed cleanup is taken back: live when its file is still
+              // there, invalid when it is gone (the version is then imported invalid, above).
+              const cleanups = meta.liveCleanupLocks();
+              if (cleanups.length > 0) throw new EngineError('LOCKED', `a cleanup (pid ${cleanups[0].pid}) is deleting objects this import needs; run the import again when it has finished`);
+              meta.transitionObject(existing.id, [ObjectState.deleting], present.get(object[0]) === null ? ObjectState.invalid : ObjectState.live, now);
+            }
+            meta.touchObject(existing.id, now);
+            return [idx, existing.id];
           }
-          meta.touchObject(existing.id, now);
-          return [idx, existing.id];
-        }
-        if (hadRow.has(object[0])) throw new EngineError('LOCKED', 'a cleanup removed objects this import needs while it ran; run the import again');
-        const storedSize = present.get(object[0]);
-        const state = storedSize === null ? ObjectState.invalid : ObjectState.live;
-        return [idx, meta.insertObject(digest, object[1], state, null, now, storedSize ?? object[2])];
-      });
-      meta.insertBlocks(id, rows);
-      meta.sealBlockList(id);
+          if (hadRow.has(object[0])) throw new EngineError('LOCKED', 'a cleanup removed objects this import needs while it ran; run the import again');
+          const storedSize = present.get(object[0]);
+          const state = storedSize === null ? ObjectState.invalid : ObjectState.live;
+          return [idx, meta.insertObject(digest, object[1], state, null, now, storedSize ?? object[2])];
+        });
+        meta.insertBlocks(id, rows);
+        meta.sealBlockList(id);
+      }
+    });
+    for (const { line } of versions) await publishManifest(repo, line.uid);
+    meta.durableTransaction(() => {
+      for (const [id, state] of finalStates) meta.setVersionState(id, state as VersionStateId);
+    });
+  } catch (error) {
+    for (const { line } of versions) {
+      const row = meta.getVersion(line.uid);
+      if (row && row.state === VersionState.incomplete) {
+        meta.deleteVersion(row.id, Date.now());
+        await repo.store.delete(manifestKeyOf(line.uid)).catch(() => undefined);
+      }
     }
-  });
+    throw error;
+  } finally {
+    for (const { line } of versions) meta.releaseLock(`backup:${line.uid}`);
+  }
   return { versions: versions.map((v) => v.line.uid), incompleteData };
 }

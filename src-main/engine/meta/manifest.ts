@@ -59,7 +59,6 @@ export interface RepositoryConfigBody {
 }
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
-const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function damaged(what: string, detail: string): EngineError {
   return new EngineError('METADATA_DAMAGED', `${what} in the store is damaged: ${detail}`);
@@ -192,9 +191,9 @@ export function decodeManifest(data: Buffer, key: Buffer | null, what = 'manifes
   }
   const isInt = (v: unknown, min = 0): boolean => Number.isSafeInteger(v) && (v as number) >= min;
   if (m?.manifestVersion !== MANIFEST_BODY_VERSION) throw new EngineError('FORMAT_UNSUPPORTED', `${what} has body version ${String(m?.manifestVersion)}; this release reads ${MANIFEST_BODY_VERSION}`);
-  if (typeof m.uid !== 'string' || !UID.test(m.uid) || typeof m.name !== 'string' || typeof m.snapshot !== 'string' || typeof m.source !== 'string'
+  if (typeof m.uid !== 'string' || m.uid.length === 0 || Buffer.byteLength(m.uid) > 255 || typeof m.name !== 'string' || typeof m.snapshot !== 'string' || typeof m.source !== 'string'
     || !isInt(m.date) || !isInt(m.size) || !isInt(m.blockSize, 1) || typeof m.protected !== 'boolean'
-    || !(m.baseUid === null || (typeof m.baseUid === 'string' && UID.test(m.baseUid)))
+    || !(m.baseUid === null || typeof m.baseUid === 'string')
     || !Array.isArray(m.tags) || !m.tags.every((t) => typeof t === 'string')
     || typeof m.blockListDigest !== 'string' || !HEX_DIGEST.test(m.blockListDigest)
     || !Array.isArray(m.objects) || !Array.isArray(m.blocks)) {

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { MigratedVersion } from '../../../src-shared/api/types';
 import { isZero } from '../codec/object';
+import { publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import { ProgressTracker, type RunOptions } from '../pipeline/progress';
@@ -368,10 +369,10 @@ async function migrateOne(
     if (count !== version.sizeBlocks) throw new EngineError('INTERNAL', `migrated version ${version.uid} has ${count} block rows, expected ${version.sizeBlocks}`);
     const failed = result.problems.length + result.blocksFailedEarlier;
     result.status = version.valid && failed === 0 ? 'valid' : 'invalid';
-    meta.durableTransaction(() => {
-      meta.sealBlockList(vid);
-      meta.setVersionState(vid, result.status === 'valid' ? VersionState.valid : VersionState.invalid);
-    });
+    // Sealed and described in the store like a backup's version before it gets its state.
+    meta.transaction(() => meta.sealBlockList(vid));
+    await publishManifest(repo, version.uid, options.signal);
+    meta.durableTransaction(() => meta.setVersionState(vid, result.status === 'valid' ? VersionState.valid : VersionState.invalid));
     return result;
   } finally {
     meta.releaseLock(lockName);

@@ -6,6 +6,7 @@
 // gets its size when the stream ends.
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
+import { manifestKeyOf, publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
 import { openSource, type AllocationExtent } from '../io/index';
@@ -366,8 +367,10 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       ...stats,
       durationMs: Date.now() - started,
     };
+    // Valid only once its manifest is durable in the store: a rebuild from the store sees it.
+    meta.transaction(() => meta.sealBlockList(vid));
+    await publishManifest(repo, uid, options.signal);
     meta.durableTransaction(() => {
-      meta.sealBlockList(vid);
       meta.setVersionState(vid, VersionState.valid);
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
@@ -382,6 +385,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     // No valid version, no orphaned rows: the objects written are reclaimed by cleanup.
     if (versionId !== undefined) {
       try { meta.deleteVersion(versionId, Date.now()); } catch { /* the version stays incomplete; cleanup removes it */ }
+      await repo.store.delete(manifestKeyOf(uid)).catch(() => undefined);
     }
     tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
     if (options.signal?.aborted) throw new EngineError('CANCELED', 'backup canceled; no version was created');

@@ -8,6 +8,7 @@ import type { CleanupResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
+import { manifestKeyOf } from '../describe';
 import { objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
@@ -66,6 +67,8 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   const result: CleanupResult = { full, objectsDeleted: 0, bytesFreed: 0, temporaryFilesDeleted: 0, incompleteVersionsRemoved: [], objectsWaiting: 0, bytesWaiting: 0 };
   try {
     result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
+    // A backup killed between its manifest and its valid mark leaves a manifest: it goes too.
+    for (const uid of result.incompleteVersionsRemoved) await repo.store.delete(manifestKeyOf(uid));
     const unreferenced = `NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = o.id)`;
 
     // Mark: candidates become `deleting` in one transaction, so no backup can pick them now.

@@ -15,6 +15,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { CopiedVersion, CopyResult as SharedCopyResult, Progress, RepositorySettings } from '../../../src-shared/model';
 import { ObjectCodec, type CodecKeys, type CompressionSetting } from '../codec/object';
+import { publishManifest } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import type { Metadata } from '../meta/database';
 import { ObjectState, VersionState } from '../meta/schema';
@@ -26,7 +27,7 @@ import { ProgressTracker, type RunOptions } from './progress';
 export interface CopyRepository {
   readonly settings: RepositorySettings;
   readonly compression: CompressionSetting;
-  readonly keys: { data: Buffer; name: Buffer } | null;
+  readonly keys: { data: Buffer; name: Buffer; meta: Buffer } | null;
   readonly meta: Metadata;
   readonly store: ObjectStore;
   readonly blockSize: number;
@@ -282,15 +283,17 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
     const expected = Math.ceil(version.size / version.block_size);
     if (count !== expected) throw new EngineError('INTERNAL', `copy of version ${uid}: ${count} block rows, expected ${expected}`);
     throwIfAborted(o.signal, 'copy');
-    dmeta.durableTransaction(() => {
+    dmeta.transaction(() => {
       const digest = dmeta.sealBlockList(vid);
       // Same names, same list: a plain copy's block list must hash as the source's did.
       if (!o.recode && version.block_list_digest && !digest.equals(version.block_list_digest)) {
         throw new EngineError('OBJECT_CORRUPT', `copy of version ${uid}: the copied block list does not match the source's digest`);
       }
-      dmeta.setVersionState(vid, VersionState.valid);
       if (version.protected === 1) dmeta.setProtected(vid, true);
     });
+    // Valid only once its manifest is durable in the destination's store.
+    await publishManifest(destination, uid, o.signal);
+    dmeta.durableTransaction(() => dmeta.setVersionState(vid, VersionState.valid));
     return outcome;
   } catch (error) {
     if (versionId !== undefined) {
