@@ -78,6 +78,11 @@ function applyOptions(policy: Policy, values: Values): Policy {
   if (snapshot !== undefined) next.snapshot = snapshot;
   if (values.full) next.incremental = false;
   if (values.incremental) next.incremental = true;
+  const bitmap = text(values, 'bitmap');
+  if (bitmap !== undefined) {
+    if (bitmap === '') delete next.bitmap;
+    else next.bitmap = bitmap;
+  }
   for (const key of ['pre', 'post'] as const) {
     const command = text(values, key);
     if (command !== undefined) {
@@ -118,6 +123,7 @@ const POLICY_OPTIONS = {
   snapshot: { type: 'string', short: 's' },
   full: { type: 'boolean' },
   incremental: { type: 'boolean' },
+  bitmap: { type: 'string' },
   pre: { type: 'string' },
   post: { type: 'string' },
   'on-failure': { type: 'string' },
@@ -148,7 +154,7 @@ function policyRows(ctx: CommandContext, policies: PolicyInfo[]): void {
 }
 
 export const policyCommand: Command = {
-  usage: 'policy ls [--json] | policy show NAME [--json] | policy rm NAME | policy add NAME (--source SRC | --verify | --cleanup) [--cron EXPR | --every 6h] [--tz ZONE] [-t TAG]... [--full] [--pre CMD] [--post CMD] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-tagged TAG]... [--on-failure CMD] [--on-success CMD] [-p PERCENT] [--fast] [--full-cleanup] [--disable] | policy edit NAME [the same options, --enable, --no-schedule; "" clears a command]',
+  usage: 'policy ls [--json] | policy show NAME [--json] | policy rm NAME | policy add NAME (--source SRC | --verify | --cleanup) [--cron EXPR | --every 6h] [--tz ZONE] [-t TAG]... [--full] [--bitmap NAME] [--pre CMD] [--post CMD] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-tagged TAG]... [--on-failure CMD] [--on-success CMD] [-p PERCENT] [--fast] [--full-cleanup] [--disable] | policy edit NAME [the same options, --enable, --no-schedule; "" clears a command or the bitmap]',
   summary: 'policies stored in the repository: a disk\'s scheduled backups and retention, verify and cleanup schedules (run by "blockvault daemon")',
   options: POLICY_OPTIONS,
   args: [1, 2],

@@ -225,7 +225,10 @@ export class Scheduler {
         };
         const base = policy.incremental === false ? undefined : repo.meta.latestValidVersion(policy.name);
         const from = base && base.state === VersionState.valid ? base.uid : undefined;
-        const ok = await step(() => submitBackup(ctx, { source: policy.source!, name: policy.name, snapshot: policy.snapshot, tags: policy.tags, from }, {
+        // with a dirty bitmap: an incremental reads only what it marks; every run (the first
+        // one too, which creates it) starts it afresh for the next run
+        const bitmap = policy.bitmap ? { bitmap: policy.bitmap, rotateBitmap: true } : {};
+        const ok = await step(() => submitBackup(ctx, { source: policy.source!, name: policy.name, snapshot: policy.snapshot, tags: policy.tags, from, ...bitmap }, {
           // Always a before hook: the source is checked inside the job, so a failure is in the history.
           before: async (log, signal) => { await hook('pre', policy.pre, log, signal); },
           after: async (log, signal, uid) => { await hook('post', policy.post, log, signal, { BLOCKVAULT_VERSION: uid }); },

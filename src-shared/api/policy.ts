@@ -42,6 +42,12 @@ export interface Policy {
   tags?: string[];
   /** back up changes against the latest valid version of the name (default true) */
   incremental?: boolean;
+  /**
+   * A persistent dirty bitmap of the source (a qcow2: file or an NBD export that exposes it):
+   * an incremental run reads only what it marks, and every run starts it afresh, so the next
+   * run reads what changed since this one (the first run creates it).
+   */
+  bitmap?: string;
   /** run before the backup (a non-zero exit fails the run) and after it */
   pre?: string;
   post?: string;
@@ -146,6 +152,7 @@ export const policySchema = z
     snapshot: text(1024).optional(),
     tags: z.array(text(256).refine((t) => !t.includes(','), 'must not contain a comma')).max(64).optional(),
     incremental: z.boolean().optional(),
+    bitmap: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a bitmap name: 1 to 64 letters, digits, ".", "_" or "-"').optional(),
     pre: text(4096).optional(),
     post: text(4096).optional(),
     retention: retentionSchema.optional(),
@@ -154,9 +161,9 @@ export const policySchema = z
     full: z.boolean().optional(),
   })
   .refine((p) => p.kind !== 'backup' || p.source !== undefined, { path: ['source'], message: 'a backup policy needs a source' })
-  .refine((p) => p.kind === 'backup' || (p.source === undefined && p.retention === undefined && p.pre === undefined && p.post === undefined), {
+  .refine((p) => p.kind === 'backup' || (p.source === undefined && p.retention === undefined && p.pre === undefined && p.post === undefined && p.bitmap === undefined), {
     path: ['kind'],
-    message: 'source, retention and pre/post commands belong to backup policies',
+    message: 'source, retention, a bitmap and pre/post commands belong to backup policies',
   });
 
 /** Whether any counting rule or tag rule is set. */

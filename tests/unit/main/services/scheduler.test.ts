@@ -11,6 +11,7 @@ import type { Job } from '../../../../src-shared/api/types';
 import { createServices, type Services } from '../../../../src-main/services';
 import type { Clock } from '../../../../src-main/services/scheduler';
 import { tempDir, writeImage } from '../../fixtures';
+import { run } from '../../../nbd-helpers';
 import { caller } from './caller';
 
 const BLOCK = 64 * 1024;
@@ -162,3 +163,49 @@ async function waitUntil(check: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+test('a policy with a dirty bitmap: the first run creates it, each later run reads only what it marks and starts it afresh', async () => {
+  const clock = new FakeClock(Date.parse('2025-03-03T00:30:00Z'));
+  const services = start(clock);
+  const api = caller(() => services);
+  const path = join(dir, 'repo-bitmap');
+  await api.call('createRepository', { path, blockSize: BLOCK, minAgeDays: 0 });
+  const disk = join(dir, 'vm.qcow2');
+  run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '4M']);
+  run('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x31 0 ${8 * BLOCK}`, disk]);
+  await api.call('savePolicy', { policy: policy({ name: 'vm', source: `qcow2:${disk}`, bitmap: 'nightly' }), create: true });
+  const settle = (): Promise<void> => services.scheduler!.idle();
+  const backups = async (): Promise<Job[]> => (await api.call<Job[]>('listJobs', {})).filter((j) => j.kind === 'backup').reverse();
+  const stats = (job: Job): { bytesRead: number; blocksFromBase: number } => (job.result as { value: { stats: { bytesRead: number; blocksFromBase: number } } }).value.stats;
+
+  await clock.moveTo('2025-03-03T01:00:00Z', settle);
+  const [first] = await backups();
+  assert.equal(first.state, 'succeeded', JSON.stringify(first.error));
+  assert.match(run('qemu-img', ['info', '--output=json', disk]), /"name": "nightly"/, 'the first run created the bitmap');
+
+  run('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x32 ${20 * BLOCK} ${BLOCK}`, disk]);
+  await clock.moveTo('2025-03-03T02:00:00Z', settle);
+  const second = (await backups())[1];
+  assert.equal(second.state, 'succeeded', JSON.stringify(second.error));
+  assert.equal(second.params.bitmap, 'nightly');
+  // the one block the bitmap marks, plus the ten blocks every incremental samples against its base
+  assert.equal(stats(second).blocksFromBase, 64 - 1, 'every block the bitmap does not mark came from the base');
+  assert.ok(stats(second).bytesRead <= BLOCK + 10 * BLOCK, `read ${stats(second).bytesRead} bytes`);
+
+  await clock.moveTo('2025-03-03T03:00:00Z', settle);
+  const third = stats((await backups())[2]);
+  assert.equal(third.blocksFromBase, 64, 'the bitmap was started afresh: nothing changed since');
+  assert.ok(third.bytesRead <= 10 * BLOCK, `read ${third.bytesRead} bytes (the samples only)`);
+  const target = join(dir, 'vm-restored.raw');
+  const last = (await backups())[2].result as { value: { uid: string } };
+  const restore = await api.call<Job>('startRestore', { uid: last.value.uid, target });
+  for (let state = restore.state; !['succeeded', 'failed', 'canceled'].includes(state); ) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    state = (await api.call<Job>('getJob', { id: restore.id })).state;
+  }
+  assert.match(run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', target, disk]), /Images are identical/);
+  await api.call('savePolicy', { policy: policy({ name: 'bad', kind: 'verify', source: undefined, bitmap: 'x' }), create: true }).then(
+    () => assert.fail('a bitmap on a verify policy must be refused'),
+    (error: { code?: string }) => assert.equal(error.code, 'INVALID_ARGUMENT'),
+  );
+});
