@@ -3,7 +3,7 @@
 // (initdb, auto-tags, import-backy2) are in backy2-commands.ts.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BackupStats, Version } from '../../src-shared/model';
-import { escapeField } from '../engine/migrate/backy2';
+import { escapeField } from '../../src-shared/api/format';
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 

@@ -3,9 +3,7 @@
 // go through the services: those need an open repository, which is what is missing here.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Credentials as EngineCredentials } from '../engine/codec/keys';
-import { EngineError, toEngineError } from '../engine/errors';
-import { recoverRepository, restoreWithoutDatabase } from '../engine/recover';
+import { EngineError, recoverRepository, restoreWithoutDatabase, toEngineError, type StoreCredentials as EngineCredentials } from '../services';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
 import { absolute } from './client';
 import type { Command, CommandContext } from './commands';

@@ -25,6 +25,7 @@ import { versionServices } from './versions';
 export type { Dialogs, ServiceOptions } from './context';
 // The error vocabulary every client of the services speaks (the CLI throws and prints these).
 export { EngineError, serializeError, toEngineError } from '../engine/errors';
+export { recoverRepository, restoreWithoutDatabase, type Credentials as StoreCredentials } from './recover';
 
 export interface Services {
   api: Api;

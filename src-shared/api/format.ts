@@ -61,3 +61,11 @@ export function parseSize(text: string): number | null {
   const power = ' kmgt'.indexOf((match[2] || ' ').toLowerCase());
   return Number(match[1]) * 1024 ** power;
 }
+
+/**
+ * A name as a Blockvault version can hold it: `|` and control characters (newlines) would
+ * break the pipe-separated lines scripts parse, so they arrive escaped as \xHH.
+ */
+export function escapeField(text: string): string {
+  return text.replace(/[|\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

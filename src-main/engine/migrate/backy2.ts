@@ -14,8 +14,12 @@
 import { createHash, getHashes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { escapeField } from '../../../src-shared/api/format';
 import { EngineError } from '../errors';
 import { blockvaultUid, type LegacyBlock, type LegacyDataReader, type LegacyVersion } from './legacy';
+
+/** a field's escaping lives in src-shared: the CLI's machine lines use it too */
+export { escapeField };
 
 export const BACKY2_DUMP_VERSIONS = ['2.1', '2.2', '2.10', '2.12'] as const;
 const SIGNATURE = /^backy2 Version (\S+) metadata dump$/;
@@ -60,13 +64,6 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
-/**
- * A name as a Blockvault version can hold it: `|` and control characters (newlines) would
- * break the pipe-separated lines scripts parse, so they arrive escaped as \xHH.
- */
-export function escapeField(text: string): string {
-  return text.replace(/[|\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 /** Parses "YYYY-MM-DD HH:MM:SS[.ffffff]" as local time; ms since the epoch. */
 export function parseBacky2Date(text: string): number {
