@@ -6,7 +6,7 @@
 // gets its size when the stream ends.
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats } from '../../../src-shared/model';
-import { manifestKeyOf, publishManifest } from '../describe';
+import { finishVersion, manifestKeyOf } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
 import { openSource, type AllocationExtent } from '../io/index';
@@ -316,17 +316,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       durationMs: Date.now() - started,
     };
     // Valid only once its manifest is durable in the store: a rebuild from the store sees it.
-    meta.transaction(() => meta.sealBlockList(vid));
-    await publishManifest(repo, uid, options.signal);
-    meta.durableTransaction(() => {
-      meta.setVersionState(vid, VersionState.valid);
+    await finishVersion(repo, vid, uid, { state: VersionState.valid, signal: options.signal, settled: () => {
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
         bytes_read: stats.bytesRead, blocks_read: stats.blocksRead, bytes_written: stats.bytesWritten, blocks_written: stats.blocksWritten,
         bytes_stored: stats.bytesStored, bytes_dedup: stats.bytesDedup, blocks_dedup: stats.blocksDedup, bytes_sparse: stats.bytesSparse,
         blocks_sparse: stats.blocksSparse, blocks_from_base: stats.blocksFromBase, duration_ms: result.durationMs,
       });
-    });
+    } });
     tracker.finish('done');
     return { uid, stats: result };
   } catch (error) {
