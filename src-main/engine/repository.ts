@@ -31,6 +31,7 @@ import { prepareFolderStore } from './store/folder';
 import { openStore, REPOSITORY_PREFIX, type ObjectStore, type StoreSpec } from './store/index';
 import type { S3Spec } from './store/s3';
 import { prepareStateDir, repositoryStateDir } from './store/state';
+import { openCache, syncCache, type CacheOptions, type SyncResult } from './cache';
 import type { WorkerSettings } from './workers/protocol';
 
 /** Block sizes from which object files are written and read with O_DIRECT. */
@@ -316,33 +317,34 @@ export class Repository {
   }
 
   /**
-   * Opens an S3 repository: its config from the bucket, its metadata from the local cache.
-   * Without the cache (a new machine, a lost state folder) it fails with NOT_A_REPOSITORY
-   * and says so: the bucket alone does not tell the versions yet.
+   * Opens an S3 repository: its config from the bucket, its metadata from the local cache,
+   * which is rebuilt from the bucket when it is missing or damaged and brought up to date when
+   * another machine changed the versions (engine/cache.ts).
    */
-  static async openS3(spec: S3Spec, credentials: Credentials = {}): Promise<Repository> {
+  static async openS3(spec: S3Spec, credentials: Credentials = {}, options: CacheOptions = {}): Promise<Repository> {
     const store = openStore(spec);
     let meta: Metadata | undefined;
     try {
       const config = await readStoreConfig(store);
       const master = unlock(config, credentials);
-      const file = join(repositoryStateDir(config.id), METADATA_FILE);
-      if (!existsSync(file)) {
-        throw new EngineError(
-          'NOT_A_REPOSITORY',
-          `the local metadata of ${store.location} (repository ${config.id}) is missing: expected at ${file}. The objects and settings in the bucket are intact, but this build cannot rebuild the list of versions from them; put back a copy of that file`,
-        );
-      }
-      meta = new Metadata(file);
-      meta.migrate();
-      if (meta.getSetting('id') !== config.id) throw new EngineError('NOT_A_REPOSITORY', `${file} belongs to repository ${meta.getSetting('id')}, not ${config.id}`);
-      prepareStateDir(config.id, store.location);
+      repositoryStateDir(config.id);
+      meta = await openCache(store, config.id, master ? deriveSubKeys(master.key, config.id).meta : null, options);
       return new Repository(s3Path(spec), meta, store, config, master);
     } catch (error) {
       meta?.close();
       await store.close();
       throw error;
     }
+  }
+
+  /**
+   * Brings an S3 repository's cache up to the bucket (versions another machine added, removed
+   * or changed since it opened); nothing to do for a folder repository, whose database is the
+   * one copy. Cleanup calls it before it decides what is unreferenced.
+   */
+  async syncWithStore(signal?: AbortSignal): Promise<SyncResult | null> {
+    if (this.store.kind === 'folder') return null;
+    return syncCache(this.meta, this.store, this.keys?.meta ?? null, signal);
   }
 
   /** Opens a repository; an encrypted one needs credentials (WRONG_KEY otherwise). */

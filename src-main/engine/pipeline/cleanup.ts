@@ -66,6 +66,9 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   meta.acquireLock(lockName, full ? 'exclusive' : 'shared', full ? 'full cleanup' : 'cleanup');
   const result: CleanupResult = { full, objectsDeleted: 0, bytesFreed: 0, temporaryFilesDeleted: 0, incompleteVersionsRemoved: [], objectsWaiting: 0, bytesWaiting: 0 };
   try {
+    // An S3 repository's cache first learns what other machines added or removed: an object
+    // only their versions use is referenced here too.
+    await repo.syncWithStore(options.signal);
     result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
     // A backup killed between its manifest and its valid mark leaves a manifest: it goes too.
     for (const uid of result.incompleteVersionsRemoved) await repo.store.delete(manifestKeyOf(uid));
