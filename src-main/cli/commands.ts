@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ParseArgsConfig } from 'node:util';
 import type { Api } from '../../src-shared/api/contract';
-import type { Job } from '../../src-shared/api/types';
+import type { Job, ScrubJobResult } from '../../src-shared/api/types';
 import type { BackupResult, CleanupResult, RestoreResult, Version } from '../../src-shared/model';
 import { EngineError, type Services } from '../services';
 import { absolute, sourcePath, STREAM } from './client';
@@ -201,10 +201,12 @@ export const COMMANDS: Record<string, Command> = {
       }
       const source = str(ctx.values, 'source');
       const percent = int(ctx.values, 'percent', 1, 100);
-      await ctx.job('scrub', () => api.startScrub({ uids, mode: source ? 'source' : ctx.values.deep ? 'deep' : 'fast', percent, source: source === undefined ? undefined : sourcePath(source) }));
+      const job = await ctx.job('scrub', () => api.startScrub({ uids, mode: source ? 'source' : ctx.values.deep ? 'deep' : 'fast', percent, source: source === undefined ? undefined : sourcePath(source) }));
       // The job's result summarizes; the full reports (every problem) are the newest of each version.
       const reports = await Promise.all(uids.map(async (uid) => (await api.listScrubReports({ uid }))[0]));
-      if (ctx.values.json) ctx.out(JSON.stringify(reports, null, 2));
+      // Each report carries the retries of the scrub job that wrote them (one count for the job).
+      const retries = resultOf<ScrubJobResult>(job).retries;
+      if (ctx.values.json) ctx.out(JSON.stringify(reports.map((report) => ({ ...report, retries })), null, 2));
       let bad = false;
       for (const report of reports) {
         const failed = report.problems.length > 0;

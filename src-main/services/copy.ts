@@ -33,7 +33,7 @@ export function copyServices(ctx: ServiceContext): CopyApi {
       if (chosen.length === 0) throw new EngineError('NOT_FOUND', name !== undefined ? `no valid version named ${name}` : 'the repository has no valid versions');
       if (to === repo.path) throw new EngineError('INVALID_ARGUMENT', 'source and destination are the same repository');
       const credentials = destinationCredentials(toPassphrase, toKeyFile);
-      const destination = isS3Location(to) ? await Repository.openS3(await s3SpecOf(to, toS3), credentials) : Repository.open(to, credentials);
+      const destination = isS3Location(to) ? await Repository.openS3(await s3SpecOf(to, toS3), credentials, { onNotice: ctx.options.note }) : Repository.open(to, credentials);
       try {
         checkCopyable(repo, destination);
         for (const uid of chosen) repo.meta.requireVersion(uid);

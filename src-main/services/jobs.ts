@@ -15,6 +15,7 @@ import { backup } from '../engine/pipeline/backup';
 import { cleanup } from '../engine/pipeline/cleanup';
 import { restore } from '../engine/pipeline/restore';
 import { scrub } from '../engine/pipeline/scrub';
+import { describeRetryCounts, emptyRetryCounts, type RetryCounts } from '../engine/store/retry';
 import type { ServiceContext } from './context';
 import { scrubSummary } from './repository';
 import { inspectPath } from './system';
@@ -39,6 +40,21 @@ function isFifo(path: string): boolean {
     return statSync(path).isFIFO();
   } catch {
     return false;
+  }
+}
+
+type Log = (message: string, level?: 'info' | 'warn' | 'error') => void;
+
+/**
+ * Runs a pipeline counting the store requests it retries; the counts go to the job log (also
+ * when it fails) and, with its result, to the job's result and --json output.
+ */
+async function withRetries<T extends object>(log: Log, body: (retries: RetryCounts) => Promise<T>): Promise<T & { retries: RetryCounts }> {
+  const retries = emptyRetryCounts();
+  try {
+    return { ...(await body(retries)), retries };
+  } finally {
+    if (retries.retries || retries.exhausted) log(`store requests: ${describeRetryCounts(retries)}`, 'warn');
   }
 }
 
@@ -102,7 +118,7 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
           info = check();
         }
         log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
-        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress });
+        const result = await withRetries(log, (retries) => backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress, retries }));
         const s = result.stats;
         log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
         if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
@@ -140,7 +156,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
           title: `Restore ${version.name} ${uid.slice(0, 8)} to stdout`,
           params: { uid, target, force: false, sparse: false, targetKind: 'stream' },
           run: async ({ signal, onProgress, log }) => {
-            const result = await restore(repo, { uid, target, signal, onProgress });
+            const result = await withRetries(log, (retries) => restore(repo, { uid, target, signal, onProgress, retries }));
             log(`streamed ${humanBytes(result.bytes)} to stdout: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
             return { kind: 'restore', value: result };
           },
@@ -155,7 +171,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
           title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
           params: { uid, target, force: Boolean(force), sparse: false, targetKind: 'vm disk' },
           run: async ({ signal, onProgress, log }) => {
-            const result = await restore(repo, { uid, target, force, signal, onProgress });
+            const result = await withRetries(log, (retries) => restore(repo, { uid, target, force, signal, onProgress, retries }));
             log(`restored ${humanBytes(result.bytes)} to ${target}: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
             return { kind: 'restore', value: result };
           },
@@ -179,7 +195,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
         params: { uid, target, force: Boolean(force), sparse: Boolean(sparse), targetKind: info.kind === 'missing' ? 'new file' : info.kind },
         run: async ({ signal, onProgress, log }) => {
           log(`${humanBytes(version.size)} to ${info.kind === 'missing' ? 'a new sparse file' : `the existing ${info.kind}`} ${target}`);
-          const result = await restore(repo, { uid, target, force, sparse, signal, onProgress });
+          const result = await withRetries(log, (retries) => restore(repo, { uid, target, force, sparse, signal, onProgress, retries }));
           log(`restored ${humanBytes(result.bytes)}: ${result.blocksVerified} of ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
           return { kind: 'restore', value: result };
         },
@@ -205,14 +221,14 @@ export function jobServices(ctx: ServiceContext): JobApi {
         params: { uids, mode, percent: percent ?? 100, source: source ?? null },
         run: async ({ signal, onProgress, log }) => {
           try {
-            const reports = await scrub(repo, { uids, mode, percent, source, signal, onProgress });
+            const { reports, retries } = await withRetries(log, async (counts) => ({ reports: await scrub(repo, { uids, mode, percent, source, signal, onProgress, retries: counts }) }));
             const invalidated = [...new Set(reports.flatMap((r) => r.invalidatedVersions))];
             for (const report of reports) {
               const bad = report.problems.length;
               log(`${report.uid}: ${bad ? 'INVALID' : 'ok'}: ${report.blocksChecked} blocks checked, ${report.blocksOk} ok, ${report.blocksInvalid} invalid, ${report.blocksMissing} missing${report.mode === 'source' ? `, ${report.blocksMismatch} differ from the source` : ''}${report.revalidated ? '; valid again' : ''}`, bad ? 'warn' : 'info');
             }
             if (invalidated.length) log(`marked invalid: ${invalidated.join(', ')}`, 'warn');
-            return { kind: 'scrub', value: { reports: reports.map(scrubSummary), invalidatedVersions: invalidated } };
+            return { kind: 'scrub', value: { reports: reports.map(scrubSummary), invalidatedVersions: invalidated, retries } };
           } finally {
             changed('scrub', uids);
           }
@@ -242,7 +258,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
         exclusive: Boolean(full),
         run: async ({ signal, onProgress, log }) => {
           try {
-            const result = await cleanup(repo, { full, graceSeconds, signal, onProgress });
+            const result = await withRetries(log, (retries) => cleanup(repo, { full, graceSeconds, signal, onProgress, retries }));
             log(`deleted ${result.objectsDeleted} objects, freed ${humanBytes(result.bytesFreed)}${result.temporaryFilesDeleted ? `, ${result.temporaryFilesDeleted} temporary files` : ''}`);
             if (result.incompleteVersionsRemoved.length) log(`removed incomplete versions of interrupted backups: ${result.incompleteVersionsRemoved.join(', ')}`);
             if (result.objectsWaiting) log(`${result.objectsWaiting} unreferenced objects (${humanBytes(result.bytesWaiting)}) are still inside the grace period`);

@@ -1,7 +1,7 @@
 // Plain data the API carries besides the engine's model: repository summaries, jobs, the
 // facts about paths and devices that wizards show. No classes; everything survives JSON.
 import type { PruneDecision } from './policy';
-import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
+import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, StoreRetries, Version } from '../model';
 import type { SerializedError } from './errors';
 
 export interface AppInfo {
@@ -190,6 +190,8 @@ export interface JobLogLine {
 export interface ScrubJobResult {
   reports: ScrubSummary[];
   invalidatedVersions: string[];
+  /** the store requests the scrub retried */
+  retries?: StoreRetries;
 }
 
 export interface ExportJobResult {

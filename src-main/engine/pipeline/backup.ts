@@ -16,6 +16,7 @@ import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
+import { RunRetries } from './retries';
 import { lockPath } from './path-locks';
 import { checkHintsWithin, hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
@@ -125,12 +126,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   let pool: WorkerPool | undefined;
   let blocks: SourceBlocks | undefined;
   let versionId: number | undefined;
+  const retries = new RunRetries(repo.store, options.retries);
   const lockName = `backup:${uid}`;
   let releasePath = (): void => {};
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
     releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
+    await retries.takePool(pool);
     blocks = await SourceBlocks.open(source, pool);
     const reader = blocks;
 
@@ -338,6 +341,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   } finally {
     await blocks?.close();
     await source.close();
+    await retries.finish(pool);
     await pool?.release();
     meta.releaseLock(lockName);
     releasePath();
