@@ -61,7 +61,7 @@ async function pick(purpose: PickPurpose, defaultPath?: string): Promise<string 
   }
   const options: OpenDialogOptions = {
     defaultPath: defaultPath ?? (purpose === 'source' ? '/dev' : undefined),
-    title: { openRepository: 'Open a repository', createRepository: 'Folder for a new repository', source: 'Back up a file or block device', hints: 'Hints file', importFile: 'Import metadata', target: '', exportFile: '' }[purpose],
+    title: { openRepository: 'Open a repository', createRepository: 'Folder for a new repository', source: 'Back up a file or block device', hints: 'Hints file', importFile: 'Import metadata', credentialsFile: 'S3 credentials file', target: '', exportFile: '' }[purpose],
     properties: purpose === 'openRepository' || purpose === 'createRepository' ? ['openDirectory', 'createDirectory', 'showHiddenFiles'] : ['openFile', 'showHiddenFiles'],
   };
   const result = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);

@@ -193,12 +193,12 @@ export const SCHEMAS = {
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
-    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile', 'credentialsFile']),
     defaultPath: absolutePath.optional(),
   }),
   browsePath: z.strictObject({
     path: absolutePath.optional(),
-    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile', 'credentialsFile']),
   }),
   startBackup: z.strictObject({
     source: location,

@@ -157,7 +157,7 @@ export interface BlockDevice {
   removable: boolean;
 }
 
-export type PickPurpose = 'openRepository' | 'createRepository' | 'source' | 'target' | 'hints' | 'exportFile' | 'importFile';
+export type PickPurpose = 'openRepository' | 'createRepository' | 'source' | 'target' | 'hints' | 'exportFile' | 'importFile' | 'credentialsFile';
 
 export interface CleanupEstimate {
   /** unreferenced objects past the grace period: what a fast cleanup deletes now */
