@@ -139,14 +139,16 @@ function wire(): void {
 async function openInitialRepository(): Promise<void> {
   const index = process.argv.indexOf('--repo');
   const given = index >= 0 ? process.argv[index + 1] : undefined;
-  const path = given ? (isAbsolute(given) ? given : resolve(given)) : (await services.api.listRecentRepositories({}))[0]?.path;
-  if (!path || !existsSync(path)) return;
+  const recent = given ? undefined : (await services.api.listRecentRepositories({}))[0];
+  const s3 = recent?.s3;
+  const path = given ? (given.startsWith('s3://') || isAbsolute(given) ? given : resolve(given)) : recent?.path;
+  if (!path || (!path.startsWith('s3://') && !existsSync(path))) return;
   try {
-    await services.api.openRepository({ path });
+    await services.api.openRepository(s3 ? { path, s3 } : { path });
   } catch (error) {
     // An encrypted repository: it becomes the newest recent one, and the window asks for
     // its passphrase at start.
-    if ((error as { code?: string }).code === 'WRONG_KEY') services.context.config.addRecent(path, true);
+    if ((error as { code?: string }).code === 'WRONG_KEY') services.context.config.addRecent(path, true, s3);
     else dialog.showErrorBox('Blockvault', `Cannot open ${path}: ${(error as Error).message}`);
   }
 }

@@ -147,11 +147,11 @@ export async function testS3Connection(path: string, connection: S3ConnectionArg
     try {
       await resolveS3Credentials({ file: options.credentialsFile, profile: options.profile });
     } catch (error) {
-      return describeFailure(error, options.endpoint, Date.now() - started, 'credentials');
+      return describeFailure(error, { endpoint: options.endpoint }, Date.now() - started, 'credentials');
     }
     spec = await s3SpecOf(path, connection);
   } catch (error) {
-    return describeFailure(error, connection?.endpoint, Date.now() - started, 'invalid');
+    return describeFailure(error, { endpoint: connection?.endpoint }, Date.now() - started, 'invalid');
   }
   const result = await probeS3(spec);
   return { ...result, elapsedMs: Date.now() - started };

@@ -3,104 +3,17 @@
 // ~/.aws/credentials, or a credentials file it reads). The renderer never holds a secret key:
 // the API takes a profile name or a file's path, never a key. Reused by the repository screen
 // (create, open) and by the "Copy to..." dialog; `s3LocationOf` / `s3ConnectionOf` turn the
-// fields into the API's `path` and `s3` arguments.
-import { useId } from 'react';
-import type { S3ConnectionArgs } from '../../src-shared/api/contract';
+// fields into the API's `path` and `s3` arguments. `S3TestConnection` is the "Test connection"
+// button with its verdict: the exact failure, or what the prefix holds.
+import { useEffect, useId, useState } from 'react';
+import type { S3ConnectionFailure, S3ConnectionTest } from '../../src-shared/api/types';
+import { toApiError } from '../api/client';
+import { useApi } from '../store';
 import { PathField } from './PathField';
+import { s3ConnectionOf, s3LocationOf, s3LocationProblems, s3LocationReady, type S3LocationValue } from './s3-location';
 
-export type S3CredentialSource = 'environment' | 'profile' | 'file';
-
-export interface S3LocationValue {
-  endpoint: string;
-  bucket: string;
-  prefix: string;
-  region: string;
-  pathStyle: boolean;
-  credentials: S3CredentialSource;
-  profile: string;
-  credentialsFile: string;
-}
-
-export const EMPTY_S3_LOCATION: S3LocationValue = {
-  endpoint: '',
-  bucket: '',
-  prefix: '',
-  region: '',
-  pathStyle: true,
-  credentials: 'environment',
-  profile: '',
-  credentialsFile: '',
-};
-
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const PREFIX = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
-const REGION = /^[a-z0-9-]{1,64}$/;
-const PROFILE = /^[A-Za-z0-9._-]{1,128}$/;
-
-const trimPrefix = (prefix: string): string => prefix.trim().replace(/^\/+|\/+$/g, '');
-
-/** Each field's problem (what the API would refuse), by field name; empty when the fields are usable. */
-export function s3LocationProblems(value: S3LocationValue): Partial<Record<keyof S3LocationValue, string>> {
-  const problems: Partial<Record<keyof S3LocationValue, string>> = {};
-  const endpoint = value.endpoint.trim();
-  if (endpoint !== '') {
-    let url: URL | null = null;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      problems.endpoint = 'not a URL: use e.g. http://rgw.example:7480';
-    }
-    if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.endpoint = 'must start with http:// or https://';
-    else if (url && (url.username || url.password)) problems.endpoint = 'must not carry credentials (use a credentials file or profile below)';
-  }
-  const bucket = value.bucket.trim();
-  if (bucket === '') problems.bucket = 'required';
-  else if (!BUCKET.test(bucket)) problems.bucket = '3-63 lowercase letters, digits, dots and hyphens';
-  const prefix = trimPrefix(value.prefix);
-  if (prefix !== '' && !PREFIX.test(prefix)) problems.prefix = 'lowercase letters, digits, ".", "_", "-", segments separated by "/"';
-  const region = value.region.trim();
-  if (region !== '' && !REGION.test(region)) problems.region = 'a region name such as us-east-1';
-  if (value.credentials === 'profile' && !PROFILE.test(value.profile.trim())) problems.profile = 'a profile name (letters, digits, ".", "_", "-")';
-  if (value.credentials === 'file' && !value.credentialsFile.trim().startsWith('/')) problems.credentialsFile = 'an absolute path';
-  return problems;
-}
-
-export function s3LocationReady(value: S3LocationValue): boolean {
-  return Object.keys(s3LocationProblems(value)).length === 0;
-}
-
-/** The repository's location as the API takes it: s3://BUCKET/PREFIX. */
-export function s3LocationOf(value: S3LocationValue): string {
-  return `s3://${value.bucket.trim()}/${trimPrefix(value.prefix)}`;
-}
-
-/** How to reach it, as the API takes it: no field left empty, and never a secret. */
-export function s3ConnectionOf(value: S3LocationValue): S3ConnectionArgs {
-  const endpoint = value.endpoint.trim();
-  const region = value.region.trim();
-  return {
-    ...(endpoint ? { endpoint } : {}),
-    ...(region ? { region } : {}),
-    pathStyle: value.pathStyle,
-    ...(value.credentials === 'profile' ? { profile: value.profile.trim() } : {}),
-    ...(value.credentials === 'file' ? { credentialsFile: value.credentialsFile.trim() } : {}),
-  };
-}
-
-/** The fields back from a location and its connection (a recent repository, say). */
-export function s3LocationValue(location: string, connection: S3ConnectionArgs | undefined): S3LocationValue {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(location);
-  return {
-    endpoint: connection?.endpoint ?? '',
-    bucket: match?.[1] ?? '',
-    prefix: match?.[2] ?? '',
-    region: connection?.region ?? '',
-    pathStyle: connection?.pathStyle ?? false,
-    credentials: connection?.credentialsFile ? 'file' : connection?.profile ? 'profile' : 'environment',
-    profile: connection?.credentialsFile ? '' : (connection?.profile ?? ''),
-    credentialsFile: connection?.credentialsFile ?? '',
-  };
-}
+export { EMPTY_S3_LOCATION, s3ConnectionOf, s3LocationOf, s3LocationProblems, s3LocationReady, s3LocationValue } from './s3-location';
+export type { S3CredentialSource, S3LocationValue } from './s3-location';
 
 export function S3LocationFields({ value, onChange, legend = 'S3 bucket' }: {
   value: S3LocationValue;
@@ -161,12 +74,87 @@ export function S3LocationFields({ value, onChange, legend = 'S3 bucket' }: {
       {value.credentials === 'profile' && input('profile', 'Profile name', 'backup', 'a section of ~/.aws/credentials on the machine that runs Blockvault')}
       {value.credentials === 'file' && (
         <>
-          <PathField label="Credentials file" value={value.credentialsFile} onChange={(path) => set('credentialsFile', path)} purpose="credentialsFile" placeholder="/etc/blockvault/s3-credentials" />
+          <PathField label="Credentials file path" value={value.credentialsFile} onChange={(path) => set('credentialsFile', path)} purpose="credentialsFile" placeholder="/etc/blockvault/s3-credentials" />
           <div className="hint s3-file-format">
             read by Blockvault, never shown here: <code>aws_access_key_id = …</code> and <code>aws_secret_access_key = …</code> lines (AWS credentials-file format)
           </div>
         </>
       )}
     </fieldset>
+  );
+}
+
+/** The failure kinds as people read them. */
+const FAILURE_TITLES: Record<S3ConnectionFailure, string> = {
+  dns: 'Host name does not resolve',
+  refused: 'Connection refused',
+  unreachable: 'Host unreachable',
+  tls: 'TLS failed',
+  timeout: 'No answer (timeout)',
+  unauthorized: 'Access denied (403)',
+  'no-bucket': 'No such bucket',
+  credentials: 'No credentials',
+  invalid: 'Settings not usable',
+  other: 'Failed',
+};
+
+/** What the test's success means for what the form is about to do. */
+function contentsAdvice(result: Extract<S3ConnectionTest, { ok: true }>, purpose: 'open' | 'create' | 'copy'): { text: string; tone: 'good' | 'warn' } {
+  if (result.contents === 'repository') {
+    const what = `holds a Blockvault repository${result.repository?.encrypted ? ' (encrypted)' : ''}`;
+    return purpose === 'create' ? { text: `${what}: open it instead of creating one`, tone: 'warn' } : { text: `${what}: ready to open`, tone: 'good' };
+  }
+  if (result.contents === 'empty') {
+    return purpose === 'open' ? { text: 'is empty: no repository to open here (create one instead)', tone: 'warn' } : { text: 'is empty: a new repository can be created here', tone: 'good' };
+  }
+  return { text: `holds other data (${result.example ?? 'objects'}): choose another prefix`, tone: 'warn' };
+}
+
+/**
+ * "Test connection": asks the main process to reach the bucket with these settings (nothing
+ * is written) and shows the verdict. A changed field clears it.
+ */
+export function S3TestConnection({ value, purpose }: { value: S3LocationValue; purpose: 'open' | 'create' | 'copy' }) {
+  const api = useApi();
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<S3ConnectionTest | { ok: false; failure: 'invalid'; code: string; message: string; detail?: string } | null>(null);
+  const key = JSON.stringify(value);
+  useEffect(() => setResult(null), [key]);
+  const ready = s3LocationReady(value);
+  const run = async (): Promise<void> => {
+    setBusy(true);
+    setResult(null);
+    try {
+      setResult(await api.testS3Connection({ path: s3LocationOf(value), s3: s3ConnectionOf(value) }));
+    } catch (error) {
+      const e = toApiError(error);
+      setResult({ ok: false, failure: 'invalid', code: e.code, message: e.message });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const advice = result?.ok ? contentsAdvice(result, purpose) : null;
+  return (
+    <div className="s3-test">
+      <button type="button" onClick={() => void run()} disabled={!ready || busy}>{busy ? 'Testing…' : 'Test connection'}</button>
+      {result && (
+        result.ok ? (
+          <div className={`notice ${advice!.tone === 'good' ? 'success' : 'warning'} s3-test-result`} role="status" data-testid="s3-test-result" data-contents={result.contents}>
+            <strong>{advice!.tone === 'good' ? '✓' : '⚠'} Connected</strong> to {result.endpoint ?? 'AWS'} in {result.elapsedMs} ms:{' '}
+            <span className="mono">{result.location}</span> {advice!.text}.
+          </div>
+        ) : (
+          <div className="notice error s3-test-result" role="alert" data-testid="s3-test-result" data-failure={result.failure}>
+            <div>
+              <strong>✕ {FAILURE_TITLES[result.failure]}</strong> <code className="code">{result.code}</code>
+              <div>{result.message}</div>
+              {result.detail && result.detail !== result.message && (
+                <details className="small-text"><summary>details</summary><span className="mono">{result.detail}</span></details>
+              )}
+            </div>
+          </div>
+        )
+      )}
+    </div>
   );
 }

@@ -136,8 +136,9 @@ describe('Test connection (testS3Connection) and S3 repositories through the ser
   });
 
   it('a bucket that does not exist: no-bucket', async () => {
-    const result = await test(`s3://${randomBucket('bv-missing')}/a`, RGW_ENDPOINT);
-    failed(result, 'no-bucket', 'NOT_FOUND', /bucket does not exist/);
+    const missing = randomBucket('bv-missing');
+    const result = await test(`s3://${missing}/a`, RGW_ENDPOINT);
+    failed(result, 'no-bucket', 'NOT_FOUND', new RegExp(`the bucket "${missing}" does not exist at 127\\.0\\.0\\.1:7480`));
   });
 
   it('a credentials file that is not there: credentials, before any request', async () => {

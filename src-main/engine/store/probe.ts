@@ -74,7 +74,7 @@ const AUTH_DETAIL: Record<string, string> = {
   AccessDenied: 'this user may not use the bucket',
 };
 
-function explain(kind: S3ConnectionFailure, endpoint: string | undefined, cause: string | undefined): string {
+function explain(kind: S3ConnectionFailure, endpoint: string | undefined, bucket: string | undefined, cause: string | undefined): string {
   const where = endpoint ?? 'the AWS endpoint';
   let host = where;
   try {
@@ -102,7 +102,7 @@ function explain(kind: S3ConnectionFailure, endpoint: string | undefined, cause:
       return `access denied (403): ${name ? AUTH_DETAIL[name] : 'the access key or secret key is wrong, or this user may not use the bucket'}`;
     }
     case 'no-bucket':
-      return 'the bucket does not exist: create it first (with any S3 client, or radosgw-admin on Ceph)';
+      return `the bucket ${bucket ? `"${bucket}" ` : ''}does not exist at ${host}: create it first (with any S3 client, or radosgw-admin on Ceph)`;
     case 'credentials':
       return 'no credentials could be read';
     case 'invalid':
@@ -113,7 +113,7 @@ function explain(kind: S3ConnectionFailure, endpoint: string | undefined, cause:
 }
 
 /** The failure as the API reports it: its kind, a stable code, what happened in words, and the error itself. */
-export function describeFailure(error: unknown, endpoint: string | undefined, elapsedMs: number, kind?: S3ConnectionFailure): Extract<S3ConnectionTest, { ok: false }> {
+export function describeFailure(error: unknown, place: { endpoint?: string; bucket?: string }, elapsedMs: number, kind?: S3ConnectionFailure): Extract<S3ConnectionTest, { ok: false }> {
   const analyzed = kind ? { kind } : analyzeFailure(error);
   const code: ErrorCode =
     analyzed.kind === 'unauthorized' ? 'UNAUTHORIZED'
@@ -122,7 +122,7 @@ export function describeFailure(error: unknown, endpoint: string | undefined, el
     : 'IO_ERROR';
   const detail = error instanceof Error ? error.message : String(error);
   const cause = 'cause' in analyzed ? analyzed.cause : undefined;
-  const text = explain(analyzed.kind, endpoint, cause);
+  const text = explain(analyzed.kind, place.endpoint, place.bucket, cause);
   const message = analyzed.kind === 'credentials' || analyzed.kind === 'invalid' || analyzed.kind === 'other' ? `${text}: ${detail}` : cause ? `${text} (${cause})` : text;
   return { ok: false, failure: analyzed.kind, code, message, detail, elapsedMs };
 }
@@ -140,7 +140,7 @@ export async function probeS3(spec: S3Spec, options: { timeoutMs?: number; signa
   try {
     store = new S3Store({ ...spec, concurrency: 2, timeoutMs });
   } catch (error) {
-    return describeFailure(error, spec.endpoint, Date.now() - started);
+    return describeFailure(error, spec, Date.now() - started);
   }
   try {
     try {
@@ -174,7 +174,7 @@ export async function probeS3(spec: S3Spec, options: { timeoutMs?: number; signa
     }
     return { ok: true, location, endpoint, contents, ...(repository ? { repository } : {}), ...(example ? { example } : {}), elapsedMs: Date.now() - started };
   } catch (error) {
-    return describeFailure(error, spec.endpoint, Date.now() - started);
+    return describeFailure(error, spec, Date.now() - started);
   } finally {
     await store.close();
   }
