@@ -3,7 +3,7 @@
 import type { StateCreator } from 'zustand';
 import type { AppInfo, Job, RecentRepository, RepositoryInfo, RepositorySummary } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
-import type { CreateRepositoryArgs } from '../../src-shared/api/contract';
+import type { CreateRepositoryArgs, S3ConnectionArgs } from '../../src-shared/api/contract';
 import type { Version } from '../../src-shared/model';
 import type { ApiClient, ConnectionState } from '../api/client';
 import { toApiError } from '../api/client';
@@ -22,6 +22,8 @@ export interface Notice {
 /** The passphrase dialog: which repository asks, and the last failure (never the passphrase). */
 export interface PassphrasePrompt {
   path: string;
+  /** how an s3:// repository is reached (no secret) */
+  s3?: S3ConnectionArgs;
   busy: boolean;
   error: { code: string; message: string } | null;
 }
@@ -41,8 +43,8 @@ export interface SessionSlice {
    * Opens a repository. An encrypted one refused for want of a passphrase (WRONG_KEY) opens
    * the passphrase dialog instead of a notice; a wrong passphrase shows its error there.
    */
-  openRepository(path: string, passphrase?: string): Promise<boolean>;
-  askPassphrase(path: string): void;
+  openRepository(path: string, passphrase?: string, s3?: S3ConnectionArgs): Promise<boolean>;
+  askPassphrase(path: string, s3?: S3ConnectionArgs): void;
   cancelPassphrase(): void;
   createRepository(args: CreateRepositoryArgs): Promise<boolean>;
   closeRepository(): Promise<void>;
@@ -114,18 +116,19 @@ export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) 
       const [appInfo, repository, recent] = await Promise.all([api.getAppInfo(), api.getRepository(), api.listRecentRepositories()]);
       set({ appInfo, repository, recent, repositoryLoaded: true });
       // The desktop app opens the last repository at start; an encrypted one asks first.
-      if (!repository && appInfo.mode === 'electron' && recent[0]?.encrypted && !get().passphrasePrompt) get().askPassphrase(recent[0].path);
+      if (!repository && appInfo.mode === 'electron' && recent[0]?.encrypted && !get().passphrasePrompt) get().askPassphrase(recent[0].path, recent[0].s3);
       if (repository) await Promise.all([get().loadSummary(), get().loadVersions(), get().loadJobs()]);
       else await get().loadJobs();
     } catch (error) {
       get().reportError(error, 'Connecting to Blockvault');
     }
   },
-  async openRepository(path, passphrase) {
+  async openRepository(path, passphrase, s3) {
     const asked = passphrase !== undefined;
-    if (asked) set({ passphrasePrompt: { path, busy: true, error: null } });
+    const where = s3 ? { s3 } : {};
+    if (asked) set({ passphrasePrompt: { path, ...where, busy: true, error: null } });
     try {
-      const repository = await api.openRepository(asked ? { path, passphrase } : { path });
+      const repository = await api.openRepository({ path, ...where, ...(asked ? { passphrase } : {}) });
       set({ passphrasePrompt: null });
       get().setRepository(repository);
       set({ recent: await api.listRecentRepositories() });
@@ -135,15 +138,15 @@ export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) 
       const apiError = toApiError(error);
       if (apiError.code === 'WRONG_KEY' || asked) {
         // Without a passphrase this is the question, not an error; with one, the dialog says why.
-        set({ passphrasePrompt: { path, busy: false, error: asked ? { code: apiError.code, message: apiError.message } : null } });
+        set({ passphrasePrompt: { path, ...where, busy: false, error: asked ? { code: apiError.code, message: apiError.message } : null } });
       } else {
         get().reportError(apiError, `Opening ${path}`);
       }
       return false;
     }
   },
-  askPassphrase(path) {
-    set({ passphrasePrompt: { path, busy: false, error: null } });
+  askPassphrase(path, s3) {
+    set({ passphrasePrompt: { path, ...(s3 ? { s3 } : {}), busy: false, error: null } });
   },
   cancelPassphrase() {
     set({ passphrasePrompt: null });

@@ -21,6 +21,7 @@ import type {
   RecentRepository,
   RepositoryInfo,
   RepositorySummary,
+  S3ConnectionTest,
   StoragePoint,
   VersionDetail,
   VersionFacts,
@@ -39,6 +40,13 @@ export interface S3ConnectionArgs {
   pathStyle?: boolean;
   credentialsFile?: string;
   profile?: string;
+}
+
+/** An s3:// location and how to reach it, for "Test connection". */
+export interface TestS3ConnectionArgs {
+  /** s3://BUCKET/PREFIX */
+  path: string;
+  s3?: S3ConnectionArgs;
 }
 
 export interface OpenRepositoryArgs {
@@ -166,6 +174,11 @@ export interface Api {
   openRepository(args: OpenRepositoryArgs): Promise<RepositoryInfo>;
   createRepository(args: CreateRepositoryArgs): Promise<RepositoryInfo>;
   closeRepository(args: NoArgs): Promise<null>;
+  /**
+   * Reaches an s3:// location without opening it: resolves when the test ran, with the exact
+   * failure (DNS, refused, TLS, timeout, 403, no such bucket ...) or what the prefix holds.
+   */
+  testS3Connection(args: TestS3ConnectionArgs): Promise<S3ConnectionTest>;
   listRecentRepositories(args: NoArgs): Promise<RecentRepository[]>;
   forgetRecentRepository(args: PathArgs): Promise<RecentRepository[]>;
   getSummary(args: NoArgs): Promise<RepositorySummary>;
@@ -248,6 +261,7 @@ export const API_METHODS = {
   openRepository: true,
   createRepository: true,
   closeRepository: true,
+  testS3Connection: true,
   listRecentRepositories: true,
   forgetRecentRepository: true,
   getSummary: true,

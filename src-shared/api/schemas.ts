@@ -145,6 +145,7 @@ export const SCHEMAS = {
     .refine((a) => !a.encrypt || a.passphrase !== undefined || a.keyFile !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
     .refine((a) => a.encrypt || (a.passphrase === undefined && a.keyFile === undefined), { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
   closeRepository: none,
+  testS3Connection: z.strictObject({ path: s3Location, s3: s3Connection.optional() }),
   listRecentRepositories: none,
   forgetRecentRepository: z.strictObject({ path: absolutePath }),
   getSummary: none,
@@ -193,12 +194,12 @@ export const SCHEMAS = {
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
-    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile', 'credentialsFile']),
     defaultPath: absolutePath.optional(),
   }),
   browsePath: z.strictObject({
     path: absolutePath.optional(),
-    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile', 'credentialsFile']),
   }),
   startBackup: z.strictObject({
     source: location,
