@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Version } from '../../src-shared/model';
-import { CLI, ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
+import { axeCheck, CLI, ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -105,6 +105,7 @@ test('Copy to…: refusals say why; a copy to a second repository restores bit-e
   await destination.fill(repoB());
   await dialog.getByText('a Blockvault repository', { exact: true }).waitFor();
   await screenshot(page, 'copy-dialog');
+  assert.deepEqual(await axeCheck(page, 'copy-dialog'), [], 'no serious or critical accessibility violation');
   await dialog.getByRole('button', { name: 'Copy 1 version' }).click();
   await dialog.locator('.job-progress[data-job-state="succeeded"]').waitFor({ timeout: 60_000 });
   const result = await dialog.locator('.copy-result').innerText();
@@ -159,6 +160,7 @@ test('Serve over NBD: address and attach commands work as shown; Stop ends the s
   const socket = join(dir, 'serve web.sock');
   await dialog.getByLabel('Socket path').fill(socket);
   await screenshot(page, 'serve-dialog');
+  assert.deepEqual(await axeCheck(page, 'serve-dialog'), [], 'no serious or critical accessibility violation');
   await dialog.getByRole('button', { name: 'Start serving' }).click();
   await dialog.locator('.serving-details').waitFor();
   const url = (await dialog.locator('code.serving-url').innerText()).trim();
@@ -166,6 +168,7 @@ test('Serve over NBD: address and attach commands work as shown; Stop ends the s
   const commands = await dialog.locator('code.attach-command').allInnerTexts();
   assert.ok(commands.length >= 5, commands.join('\n'));
   await screenshot(page, 'serve-running');
+  assert.deepEqual(await axeCheck(page, 'serve-running'), [], 'no serious or critical accessibility violation');
 
   // The export holds the version's bytes: qemu-img compare against the original image.
   const compare = spawnSync('qemu-img', ['compare', url, image('web')], { encoding: 'utf8' });
