@@ -169,6 +169,11 @@ test('Serve over NBD: address and attach commands work as shown; Stop ends the s
   assert.ok(commands.length >= 5, commands.join('\n'));
   await screenshot(page, 'serve-running');
   assert.deepEqual(await axeCheck(page, 'serve-running'), [], 'no serious or critical accessibility violation');
+  // The smallest supported window: the dialog scrolls inside the page, its buttons reachable.
+  await page.setViewportSize({ width: 1024, height: 700 });
+  await dialog.getByRole('button', { name: 'Close (keeps serving)' }).scrollIntoViewIfNeeded();
+  await screenshot(page, 'w1024-serve-running');
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // The export holds the version's bytes: qemu-img compare against the original image.
   const compare = spawnSync('qemu-img', ['compare', url, image('web')], { encoding: 'utf8' });
