@@ -1,6 +1,8 @@
 // The services behind the GUI's "Copy to…" and "Serve over NBD…": a copy of an invalid version
 // is refused at once (no job, nothing in the destination); a copy job's outcome says what it
-// sent and what was already there, in the words the jobs list and the CLI show; the attach
+// sent and what was already there, in the words the jobs list and the CLI show; an encrypted
+// destination is refused without its passphrase (WRONG_KEY) and copied into with it, and an
+// encrypted source is refused into a plain destination; the attach
 // commands of a serving work when pasted into a shell as they are, for a socket path with a
 // space and a quote in it and for a TCP port (qemu-img info and convert, nbdinfo --map).
 import assert from 'node:assert/strict';
@@ -74,6 +76,22 @@ test('a copy job\'s outcome says what it sent, and a repeat that the version is 
   assert.deepEqual(jobOutcome(first), { tone: 'good', label: `copied 1 version: 7 objects sent (${humanBytes(sent)}), none already there` });
   const again = await services.context.jobs.wait((await call<Job>('startCopy', { uids: [good], to: repoB })).id);
   assert.equal(jobOutcome(again).label, 'nothing to copy: the version is already in the destination');
+});
+
+test('an encrypted destination needs its passphrase; an encrypted source is refused into a plain one', async () => {
+  const encrypted = join(dir, 'encrypted');
+  await call('createRepository', { path: encrypted, blockSize: BLOCK, encrypt: true, passphrase: 'correct horse battery' });
+  await call('openRepository', { path: repoA });
+  assert.match(await refusedWith('WRONG_KEY', 'startCopy', { uids: [good], to: encrypted }), /encrypted/);
+  await refusedWith('WRONG_KEY', 'startCopy', { uids: [good], to: encrypted, toPassphrase: 'wrong horse battery' });
+  const job = await services.context.jobs.wait((await call<Job>('startCopy', { uids: [good], to: encrypted, toPassphrase: 'correct horse battery' })).id);
+  assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+  assert.match(jobOutcome(job).label, /^copied 1 version: 7 objects sent/);
+
+  await call('openRepository', { path: encrypted, passphrase: 'correct horse battery' });
+  const message = await refusedWith('INVALID_ARGUMENT', 'startCopy', { uids: [good], to: repoB });
+  assert.match(message, /the source is encrypted and the destination is not/);
+  await call('openRepository', { path: repoA });
 });
 
 /** Runs a command line in a shell, asynchronously: the NBD server it talks to runs in this process. */
