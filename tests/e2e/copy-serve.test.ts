@@ -3,7 +3,8 @@
 // its reason (nothing changes); a copy to a second folder repository runs as a job with
 // progress, says what it sent, and the destination (checked through the CLI) holds the version
 // valid, deep-scrubs clean and restores it bit-exact (sha256). A copy of a selection reports
-// the version already there. Serving a version from the GUI shows its address and attach
+// the version already there; one to an encrypted repository is refused until its passphrase
+// is given. Serving a version from the GUI shows its address and attach
 // commands; qemu-img compare and the commands as shown (run by sh) read the original bytes;
 // Stop in the servings list ends it and the socket no longer answers. Screenshots of both
 // dialogs and their running states go to test-output/screenshots/.
@@ -151,6 +152,27 @@ test('Copy to… on a selection: progress while it runs, the version already the
   cli(['--repo', repoB(), 'restore', uids.db, restored]);
   assert.equal(sha256(restored), sha256(image('db')));
   rmSync(restored);
+});
+
+test('Copy to… an encrypted repository: refused until its passphrase is given, then re-encrypted there', async () => {
+  const encrypted = join(dir, 'encrypted');
+  writeFileSync(join(dir, 'passphrase'), 'correct horse battery\n');
+  cli(['init', encrypted, '--block-size', '64K', '--encrypt', '--passphrase-file', join(dir, 'passphrase')]);
+  await go(`#/version/${uids.web}`);
+  await page.getByRole('button', { name: 'Copy to…' }).click();
+  const dialog = page.locator('dialog.copy-dialog');
+  await dialog.getByLabel('Destination repository (a folder)').fill(encrypted);
+  await dialog.getByText('a Blockvault repository', { exact: true }).waitFor();
+  await dialog.getByRole('button', { name: 'Copy 1 version' }).click();
+  await dialog.getByRole('alert').filter({ hasText: 'WRONG_KEY' }).getByText(/enter its passphrase below/).waitFor();
+  await dialog.getByLabel(/Destination passphrase/).fill('correct horse battery');
+  await dialog.getByRole('button', { name: 'Copy 1 version' }).click();
+  await dialog.locator('.job-progress[data-job-state="succeeded"]').waitFor({ timeout: 60_000 });
+  assert.match(await dialog.locator('.copy-result').innerText(), /copied 1 version: 44 objects sent/);
+  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  const restored = join(dir, 'restored-encrypted.raw');
+  cli(['--repo', encrypted, '--passphrase-file', join(dir, 'passphrase'), 'restore', uids.web, restored]);
+  assert.equal(sha256(restored), sha256(image('web')));
 });
 
 test('Serve over NBD: address and attach commands work as shown; Stop ends the serving', async () => {
