@@ -46,14 +46,15 @@ export async function verifyHints(
   io: BlockReading,
   repo: Repository,
   baseObjects: Array<number | null> | null,
-  touched: Set<number>,
+  /** blocks not to sample: those the hints name (and on a first backup those known to be empty) */
+  skip: Set<number>,
   blockCount: number,
   samples: number,
   baseUid: string | null,
 ): Promise<{ blocks: number; bytes: number }> {
   const candidates: number[] = [];
   const end = baseObjects ? Math.min(blockCount, baseObjects.length) : blockCount;
-  for (let idx = 0; idx < end; idx++) if (!touched.has(idx)) candidates.push(idx);
+  for (let idx = 0; idx < end; idx++) if (!skip.has(idx)) candidates.push(idx);
   const chosen = shuffled(candidates).slice(0, samples);
   const read = { blocks: 0, bytes: 0 };
   await Promise.all(chosen.map(async (idx) => {

@@ -148,6 +148,8 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     // A first backup of a source that lists its data (an RBD image: rbd diff) reads only that.
     if (!base && !extents && source.dataExtents) extents = (await source.dataExtents(options.signal)).map((extent) => ({ ...extent, exists: true }));
     const io: BlockReading = { pool, reader, blockSize, blockLength, signal: options.signal };
+    // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
+    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, size) : new Set<number>();
 
     // Blocks to read, and the base's object for each block that is not read.
     let baseObjects: Array<number | null> = [];
@@ -164,15 +166,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
         }
       }
       toRead = [...touched].sort((a, b) => a - b);
-      const verified = await verifyHints(io, repo, base ? baseObjects : null, touched, blockCount, options.hintSamples ?? 10, base?.uid ?? null);
+      // A first backup samples blocks that may hold data: not those the allocation map calls empty.
+      const skip = base ? touched : new Set([...touched, ...unallocated]);
+      const verified = await verifyHints(io, repo, base ? baseObjects : null, skip, blockCount, options.hintSamples ?? 10, base?.uid ?? null);
       stats.blocksRead += verified.blocks;
       stats.bytesRead += verified.bytes;
     } else {
       toRead = Array.from({ length: blockCount }, (_, idx) => idx);
     }
-    // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
-    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, size) : new Set<number>();
-
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
       for (const tag of tags) meta.addTag(id, tag);
