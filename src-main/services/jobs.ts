@@ -12,6 +12,7 @@ import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
 import { runHook } from '../engine/io/hooks';
 import { backup } from '../engine/pipeline/backup';
+import { sourceChangedWarning } from '../engine/pipeline/backup-checks';
 import { cleanup } from '../engine/pipeline/cleanup';
 import { restore } from '../engine/pipeline/restore';
 import { scrub } from '../engine/pipeline/scrub';
@@ -71,7 +72,7 @@ export interface BackupHooks {
  * With a `before` hook (a policy's pre command may create the source, e.g. a snapshot) the
  * checks run inside the job after it, so a failure is in the job history too.
  */
-export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post }: BackupArgs, hooks: BackupHooks = {}): Job {
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post, strict }: BackupArgs, hooks: BackupHooks = {}): Job {
   if ((pre || post) && ctx.options.mode !== 'cli' && ctx.options.mode !== 'daemon') throw new EngineError('INVALID_ARGUMENT', 'pre and post commands are given on the command line or in a policy, not from the GUI');
   const repo = ctx.requireRepo();
   const stream = source === STREAM;
@@ -91,7 +92,6 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
       if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
     }
     if (hints !== undefined) {
-      if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
       if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
     }
     return info;
@@ -103,7 +103,7 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
     title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
     params: {
       source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null,
-      ...(bitmap ? { bitmap } : {}), ...(fromSnap ? { fromSnap } : {}), ...(rotateBitmap ? { rotateBitmap: true } : {}), ...(raw ? { raw: true } : {}), ...(pre ? { pre } : {}), ...(post ? { post } : {}),
+      ...(bitmap ? { bitmap } : {}), ...(fromSnap ? { fromSnap } : {}), ...(rotateBitmap ? { rotateBitmap: true } : {}), ...(raw ? { raw: true } : {}), ...(pre ? { pre } : {}), ...(post ? { post } : {}), ...(strict ? { strict: true } : {}),
       ...hooks.params,
     },
     run: async ({ signal, onProgress, log }) => {
@@ -117,10 +117,14 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
           await before(log, signal);
           info = check();
         }
-        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : ''}`);
-        const result = await withRetries(log, (retries) => backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, signal, onProgress, retries }));
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : hints ? `, hints ${hints} mark the blocks holding data` : ''}`);
+        const result = await withRetries(log, (retries) => backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, strict, signal, onProgress, retries }));
         const s = result.stats;
         log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+        const sourceCheck = result.sourceCheck;
+        if (sourceCheck?.skipped) log(`source not read again at the end: ${sourceCheck.skipped}`);
+        else if (sourceCheck && sourceCheck.changed.length > 0) log(sourceChangedWarning(source, sourceCheck, repo.blockSize), 'warn');
+        else if (sourceCheck) log(`source unchanged: ${sourceCheck.sampled} blocks read again at the end match what was stored`);
         if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
         changed([result.uid]);
         await hooks.after?.(log, signal, result.uid);

@@ -407,4 +407,10 @@ export interface NbdServing {
   changedBlocks: number;
   /** the last error a client was answered with (a corrupt or missing object) */
   lastError: string | null;
+  /** with cow: the temporary file that holds the changed blocks while serving (removed when it stops) */
+  overlay: string | null;
+  /** with cow: the name the changed disk is saved as when the serving stops */
+  saveAs: string | null;
+  /** after a stop with saveAs: the new version and the job that saved it */
+  saved?: { uid: string; job: string };
 }
