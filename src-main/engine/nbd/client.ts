@@ -77,6 +77,12 @@ interface Pending {
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** the largest BLOCK_STATUS request length (the field is 32 bits) */
 const STATUS_SPAN = 1 << 30;
+/**
+ * Reads and writes are split into requests of this size, all sent at once: qemu-nbd and
+ * nbdkit answer a few 256 KiB requests in flight about twice as fast as one 4 MiB request
+ * (nbdcopy's default request size is 256 KiB too).
+ */
+export const DEFAULT_REQUEST_SIZE = 256 * 1024;
 
 const COMMAND_NAMES: Record<number, string> = {
   [CMD.READ]: 'READ',
@@ -125,6 +131,11 @@ export class NbdClient {
   get maxRequest(): number {
     return Math.min(MAX_PAYLOAD, this.blockSize.maximum);
   }
+  /** the size reads and writes are split at: DEFAULT_REQUEST_SIZE, a multiple of the server's minimum block size, at most maxRequest */
+  get requestSize(): number {
+    const minimum = this.blockSize.minimum;
+    return Math.min(this.maxRequest, Math.max(minimum, Math.floor(DEFAULT_REQUEST_SIZE / minimum) * minimum));
+  }
 
   static async connect(address: NbdAddress, options: NbdConnectOptions = {}): Promise<NbdClient> {
     const description = formatNbdUrl(address);
@@ -169,7 +180,7 @@ export class NbdClient {
   async read(offset: number, length: number, into?: Buffer, signal?: AbortSignal): Promise<Buffer> {
     this.checkRange(offset, length, 'READ');
     const out = into ? into.subarray(0, length) : Buffer.alloc(length);
-    const step = this.maxRequest;
+    const step = this.requestSize;
     const parts: Promise<void>[] = [];
     for (let done = 0; done < length; done += step) {
       const n = Math.min(step, length - done);
@@ -182,7 +193,7 @@ export class NbdClient {
   async write(offset: number, data: Buffer, signal?: AbortSignal): Promise<void> {
     this.checkWritable('WRITE');
     this.checkRange(offset, data.length, 'WRITE');
-    const step = this.maxRequest;
+    const step = this.requestSize;
     const parts: Promise<void>[] = [];
     for (let done = 0; done < data.length; done += step) {
       parts.push(this.request(CMD.WRITE, 0, offset + done, Math.min(step, data.length - done), data.subarray(done, done + step), null, signal));
