@@ -11,7 +11,8 @@ import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
 import { openSource, type AllocationExtent } from '../io/index';
 import { qcow2PathOf, rotateQcow2Bitmap } from '../io/qcow2';
-import { ObjectState, VersionState } from '../meta/schema';
+import { BlockRowWriter, claimObject } from '../meta/block-rows';
+import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
@@ -51,8 +52,6 @@ export interface BackupOptions extends RunOptions {
 const ROW_BATCH = 2048;
 const ROW_FLUSH_MS = 500;
 const SYNC_EVERY_BYTES = 256 * 1024 * 1024;
-/** How long a backup waits for a live cleanup to finish deleting an object it needs. */
-const DELETING_WAIT_MS = 20_000;
 
 /** Names, snapshots and tags: printable, and no `|` (one field per column in `-m` output). */
 export function checkVersionName(name: string, what = 'name'): void {
@@ -185,24 +184,8 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     }
 
     // ---- the block loop
-    const rows: Array<[number, number | null]> = [];
-    const liveObjects: Array<{ id: number; storedSize: number }> = [];
-    let lastFlush = Date.now();
-    const flushRows = (): void => {
-      if (rows.length === 0 && liveObjects.length === 0) return;
-      const now = Date.now();
-      meta.transaction(() => {
-        if (liveObjects.length) meta.markObjectsLive(liveObjects, now);
-        if (rows.length) meta.insertBlocks(vid, rows);
-      });
-      rows.length = 0;
-      liveObjects.length = 0;
-      lastFlush = now;
-    };
-    const addRow = (idx: number, objectId: number | null): void => {
-      rows.push([idx, objectId]);
-      if (rows.length >= ROW_BATCH || Date.now() - lastFlush >= ROW_FLUSH_MS) flushRows();
-    };
+    const rows = new BlockRowWriter(meta, vid, ROW_BATCH, ROW_FLUSH_MS);
+    const addRow = (idx: number, objectId: number | null): void => rows.add(idx, objectId);
 
     // In a worker thread: starting the sync process would block this thread for 20-30 ms.
     const syncStore = async (): Promise<void> => { await pool!.run({ op: 'barrier' }); };
@@ -219,44 +202,9 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     const decide = async (digest: string, length: number): Promise<{ id: number; write: boolean }> => {
       const known = decided.get(digest);
       if (known !== undefined) return { id: known, write: false };
-      const key = Buffer.from(digest, 'hex');
-      let waitingSince: number | undefined;
-      for (;;) {
-        const now = Date.now();
-        const row = meta.objectByDigest(key);
-        let result: { id: number; write: boolean } | null = null;
-        if (!row) {
-          const id = meta.insertObject(key, length, ObjectState.pending, vid, now);
-          if (id !== null) result = { id, write: true };
-        } else if (row.state === ObjectState.live) {
-          // Touch only when needed: a recently used object is safe from cleanup for a while.
-          if (row.last_used >= now - graceMs / 2 || meta.touchObject(row.id, now)) result = { id: row.id, write: false };
-        } else if (row.state === ObjectState.pending) {
-          // Being written by another backup, or left by a crashed one: writing it again is
-          // harmless (same name, same bytes) and makes this version independent of it.
-          if (meta.touchObject(row.id, now)) result = { id: row.id, write: true };
-        } else if (row.state === ObjectState.invalid) {
-          // Known to be damaged in the store: a fresh copy heals it.
-          if (meta.transitionObject(row.id, [ObjectState.invalid], ObjectState.pending, now)) result = { id: row.id, write: true };
-        } else {
-          // `deleting`: a stale mark of a killed cleanup is taken back at once (the loop then
-          // meets a pending object and writes it); a live cleanup finishes deleting it within
-          // moments, and one that does not within DELETING_WAIT_MS is reported, not waited on.
-          const cleanups = meta.reclaimDeletingObject(row.id, now);
-          if (cleanups.length > 0) {
-            waitingSince ??= now;
-            if (now - waitingSince > DELETING_WAIT_MS) {
-              const holder = cleanups[0];
-              throw new EngineError('LOCKED', `object ${digest.slice(0, 12)}.. is being deleted by a cleanup that has not finished in ${DELETING_WAIT_MS / 1000} s (pid ${holder.pid} on ${holder.host} since ${new Date(holder.since).toISOString()}); stop it or wait for it, then back up again`);
-            }
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
-        }
-        if (result) {
-          decided.set(digest, result.id);
-          return result;
-        }
-      }
+      const claim = await claimObject(meta, Buffer.from(digest, 'hex'), length, { versionId: vid, graceMs, signal: options.signal });
+      decided.set(digest, claim.id);
+      return claim;
     };
 
     const processBlock = async (idx: number, slot: Slot, read: BlockRead): Promise<void> => {
@@ -281,7 +229,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
             storedSinceSync += stored.storedSize!;
             c.blocksNew++;
             c.bytesWritten += stored.storedSize!;
-            liveObjects.push({ id: decision.id, storedSize: stored.storedSize! });
+            rows.live(decision.id, stored.storedSize!);
             maybeSync();
           } else {
             stats.blocksDedup++;
@@ -351,7 +299,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
 
     tracker.phase('syncing');
     if (source.size === null) meta.setVersionSize(vid, size);
-    flushRows();
+    rows.flush();
     if (syncing) await syncing;
     if (!(options.syncEachObject ?? false) || stats.blocksWritten > 0) await syncStore();
     const count = meta.blockCount(vid);
