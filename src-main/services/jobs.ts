@@ -13,6 +13,7 @@ import { ObjectState, VersionState } from '../engine/meta/schema';
 import { runHook } from '../engine/io/hooks';
 import { backup } from '../engine/pipeline/backup';
 import { sourceChangedWarning } from '../engine/pipeline/backup-checks';
+import type { HintExtent } from '../engine/pipeline/hints';
 import { cleanup } from '../engine/pipeline/cleanup';
 import { restore } from '../engine/pipeline/restore';
 import { scrub } from '../engine/pipeline/scrub';
@@ -59,10 +60,20 @@ async function withRetries<T extends object>(log: Log, body: (retries: RetryCoun
   }
 }
 
+/** What a policy's `before` hook decides inside the job: the change source of this run. */
+export interface BackupChanges {
+  /** RBD: the base's snapshot, when it still exists */
+  fromSnap?: string;
+  /** the changes since the base, from the policy's hints command */
+  hints?: HintExtent[];
+}
+
 /** Hooks of a policy's backup: commands before and after, inside the job. */
 export interface BackupHooks {
-  before?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal) => Promise<void>;
-  after?: (log: (message: string, level?: 'info' | 'warn' | 'error') => void, signal: AbortSignal, uid: string) => Promise<void>;
+  before?: (log: Log, signal: AbortSignal) => Promise<BackupChanges | void>;
+  after?: (log: Log, signal: AbortSignal, uid: string) => Promise<void>;
+  /** after a failed or canceled backup (undoes what `before` made, such as a snapshot) */
+  failed?: (log: Log) => Promise<void>;
   /** params recorded with the job besides the backup's own (the policy's name) */
   params?: Record<string, string>;
 }
@@ -113,12 +124,15 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
         if (post) await runHook('post', post, log);
       };
       try {
+        let changes: BackupChanges = {};
         if (before) {
-          await before(log, signal);
+          changes = (await before(log, signal)) ?? {};
           info = check();
         }
-        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : fromSnap ? ` with rbd diff from snapshot ${fromSnap}` : ''}` : hints ? `, hints ${hints} mark the blocks holding data` : ''}`);
-        const result = await withRetries(log, (retries) => backup(repo, { uid, source, name, snapshot, tags, from, hints, bitmap, fromSnap, rotateBitmap, raw, strict, signal, onProgress, retries }));
+        const snap = changes.fromSnap ?? fromSnap;
+        const given = changes.hints ?? hints;
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${changes.hints ? ` with ${changes.hints.length} hinted extent(s)` : hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : snap ? ` with rbd diff from snapshot ${snap}` : ''}` : hints ? `, hints ${hints} mark the blocks holding data` : ''}`);
+        const result = await withRetries(log, (retries) => backup(repo, { uid, source, name, snapshot, tags, from, hints: given, bitmap, fromSnap: snap, rotateBitmap, raw, strict, signal, onProgress, retries }));
         const s = result.stats;
         log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
         const sourceCheck = result.sourceCheck;
@@ -134,6 +148,7 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
       } catch (error) {
         // the post hook undoes what the pre hook set up (a snapshot, a freeze) whatever happened
         if (!postRan) await runPost().catch((hookError: Error) => log(`post hook after the failed backup: ${hookError.message}`));
+        await hooks.failed?.(log).catch((hookError: Error) => log(`after the failed backup: ${hookError.message}`, 'warn'));
         changed([]);
         throw error;
       }
