@@ -1,10 +1,11 @@
 // `npm run test:faults`: builds the Node bundle, runs the fault suite (tests/faults/*.test.ts)
-// with Node's test runner, two files at a time, then prints ONE table of the figures its parts
-// measured and the time each part took: wall time, and CPU seconds of the part's process and
-// the CLI processes it ran. Each test file appends its figures as JSON lines to a file in
-// BLOCKVAULT_FAULT_FIGURES (see tests/faults/figures.ts). Extra arguments filter files by
-// substring.
-import { spawnSync } from 'node:child_process';
+// with Node's test runner, two files at a time (the longest parts first, so the kill part runs
+// beside the others from the start; each file's report is printed when it ends), then prints
+// ONE table of the figures its parts measured and the time each part took: wall time, and CPU
+// seconds of the part's process and the CLI processes it ran. Each test file appends its
+// figures as JSON lines to a file in BLOCKVAULT_FAULT_FIGURES (see tests/faults/figures.ts).
+// Extra arguments filter files by substring.
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,8 +33,6 @@ function cephCpu() {
 }
 
 const filters = process.argv.slice(2);
-// The longest parts start first, so the kill part (one long chain of commands) runs beside the
-// others from the start instead of alone at the end.
 const FIRST = ['kill', 'corruption', 'bad-input', 'concurrency'];
 const rank = (file) => { const i = FIRST.findIndex((part) => file.startsWith(`${part}.`)); return i < 0 ? FIRST.length : i; };
 const files = readdirSync('tests/faults').filter((f) => f.endsWith('.test.ts')).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1))
@@ -49,10 +48,31 @@ const figures = mkdtempSync(join(tmpdir(), 'bv-fault-figures-'));
 const started = Date.now();
 const cpuBefore = cpuSeconds();
 const cephBefore = cephCpu();
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
-  stdio: 'inherit',
-  env: { ...process.env, BLOCKVAULT_FAULT_FIGURES: figures },
-});
+/** Runs one test file; its report is printed whole when it ends. Resolves with its exit status. */
+function runFile(file) {
+  process.stdout.write(`fault suite: ${file} started\n`);
+  const began = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BLOCKVAULT_FAULT_FIGURES: figures },
+  });
+  const output = [];
+  child.stdout.on('data', (d) => output.push(d));
+  child.stderr.on('data', (d) => output.push(d));
+  return new Promise((resolve) => child.on('close', (code, signal) => {
+    process.stdout.write(Buffer.concat(output));
+    process.stdout.write(`fault suite: ${file} ended (${code === 0 ? 'ok' : `exit ${code ?? signal}`}) after ${Math.round((Date.now() - began) / 1000)} s\n`);
+    resolve(code ?? 1);
+  }));
+}
+const queue = [...files];
+const lane = async () => {
+  let status = 0;
+  for (let file = queue.shift(); file; file = queue.shift()) status = (await runFile(file)) || status;
+  return status;
+};
+const statuses = await Promise.all([lane(), lane()]);
+const result = { status: statuses.find((s) => s !== 0) ?? 0 };
 const wall = Math.round((Date.now() - started) / 1000);
 const cpu = Math.round(cpuSeconds() - cpuBefore);
 let ceph = 0;
