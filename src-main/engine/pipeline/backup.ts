@@ -157,6 +157,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     }
     // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
     const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, size) : new Set<number>();
+    if (source.size !== null) reader.readAhead(toRead.filter((idx) => !unallocated.has(idx)).map((idx) => ({ offset: idx * blockSize, length: blockLength(idx) })), options.signal);
 
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
