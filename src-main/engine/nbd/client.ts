@@ -254,18 +254,34 @@ export class NbdClient {
     return extents;
   }
 
-  /** The extents of one meta context over the whole export, adjacent extents of equal flags merged. */
+  /**
+   * The extents of one meta context over the whole export, adjacent extents of equal flags
+   * merged. Every 1 GiB span of the export is asked at once (a 10 GiB disk: 10 requests in
+   * flight, not one after the other); a span the server answers only in part is asked again
+   * from where the answer ended.
+   */
   async mapContext(context: string, signal?: AbortSignal): Promise<BlockStatusExtent[]> {
-    const out: BlockStatusExtent[] = [];
-    let offset = 0;
-    while (offset < this.size) {
-      const extents = await this.blockStatus(context, offset, this.size - offset, signal);
-      for (const extent of extents) {
-        const last = out[out.length - 1];
-        if (last && last.flags === extent.flags) last.length += extent.length;
-        else out.push({ ...extent });
-        offset = extent.offset + extent.length;
+    const spans: Array<[number, number]> = [];
+    for (let start = 0; start < this.size; start += STATUS_SPAN) spans.push([start, Math.min(this.size, start + STATUS_SPAN)]);
+    const parts = await Promise.all(spans.map(async ([start, end]) => {
+      const part: BlockStatusExtent[] = [];
+      let offset = start;
+      while (offset < end) {
+        const extents = await this.blockStatus(context, offset, end - offset, signal);
+        for (const extent of extents) {
+          if (offset >= end) break;
+          const length = Math.min(extent.length, end - offset);
+          part.push({ offset, length, flags: extent.flags });
+          offset += length;
+        }
       }
+      return part;
+    }));
+    const out: BlockStatusExtent[] = [];
+    for (const extent of parts.flat()) {
+      const last = out[out.length - 1];
+      if (last && last.flags === extent.flags) last.length += extent.length;
+      else out.push({ ...extent });
     }
     return out;
   }
