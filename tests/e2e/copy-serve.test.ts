@@ -282,24 +282,39 @@ test('Serve over NBD: address and attach commands work as shown; Stop ends the s
   assert.equal(existsSync(socket), false, 'the socket is removed');
 });
 
-test('Serve over NBD on a TCP port with copy-on-write: writes land in the overlay, the version is unchanged', async () => {
+test('Serve over NBD on a TCP port with copy-on-write, saved as a new version at stop; the served version is unchanged', async () => {
   await go(`#/version/${uids.web}`);
   await page.getByRole('button', { name: 'Serve over NBD…' }).click();
   const dialog = page.locator('dialog.serve-dialog');
   await dialog.getByLabel(/a TCP port on 127\.0\.0\.1/).check();
   await dialog.getByLabel('Port', { exact: true }).fill('0');
   await dialog.getByLabel(/Copy-on-write/).check();
+  await dialog.getByLabel(/Save the changes as a new version named/).fill('web-repaired');
+  await screenshot(page, 'serve-cow-dialog');
   await dialog.getByRole('button', { name: 'Start serving' }).click();
   await dialog.locator('.serving-details').waitFor();
   const url = (await dialog.locator('code.serving-url').innerText()).trim();
   assert.match(url, /^nbd:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}$/);
   assert.match(await dialog.locator('.serving-counters').innerText(), /copy-on-write/);
+  assert.match(await dialog.locator('.serving-details').innerText(), /the changes are saved as a new version web-repaired/);
   const write = spawnSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 64k', url], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(write.status, 0, write.stdout + write.stderr);
   await dialog.getByText(/1 block changed in the overlay/).waitFor({ timeout: 10_000 });
-  await dialog.getByRole('button', { name: 'Stop serving' }).click();
-  await dialog.waitFor({ state: 'detached' });
+  await screenshot(page, 'serve-cow-running');
+  await dialog.getByRole('button', { name: 'Stop and save' }).click();
+  await dialog.waitFor({ state: 'detached', timeout: 60_000 });
+  await page.getByText(/its changes are saved as version [0-9a-f]{8} \(web-repaired\)/).waitFor();
+
   const restored = join(dir, 'after-cow.raw');
   cli(['--repo', repoA(), 'restore', uids.web, restored]);
-  assert.equal(sha256(restored), sha256(image('web')), 'the version is unchanged');
+  assert.equal(sha256(restored), sha256(image('web')), 'the served version is unchanged');
+  const repaired = (JSON.parse(cli(['--repo', repoA(), 'ls', '--json'])) as Version[]).find((v) => v.name === 'web-repaired');
+  assert.ok(repaired, 'the changes are a new version');
+  assert.equal(repaired.baseUid, uids.web);
+  assert.equal(repaired.status, 'valid');
+  const changed = join(dir, 'repaired.raw');
+  cli(['--repo', repoA(), 'restore', repaired.uid, changed]);
+  const expected = readFileSync(image('web'));
+  expected.fill(0x5a, 0, 64 * KIB);
+  assert.equal(sha256(changed), createHash('sha256').update(expected).digest('hex'), 'the new version holds the write over the served bytes');
 });
