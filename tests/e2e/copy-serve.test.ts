@@ -3,7 +3,8 @@
 // its reason (nothing changes); a copy to a second folder repository runs as a job with
 // progress, says what it sent, and the destination (checked through the CLI) holds the version
 // valid, deep-scrubs clean and restores it bit-exact (sha256). A copy of a selection reports
-// the version already there; one to an encrypted repository is refused until its passphrase
+// the version already there; one into a repository where the version is invalid fails as a
+// job that says why; one to an encrypted repository is refused until its passphrase
 // is given, and one to an S3 repository on the local RGW (the shared S3 fields) restores
 // bit-exact from the bucket. Serving a version from the GUI shows its address and attach
 // commands; qemu-img compare and the commands as shown (run by sh) read the original bytes;
@@ -12,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -154,6 +155,37 @@ test('Copy to… on a selection: progress while it runs, the version already the
   cli(['--repo', repoB(), 'restore', uids.db, restored]);
   assert.equal(sha256(restored), sha256(image('db')));
   rmSync(restored);
+});
+
+test('Copy to… a repository where the version is invalid: the job fails and says why', async () => {
+  const damaged = join(dir, 'damaged');
+  cli(['init', damaged, '--block-size', '64K']);
+  cli(['--repo', repoA(), 'copy', uids.web, '--to', damaged]);
+  // One object of the copy flipped on disk; a deep scrub there marks the version invalid.
+  const objects = (function walk(path: string): string[] {
+    return readdirSync(path, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(path, e.name)) : /^[0-9a-f]{64}$/.test(e.name) ? [join(path, e.name)] : []));
+  })(join(damaged, 'objects'));
+  const bytes = readFileSync(objects[0]);
+  bytes[bytes.length - 1] ^= 0xff;
+  writeFileSync(objects[0], bytes);
+  spawnSync(process.execPath, [CLI, '--repo', damaged, 'scrub', '--deep', uids.web], { encoding: 'utf8' });
+  assert.equal((JSON.parse(cli(['--repo', damaged, 'ls', '--json'])) as Version[])[0].status, 'invalid');
+
+  await go(`#/version/${uids.web}`);
+  await page.getByRole('button', { name: 'Copy to…' }).click();
+  const dialog = page.locator('dialog.copy-dialog');
+  await dialog.getByLabel('Destination repository (a folder)').fill(damaged);
+  await dialog.getByText('a Blockvault repository', { exact: true }).waitFor();
+  await dialog.getByRole('button', { name: 'Copy 1 version' }).click();
+  await dialog.locator('.job-progress[data-job-state="failed"]').waitFor({ timeout: 60_000 });
+  await dialog.getByText(/The copy failed \(reason above\)/).waitFor();
+  const failure = dialog.getByRole('alert').filter({ hasText: 'ALREADY_EXISTS' });
+  assert.equal(await failure.count(), 1, 'the reason is shown once');
+  assert.match(await failure.innerText(), new RegExp(`ALREADY_EXISTS\\s*version ${uids.web} exists in the destination and is invalid there; remove it there first`));
+  await screenshot(page, 'copy-failed');
+  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  await go('#/jobs');
+  await page.locator('.jobs-history').getByText('failed: ALREADY_EXISTS').first().waitFor();
 });
 
 test('Copy to… an encrypted repository: refused until its passphrase is given, then re-encrypted there', async () => {

@@ -51,7 +51,8 @@ function Chosen({ versions, facts }: { versions: Version[]; facts: Map<string, V
 
 function Result({ job }: { job: Job }) {
   if (job.state === 'failed') {
-    return <ErrorBox title="The copy failed" code={job.error?.code} message={`${job.error?.message ?? 'no reason given'}. No version became valid in the destination that was not complete; running the same copy again resumes it.`} />;
+    // The reason is shown with the job's progress above; what it means for the destination here.
+    return <p className="small-text copy-failed" role="status">The copy failed (reason above). A version becomes valid in the destination only once all its data is there; copying again resumes an interrupted copy.</p>;
   }
   if (job.state === 'canceled') return <div className="notice info" role="status">Canceled. Versions not finished are not valid in the destination; copying again resumes where this stopped.</div>;
   if (job.result?.kind !== 'copy') return null;
