@@ -130,6 +130,7 @@ test('Copy to…: refusals say why; a copy to a second repository restores bit-e
   // The job list says the same.
   await go('#/jobs');
   await page.locator('.jobs-history').getByText(/copied 1 version: 44 objects sent/).waitFor();
+  await screenshot(page, 'copy-in-jobs');
 });
 
 test('Copy to… on a selection: progress while it runs, the version already there is said so', async () => {
