@@ -42,7 +42,7 @@ function Chosen({ versions, facts }: { versions: Version[]; facts: Map<string, V
       </div>
       <p className="small-text">
         {plural(versions.length, 'version')}, {humanBytes(size)} of disk{facts.size > 0 && <>, at most {humanBytes(stored)} stored</>}. Each keeps its
-        UID, name, snapshot, date, tags and protection. Only objects the destination lacks are sent, each checked against its digest on the way;
+        UID, name, snapshot, date, tags, note and protection. Only objects the destination lacks are sent, each checked against its digest on the way;
         a version becomes valid there once all its data is in.
       </p>
     </div>
