@@ -102,9 +102,10 @@ const FAILURE_TITLES: Record<S3ConnectionFailure, string> = {
 function contentsAdvice(result: Extract<S3ConnectionTest, { ok: true }>, purpose: 'open' | 'create' | 'copy'): { text: string; tone: 'good' | 'warn' } {
   if (result.contents === 'repository') {
     const what = `holds a Blockvault repository${result.repository?.encrypted ? ' (encrypted)' : ''}`;
-    return purpose === 'create' ? { text: `${what}: open it instead of creating one`, tone: 'warn' } : { text: `${what}: ready to open`, tone: 'good' };
+    return purpose === 'create' ? { text: `${what}: open it instead of creating one`, tone: 'warn' } : { text: `${what}: ready to ${purpose === 'copy' ? 'copy into' : 'open'}`, tone: 'good' };
   }
   if (result.contents === 'empty') {
+    if (purpose === 'copy') return { text: 'is empty: no repository to copy into yet (create one here first, with the same block size)', tone: 'warn' };
     return purpose === 'open' ? { text: 'is empty: no repository to open here (create one instead)', tone: 'warn' } : { text: 'is empty: a new repository can be created here', tone: 'good' };
   }
   return { text: `holds other data (${result.example ?? 'objects'}): choose another prefix`, tone: 'warn' };
@@ -155,6 +156,19 @@ export function S3TestConnection({ value, purpose }: { value: S3LocationValue; p
           </div>
         )
       )}
+    </div>
+  );
+}
+
+/** Folder | S3: where a repository to open, create or copy into lives. */
+export function StoreKindSwitch({ value, onChange, label }: { value: 'folder' | 's3'; onChange(value: 'folder' | 's3'): void; label: string }) {
+  return (
+    <div className="segmented" role="radiogroup" aria-label={label}>
+      {(['folder', 's3'] as const).map((kind) => (
+        <button key={kind} type="button" role="radio" aria-checked={value === kind} className={value === kind ? 'selected' : ''} onClick={() => onChange(kind)}>
+          {kind === 'folder' ? 'Folder' : 'S3'}
+        </button>
+      ))}
     </div>
   );
 }
