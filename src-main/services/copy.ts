@@ -36,7 +36,10 @@ export function copyServices(ctx: ServiceContext): CopyApi {
       const destination = isS3Location(to) ? await Repository.openS3(await s3SpecOf(to, toS3), credentials, { onNotice: ctx.options.note }) : Repository.open(to, credentials);
       try {
         checkCopyable(repo, destination);
-        for (const uid of chosen) repo.meta.requireVersion(uid);
+        for (const uid of chosen) {
+          const version = repo.meta.requireVersion(uid);
+          if (version.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `version ${uid} is ${version.state === VersionState.invalid ? 'invalid' : 'incomplete'}; only valid versions are copied`);
+        }
       } catch (error) {
         destination.close();
         throw error;

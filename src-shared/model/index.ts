@@ -70,6 +70,21 @@ export interface BackupResult {
   stats: BackupStats;
   /** the store requests the backup retried */
   retries?: StoreRetries;
+  /** blocks of the source read again at the end and compared with what was stored */
+  sourceCheck?: SourceCheck;
+}
+
+/**
+ * A source that changes while it is read (a live disk without a snapshot) gives a version that
+ * never existed on disk: a few blocks read during the backup are read again at its end.
+ */
+export interface SourceCheck {
+  /** blocks read again */
+  sampled: number;
+  /** indexes of the sampled blocks whose bytes differ from what was stored: the source changed */
+  changed: number[];
+  /** why no block was read again (a stream cannot be), or null */
+  skipped: string | null;
 }
 
 export interface BackupStats {
