@@ -129,7 +129,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
   try {
     if (args.vm.length) {
-      for (const kind of args.vm) await (kind === 'nbd' ? runNbdBench : runQcow2Bench)(work, args.size, args.seed);
+      // every figure of the run in one table at the end (the logs go to stderr meanwhile)
+      const tables: string[] = [];
+      for (const kind of args.vm) tables.push(await (kind === 'nbd' ? runNbdBench : runQcow2Bench)(work, args.size, args.seed));
+      process.stdout.write(tables.join(''));
     } else {
       await run(args, work);
     }

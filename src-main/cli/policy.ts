@@ -83,6 +83,14 @@ function applyOptions(policy: Policy, values: Values): Policy {
     if (bitmap === '') delete next.bitmap;
     else next.bitmap = bitmap;
   }
+  if (values['rbd-snapshots'] && values['no-rbd-snapshots']) throw new UsageError('give --rbd-snapshots or --no-rbd-snapshots, not both');
+  if (values['rbd-snapshots']) next.rbdSnapshots = true;
+  if (values['no-rbd-snapshots']) delete next.rbdSnapshots;
+  const hints = text(values, 'hints-command');
+  if (hints !== undefined) {
+    if (hints === '') delete next.hintsCommand;
+    else next.hintsCommand = hints;
+  }
   for (const key of ['pre', 'post'] as const) {
     const command = text(values, key);
     if (command !== undefined) {
@@ -124,6 +132,9 @@ const POLICY_OPTIONS = {
   full: { type: 'boolean' },
   incremental: { type: 'boolean' },
   bitmap: { type: 'string' },
+  'rbd-snapshots': { type: 'boolean' },
+  'no-rbd-snapshots': { type: 'boolean' },
+  'hints-command': { type: 'string' },
   pre: { type: 'string' },
   post: { type: 'string' },
   'on-failure': { type: 'string' },
@@ -135,6 +146,14 @@ const POLICY_OPTIONS = {
   json: { type: 'boolean' },
   ...KEEP_OPTIONS,
 } as const;
+
+/** How a backup policy finds changes, for the listing: " (bitmap nightly)" ... */
+function changeSourceText(p: Policy): string {
+  if (p.bitmap) return ` (bitmap ${p.bitmap})`;
+  if (p.rbdSnapshots) return ' (RBD snapshots)';
+  if (p.hintsCommand) return ' (hints command)';
+  return '';
+}
 
 function policyRows(ctx: CommandContext, policies: PolicyInfo[]): void {
   if (ctx.values.json) { ctx.out(JSON.stringify(policies, null, 2)); return; }
@@ -148,13 +167,13 @@ function policyRows(ctx: CommandContext, policies: PolicyInfo[]): void {
       p.schedule ? describeSchedule(p.schedule) : '-',
       p.nextRun ? p.nextRun.replace('T', ' ').slice(0, 16) : '-',
       p.run.lastState ? `${p.run.lastState}${p.run.lastEnded ? ` ${p.run.lastEnded.replace('T', ' ').slice(0, 16)}` : ''}` : '-',
-      p.kind === 'backup' ? `${p.source}${p.retention ? `; ${retentionText(p.retention)}` : ''}` : p.kind === 'verify' ? `${p.mode ?? 'deep'} scrub${p.percent ? ` of ${p.percent}%` : ''}` : p.full ? 'full cleanup' : 'fast cleanup',
+      p.kind === 'backup' ? `${p.source}${changeSourceText(p)}${p.retention ? `; ${retentionText(p.retention)}` : ''}` : p.kind === 'verify' ? `${p.mode ?? 'deep'} scrub${p.percent ? ` of ${p.percent}%` : ''}` : p.full ? 'full cleanup' : 'fast cleanup',
     ]),
   ));
 }
 
 export const policyCommand: Command = {
-  usage: 'policy ls [--json] | policy show NAME [--json] | policy rm NAME | policy add NAME (--source SRC | --verify | --cleanup) [--cron EXPR | --every 6h] [--tz ZONE] [-t TAG]... [--full] [--bitmap NAME] [--pre CMD] [--post CMD] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-tagged TAG]... [--on-failure CMD] [--on-success CMD] [-p PERCENT] [--fast] [--full-cleanup] [--disable] | policy edit NAME [the same options, --enable, --no-schedule; "" clears a command or the bitmap]',
+  usage: 'policy ls [--json] | policy show NAME [--json] | policy rm NAME | policy add NAME (--source SRC | --verify | --cleanup) [--cron EXPR | --every 6h] [--tz ZONE] [-t TAG]... [--full] [--bitmap NAME | --rbd-snapshots | --hints-command CMD] [--pre CMD] [--post CMD] [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-tagged TAG]... [--on-failure CMD] [--on-success CMD] [-p PERCENT] [--fast] [--full-cleanup] [--disable] | policy edit NAME [the same options, --enable, --no-schedule, --no-rbd-snapshots; "" clears a command or the bitmap]',
   summary: 'policies stored in the repository: a disk\'s scheduled backups and retention, verify and cleanup schedules (run by "blockvault daemon")',
   options: POLICY_OPTIONS,
   args: [1, 2],

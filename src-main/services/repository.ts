@@ -184,7 +184,7 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
         if (passphrase === undefined && keyFile === undefined && (await Repository.s3IsEncrypted(spec))) {
           throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
         }
-        const s3repo = await Repository.openS3(spec, credentials(passphrase, keyFile));
+        const s3repo = await Repository.openS3(spec, credentials(passphrase, keyFile), { onNotice: ctx.options.note });
         try {
           await s3repo.ensureConfigPublished();
         } catch (error) {

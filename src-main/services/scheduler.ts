@@ -6,17 +6,18 @@
 // is the backup (its pre and post commands inside the job), then the policy's prune, then a
 // fast cleanup. One scheduler serves a repository: it claims it in the metadata, and a
 // second process (the desktop app beside a daemon) is told who serves it and stays idle.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { hasRules, type Policy } from '../../src-shared/api/policy';
 import { nextSlot, previousSlot } from '../../src-shared/api/schedule';
 import type { Job } from '../../src-shared/api/types';
-import { EngineError, serializeError } from '../engine/errors';
+import { serializeError } from '../engine/errors';
 import { claimScheduler, getPolicy, listPolicies, policyRun, recordPolicyRun, releaseScheduler, type StoredPolicy } from '../engine/meta/policies';
 import { VersionState } from '../engine/meta/schema';
 import type { ServiceContext } from './context';
-import { jobServices, submitBackup } from './jobs';
+import { jobServices } from './jobs';
+import { submitPolicyBackup } from './policy-backup';
 import { submitPrune } from './policies';
+import { runCommand } from './shell';
 
 export interface Clock {
   now(): number;
@@ -33,9 +34,6 @@ export const systemClock: Clock = {
 /** A timer wakes the scheduler at least this often, so clock jumps and sleep are noticed. */
 const MAX_SLEEP_MS = 15 * 60_000;
 
-/** Output of a hook command kept in the job log. */
-const MAX_OUTPUT = 4000;
-
 interface Served {
   path: string;
   timers: Map<string, unknown>;
@@ -48,45 +46,6 @@ export interface SchedulerOptions {
   mode: string;
   /** a line for the operator (the daemon prints these) */
   note?: (line: string) => void;
-}
-
-/**
- * Runs a shell command (a pre/post hook or a notification) with `input` on stdin; resolves
- * with its output, rejects when it exits non-zero or `signal` fires.
- */
-export function runCommand(command: string, env: Record<string, string>, input: string, signal?: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new EngineError('CANCELED', `command canceled: ${command}`));
-      return;
-    }
-    // Its own process group, so a cancel stops the command's children too (sleep, rsync ...).
-    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    const stop = (): void => {
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    };
-    signal?.addEventListener('abort', stop, { once: true });
-    let output = '';
-    const collect = (chunk: Buffer): void => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8'); };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-    child.on('error', (error) => {
-      signal?.removeEventListener('abort', stop);
-      reject(error);
-    });
-    child.on('close', (code, killedBy) => {
-      signal?.removeEventListener('abort', stop);
-      if (code === 0) resolve(output.trim());
-      else if (signal?.aborted) reject(new EngineError('CANCELED', `command canceled: ${command}`));
-      else reject(new EngineError('INTERNAL', `command "${command}" ${killedBy ? `was killed by ${killedBy}` : `exited with ${code}`}${output.trim() ? `: ${output.trim().slice(0, 500)}` : ''}`));
-    });
-  });
 }
 
 export class Scheduler {
@@ -217,23 +176,7 @@ export class Scheduler {
     };
     try {
       if (policy.kind === 'backup') {
-        const env = { BLOCKVAULT_POLICY: policy.name, BLOCKVAULT_REPO: repo.path, BLOCKVAULT_SOURCE: policy.source! };
-        const hook = (what: 'pre' | 'post', command: string | undefined, log: (m: string, l?: 'info' | 'warn' | 'error') => void, signal: AbortSignal, extra: Record<string, string> = {}): Promise<void> | undefined => {
-          if (!command) return undefined;
-          log(`${what} command: ${command}`);
-          return runCommand(command, { ...env, ...extra }, '', signal).then((output) => { if (output) log(`${what} command output: ${output}`); });
-        };
-        const base = policy.incremental === false ? undefined : repo.meta.latestValidVersion(policy.name);
-        const from = base && base.state === VersionState.valid ? base.uid : undefined;
-        // with a dirty bitmap: an incremental reads only what it marks; every run (the first
-        // one too, which creates it) starts it afresh for the next run
-        const bitmap = policy.bitmap ? { bitmap: policy.bitmap, rotateBitmap: true } : {};
-        const ok = await step(() => submitBackup(ctx, { source: policy.source!, name: policy.name, snapshot: policy.snapshot, tags: policy.tags, from, ...bitmap }, {
-          // Always a before hook: the source is checked inside the job, so a failure is in the history.
-          before: async (log, signal) => { await hook('pre', policy.pre, log, signal); },
-          after: async (log, signal, uid) => { await hook('post', policy.post, log, signal, { BLOCKVAULT_VERSION: uid }); },
-          params: { policy: policy.name },
-        }));
+        const ok = await step(() => submitPolicyBackup(ctx, policy, this.clock.now()));
         if (ok && policy.retention && hasRules(policy.retention)) {
           if (await step(() => submitPrune(ctx, { name: policy.name }))) await step(() => this.cleanupJob(ctx, false));
         }

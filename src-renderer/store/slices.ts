@@ -1,9 +1,9 @@
 // The store's slices. Each slice owns its part of the state and the actions that load or
 // change it through the API client; events from the main side write through `setState`.
 import type { StateCreator } from 'zustand';
-import type { AppInfo, Job, RecentRepository, RepositoryInfo, RepositorySummary } from '../../src-shared/api/types';
+import type { AppInfo, Job, NbdServing, RecentRepository, RepositoryInfo, RepositorySummary } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
-import type { CreateRepositoryArgs, S3ConnectionArgs } from '../../src-shared/api/contract';
+import type { CreateRepositoryArgs, S3ConnectionArgs, ServeNbdArgs } from '../../src-shared/api/contract';
 import type { Version } from '../../src-shared/model';
 import type { ApiClient, ConnectionState } from '../api/client';
 import { toApiError } from '../api/client';
@@ -99,7 +99,16 @@ export interface UiSlice {
   dismiss(id: number): void;
 }
 
-export type AppState = SessionSlice & VersionsSlice & JobsSlice & UiSlice;
+/** Versions this process serves over NBD ("Serve over NBD"); polled while a screen shows them. */
+export interface ServingsSlice {
+  servings: NbdServing[];
+  loadServings(): Promise<void>;
+  /** resolves to the new serving; a refusal is thrown to the caller (its dialog shows it) */
+  startServing(args: ServeNbdArgs): Promise<NbdServing>;
+  stopServing(id: string): Promise<void>;
+}
+
+export type AppState = SessionSlice & VersionsSlice & JobsSlice & ServingsSlice & UiSlice;
 type Slice<T> = StateCreator<AppState, [], [], T>;
 
 export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) => ({
@@ -261,6 +270,32 @@ export const jobsSlice = (api: ApiClient): Slice<JobsSlice> => (set, get) => ({
       get().upsertJob(await api.cancelJob({ id }));
     } catch (error) {
       get().reportError(error, 'Canceling the job');
+    }
+  },
+});
+
+export const servingsSlice = (api: ApiClient): Slice<ServingsSlice> => (set, get) => ({
+  servings: [],
+  async loadServings() {
+    try {
+      set({ servings: await api.listServingsNbd() });
+    } catch (error) {
+      get().reportError(error, 'Loading the NBD servings');
+    }
+  },
+  async startServing(args) {
+    const serving = await api.startServingNbd(args);
+    set({ servings: [...get().servings.filter((s) => s.id !== serving.id), serving] });
+    return serving;
+  },
+  async stopServing(id) {
+    try {
+      const stopped = await api.stopServingNbd({ id });
+      set({ servings: get().servings.filter((s) => s.id !== id) });
+      get().notify('success', `Stopped serving ${stopped.uid.slice(0, 8)} (${stopped.blocksVerified.toLocaleString()} blocks read and verified)`);
+    } catch (error) {
+      get().reportError(error, 'Stopping the NBD serving');
+      await get().loadServings();
     }
   },
 });

@@ -111,6 +111,8 @@ export interface BackupArgs {
   post?: string;
   /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
   uid?: string;
+  /** a source that changed while it was read (sampled blocks differ when read again) fails the backup (SOURCE_CHANGED) instead of warning */
+  strict?: boolean;
 }
 export interface RestoreArgs {
   uid: string;
@@ -150,7 +152,11 @@ export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
 /** a Unix socket path, or a TCP port on 127.0.0.1 (0: any free port); neither: any free port */
-export interface ServeNbdArgs { uid: string; socket?: string; port?: number; cow?: boolean }
+export interface ServeNbdArgs {
+  uid: string; socket?: string; port?: number; cow?: boolean;
+  /** with cow: when the serving stops, its changed disk becomes a new version of this name (its base: the served version) */
+  saveAs?: string;
+}
 export interface ServingIdArgs { id: string }
 export interface SavePolicyArgs { policy: Policy; create: boolean }
 export interface PruneArgs {

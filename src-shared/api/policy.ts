@@ -48,6 +48,19 @@ export interface Policy {
    * run reads what changed since this one (the first run creates it).
    */
   bitmap?: string;
+  /**
+   * An `rbd:POOL/IMAGE` source: each run creates the snapshot `blockvault-<UTC time>`, backs
+   * it up incrementally with `rbd diff --from-snap` the snapshot of the base version (when it
+   * still exists), then removes the older blockvault-made snapshots of the image; a failed or
+   * canceled run removes the one it created. Snapshots not made by Blockvault are never touched.
+   */
+  rbdSnapshots?: boolean;
+  /**
+   * Shell command run before each incremental backup: its stdout is the change hints (backy2's
+   * format, `rbd diff --format=json`) since the base version, whose UID, date, snapshot name
+   * and source it gets as BLOCKVAULT_BASE_UID, _DATE, _SNAPSHOT and _SOURCE.
+   */
+  hintsCommand?: string;
   /** run before the backup (a non-zero exit fails the run) and after it */
   pre?: string;
   post?: string;
@@ -153,6 +166,8 @@ export const policySchema = z
     tags: z.array(text(256).refine((t) => !t.includes(','), 'must not contain a comma')).max(64).optional(),
     incremental: z.boolean().optional(),
     bitmap: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a bitmap name: 1 to 64 letters, digits, ".", "_" or "-"').optional(),
+    rbdSnapshots: z.boolean().optional(),
+    hintsCommand: text(4096).optional(),
     pre: text(4096).optional(),
     post: text(4096).optional(),
     retention: retentionSchema.optional(),
@@ -161,10 +176,55 @@ export const policySchema = z
     full: z.boolean().optional(),
   })
   .refine((p) => p.kind !== 'backup' || p.source !== undefined, { path: ['source'], message: 'a backup policy needs a source' })
-  .refine((p) => p.kind === 'backup' || (p.source === undefined && p.retention === undefined && p.pre === undefined && p.post === undefined && p.bitmap === undefined), {
+  .refine((p) => p.kind === 'backup' || (p.source === undefined && p.retention === undefined && p.pre === undefined && p.post === undefined && p.bitmap === undefined && !p.rbdSnapshots && p.hintsCommand === undefined), {
     path: ['kind'],
-    message: 'source, retention, a bitmap and pre/post commands belong to backup policies',
+    message: 'source, retention, a bitmap, RBD snapshots, a hints command and pre/post commands belong to backup policies',
+  })
+  .superRefine((p, ctx) => {
+    const problem = changeSourceProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
   });
+
+/** What a backup policy's source is, for the change-tracking options that apply to it. */
+export type PolicySourceKind = 'rbd' | 'rbd-snapshot' | 'qcow2' | 'nbd' | 'path' | 'other';
+
+export function policySourceKind(source: string | undefined): PolicySourceKind {
+  if (!source) return 'other';
+  if (source.startsWith('rbd:')) return /^rbd:[^?]*@/.test(source) ? 'rbd-snapshot' : 'rbd';
+  if (source.startsWith('qcow2:')) return 'qcow2';
+  if (source.startsWith('nbd://') || source.startsWith('nbd+unix://')) return 'nbd';
+  if (source.startsWith('/')) return 'path';
+  return 'other';
+}
+
+/** Where a dirty bitmap may apply: qcow2 (as qcow2: or as a plain path to a qcow2 file) and NBD. */
+export function bitmapApplies(source: string | undefined): boolean {
+  const kind = policySourceKind(source);
+  return kind === 'qcow2' || kind === 'nbd' || kind === 'path';
+}
+
+/**
+ * The change-tracking options of a backup policy against its source, checked the same way by
+ * the CLI, the services and the GUI: a bitmap for qcow2/NBD sources, RBD snapshot management
+ * for an `rbd:POOL/IMAGE` (no @SNAP: the policy makes the snapshots), a hints command for any
+ * source but not beside another change source; none of them for a full-only policy.
+ */
+export function changeSourceProblem(p: Pick<Policy, 'kind' | 'source' | 'snapshot' | 'bitmap' | 'rbdSnapshots' | 'hintsCommand' | 'incremental'>): { field: 'bitmap' | 'rbdSnapshots' | 'hintsCommand'; message: string } | null {
+  if (p.kind !== 'backup') return null;
+  const kind = policySourceKind(p.source);
+  if (p.bitmap !== undefined && !bitmapApplies(p.source)) return { field: 'bitmap', message: `a dirty bitmap needs a qcow2 or NBD source; ${kind === 'rbd' || kind === 'rbd-snapshot' ? 'for an RBD image let the policy manage snapshots (--rbd-snapshots)' : `"${p.source}" is neither`}` };
+  if (p.rbdSnapshots) {
+    if (kind === 'rbd-snapshot') return { field: 'rbdSnapshots', message: 'with RBD snapshots the source is the image (rbd:POOL/IMAGE, without @SNAP): the policy makes the snapshots' };
+    if (kind !== 'rbd') return { field: 'rbdSnapshots', message: 'RBD snapshots need an RBD source (rbd:POOL/IMAGE)' };
+    if (p.snapshot !== undefined) return { field: 'rbdSnapshots', message: 'with RBD snapshots each version\'s snapshot name is the RBD snapshot it was read from; drop the snapshot name' };
+    if (p.bitmap !== undefined) return { field: 'rbdSnapshots', message: 'RBD images have no dirty bitmaps' };
+  }
+  if (p.hintsCommand !== undefined) {
+    if (p.bitmap !== undefined || p.rbdSnapshots) return { field: 'hintsCommand', message: `a hints command and ${p.bitmap !== undefined ? 'a dirty bitmap' : 'RBD snapshots'} are two change sources; choose one` };
+    if (p.incremental === false) return { field: 'hintsCommand', message: 'a hints command is for incremental runs; this policy always backs up in full' };
+  }
+  return null;
+}
 
 /** Whether any counting rule or tag rule is set. */
 export function hasRules(retention: Retention): boolean {

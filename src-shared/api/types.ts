@@ -1,7 +1,7 @@
 // Plain data the API carries besides the engine's model: repository summaries, jobs, the
 // facts about paths and devices that wizards show. No classes; everything survives JSON.
 import type { PruneDecision } from './policy';
-import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
+import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, StoreRetries, Version } from '../model';
 import type { ErrorCode, SerializedError } from './errors';
 import type { S3ConnectionArgs } from './contract';
 
@@ -258,6 +258,8 @@ export interface JobLogLine {
 export interface ScrubJobResult {
   reports: ScrubSummary[];
   invalidatedVersions: string[];
+  /** the store requests the scrub retried */
+  retries?: StoreRetries;
 }
 
 export interface ExportJobResult {
@@ -405,4 +407,10 @@ export interface NbdServing {
   changedBlocks: number;
   /** the last error a client was answered with (a corrupt or missing object) */
   lastError: string | null;
+  /** with cow: the temporary file that holds the changed blocks while serving (removed when it stops) */
+  overlay: string | null;
+  /** with cow: the name the changed disk is saved as when the serving stops */
+  saveAs: string | null;
+  /** after a stop with saveAs: the new version and the job that saved it */
+  saved?: { uid: string; job: string };
 }

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { MigratedVersion } from '../../../src-shared/api/types';
 import { isZero } from '../codec/object';
-import { publishManifest } from '../describe';
+import { finishVersion } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { BlockRowWriter, claimObject } from '../meta/block-rows';
 import { ObjectState, VersionState } from '../meta/schema';
@@ -336,9 +336,7 @@ async function migrateOne(
     const failed = result.problems.length + result.blocksFailedEarlier;
     result.status = version.valid && failed === 0 ? 'valid' : 'invalid';
     // Sealed and described in the store like a backup's version before it gets its state.
-    meta.transaction(() => meta.sealBlockList(vid));
-    await publishManifest(repo, version.uid, options.signal);
-    meta.durableTransaction(() => meta.setVersionState(vid, result.status === 'valid' ? VersionState.valid : VersionState.invalid));
+    await finishVersion(repo, vid, version.uid, { state: result.status === 'valid' ? VersionState.valid : VersionState.invalid, signal: options.signal });
     return result;
   } finally {
     meta.releaseLock(lockName);

@@ -15,7 +15,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { CopiedVersion, CopyResult as SharedCopyResult, Progress, RepositorySettings } from '../../../src-shared/model';
 import { ObjectCodec, type CodecKeys, type CompressionSetting } from '../codec/object';
-import { publishManifest } from '../describe';
+import { finishVersion } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { BlockRowWriter, claimObject, type ObjectClaim } from '../meta/block-rows';
 import type { Metadata } from '../meta/database';
@@ -254,17 +254,18 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
     const expected = Math.ceil(version.size / version.block_size);
     if (count !== expected) throw new EngineError('INTERNAL', `copy of version ${uid}: ${count} block rows, expected ${expected}`);
     throwIfAborted(o.signal, 'copy');
-    dmeta.transaction(() => {
-      const digest = dmeta.sealBlockList(vid);
-      // Same names, same list: a plain copy's block list must hash as the source's did.
-      if (!o.recode && version.block_list_digest && !digest.equals(version.block_list_digest)) {
-        throw new EngineError('OBJECT_CORRUPT', `copy of version ${uid}: the copied block list does not match the source's digest`);
-      }
-      if (version.protected === 1) dmeta.setProtected(vid, true);
-    });
     // Valid only once its manifest is durable in the destination's store.
-    await publishManifest(destination, uid, o.signal);
-    dmeta.durableTransaction(() => dmeta.setVersionState(vid, VersionState.valid));
+    await finishVersion(destination, vid, uid, {
+      state: VersionState.valid,
+      signal: o.signal,
+      sealed: (digest) => {
+        // Same names, same list: a plain copy's block list must hash as the source's did.
+        if (!o.recode && version.block_list_digest && !digest.equals(version.block_list_digest)) {
+          throw new EngineError('OBJECT_CORRUPT', `copy of version ${uid}: the copied block list does not match the source's digest`);
+        }
+        if (version.protected === 1) dmeta.setProtected(vid, true);
+      },
+    });
     return outcome;
   } catch (error) {
     if (versionId !== undefined) {
