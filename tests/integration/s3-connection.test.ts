@@ -169,7 +169,7 @@ describe('Test connection (testS3Connection) and S3 repositories through the ser
 
     const s3 = { endpoint: RGW_ENDPOINT, region: 'us-east-1', pathStyle: true, credentialsFile: goodCredentials };
     const info = await call<RepositoryInfo>('createRepository', { path: `s3://${bucket}/site/a`, s3, blockSize: 65536 });
-    assert.deepEqual(info.store, { kind: 's3', endpoint: RGW_ENDPOINT, bucket, prefix: 'site/a', region: 'us-east-1', pathStyle: true });
+    assert.deepEqual(info.store, { kind: 's3', endpoint: RGW_ENDPOINT, bucket, prefix: 'site/a', region: 'us-east-1', pathStyle: true, metadataFile: join(dir, 'state', 'blockvault', 'repositories', info.settings.id, 'metadata.sqlite') });
     assert.deepEqual((await call<RepositoryInfo>('getRepository', {})).store, info.store);
 
     const found = await test(`s3://${bucket}/site/a`, RGW_ENDPOINT);

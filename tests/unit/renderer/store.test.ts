@@ -120,7 +120,7 @@ test('an encrypted repository asks for its passphrase: WRONG_KEY opens the dialo
 test('an encrypted S3 repository: the passphrase dialog keeps how it is reached, and the open call sends it with the passphrase', async () => {
   const s3 = { endpoint: 'http://rgw.example:7480', pathStyle: true, credentialsFile: '/etc/blockvault/s3' };
   const path = 's3://backups/site-a';
-  const opened = { ...repository, path, store: { kind: 's3' as const, endpoint: s3.endpoint, bucket: 'backups', prefix: 'site-a', region: 'us-east-1', pathStyle: true }, settings: { ...repository.settings, encrypted: true } };
+  const opened = { ...repository, path, store: { kind: 's3' as const, endpoint: s3.endpoint, bucket: 'backups', prefix: 'site-a', region: 'us-east-1', pathStyle: true, metadataFile: '/home/u/.local/state/blockvault/repositories/r/metadata.sqlite' }, settings: { ...repository.settings, encrypted: true } };
   const seen: unknown[] = [];
   const fake = fakeClient({
     openRepository: (args) => {
