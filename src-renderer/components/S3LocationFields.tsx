@@ -50,15 +50,13 @@ export function S3LocationFields({ value, onChange, legend = 'S3 bucket' }: {
     <fieldset className="s3-location">
       <legend>{legend}</legend>
       {input('endpoint', 'Endpoint URL', 'http://rgw.example:7480', 'empty: AWS (or BLOCKVAULT_S3_ENDPOINT where Blockvault runs)')}
+      <label className="checkbox s3-path-style" title="the bucket name goes in the URL's path (http://host/bucket/key) instead of the host name">
+        <input type="checkbox" checked={value.pathStyle} onChange={(event) => set('pathStyle', event.target.checked)} /> Path-style addressing (RGW, MinIO)
+      </label>
       <div className="row wrap top s3-place">
         {input('bucket', 'Bucket', 'backups', 'must exist already')}
         {input('prefix', 'Prefix', 'site-a', 'a folder inside the bucket; empty: the bucket itself')}
-      </div>
-      <div className="row wrap top s3-place">
         {input('region', 'Region', 'us-east-1', 'empty: us-east-1 (RGW accepts any)')}
-        <label className="checkbox s3-path-style" title="the bucket name goes in the URL's path (http://host/bucket/key), as RGW without DNS wildcards wants">
-          <input type="checkbox" checked={value.pathStyle} onChange={(event) => set('pathStyle', event.target.checked)} /> Path-style addressing (RGW, MinIO)
-        </label>
       </div>
       <div className="field">
         <span className="label" id={`${id}-credentials`}>Credentials</span>

@@ -93,6 +93,7 @@ function StoreLine({ store }: { store: StoreLocation }) {
         ['Prefix', store.prefix || '(none)'],
         ['Region', store.region],
         ['Addressing', store.pathStyle ? 'path-style' : 'virtual-hosted'],
+        ['Metadata cache', store.metadataFile],
       ];
   return (
     <div className="store-line" data-testid="store-line" data-kind={store.kind}>
