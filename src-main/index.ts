@@ -61,7 +61,7 @@ async function pick(purpose: PickPurpose, defaultPath?: string): Promise<string 
   }
   const options: OpenDialogOptions = {
     defaultPath: defaultPath ?? (purpose === 'source' ? '/dev' : undefined),
-    title: { openRepository: 'Open a repository', createRepository: 'Folder for a new repository', source: 'Back up a file or block device', hints: 'Hints file', importFile: 'Import metadata', target: '', exportFile: '' }[purpose],
+    title: { openRepository: 'Open a repository', createRepository: 'Folder for a new repository', source: 'Back up a file or block device', hints: 'Hints file', importFile: 'Import metadata', credentialsFile: 'S3 credentials file', target: '', exportFile: '' }[purpose],
     properties: purpose === 'openRepository' || purpose === 'createRepository' ? ['openDirectory', 'createDirectory', 'showHiddenFiles'] : ['openFile', 'showHiddenFiles'],
   };
   const result = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
@@ -139,14 +139,16 @@ function wire(): void {
 async function openInitialRepository(): Promise<void> {
   const index = process.argv.indexOf('--repo');
   const given = index >= 0 ? process.argv[index + 1] : undefined;
-  const path = given ? (isAbsolute(given) ? given : resolve(given)) : (await services.api.listRecentRepositories({}))[0]?.path;
-  if (!path || !existsSync(path)) return;
+  const recent = given ? undefined : (await services.api.listRecentRepositories({}))[0];
+  const s3 = recent?.s3;
+  const path = given ? (given.startsWith('s3://') || isAbsolute(given) ? given : resolve(given)) : recent?.path;
+  if (!path || (!path.startsWith('s3://') && !existsSync(path))) return;
   try {
-    await services.api.openRepository({ path });
+    await services.api.openRepository(s3 ? { path, s3 } : { path });
   } catch (error) {
     // An encrypted repository: it becomes the newest recent one, and the window asks for
     // its passphrase at start.
-    if ((error as { code?: string }).code === 'WRONG_KEY') services.context.config.addRecent(path, true);
+    if ((error as { code?: string }).code === 'WRONG_KEY') services.context.config.addRecent(path, true, s3);
     else dialog.showErrorBox('Blockvault', `Cannot open ${path}: ${(error as Error).message}`);
   }
 }

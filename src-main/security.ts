@@ -7,8 +7,9 @@
 // any file it likes): a path the admin chose in a native dialog (`pickPath`) is granted at
 // once; any other path (typed in a field) is granted only after the admin confirms it in a
 // native message box that the main process shows and no renderer script can click. Paths
-// that are only read for listing (inspectPath, openRepository) are not gated: the services
-// validate them and they change nothing.
+// that are only read for listing (inspectPath, openRepository's folder) are not gated: the
+// services validate them and they change nothing. An S3 credentials file is gated (read): the
+// secret key in it signs requests to whatever endpoint the call names.
 
 export const RENDERER_HOST = 'blockvault';
 /** The renderer's own page under the app:// protocol (no file:// anywhere). */
@@ -74,6 +75,13 @@ export function gatedPaths(method: string, args: unknown): Array<{ path: string;
       return text(a.file) ? [{ path: a.file, access: 'write' }] : [];
     case 'startImport':
       return text(a.file) ? [{ path: a.file, access: 'read' }] : [];
+    case 'openRepository':
+    case 'createRepository':
+    case 'testS3Connection': {
+      // an S3 credentials file: the main process reads the secret key in it
+      const file = (a.s3 as Record<string, unknown> | undefined)?.credentialsFile;
+      return text(file) ? [{ path: file, access: 'read' }] : [];
+    }
     default:
       return [];
   }

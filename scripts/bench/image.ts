@@ -50,7 +50,7 @@ export class Prng {
 }
 
 /** Pseudo-random bytes: an AES-128-CTR keystream, several GB/s with AES-NI. */
-function keystream(seed: string, stream: number, length: number): Buffer {
+export function keystream(seed: string, stream: number, length: number): Buffer {
   const key = createHash('sha256').update(`bench-key:${seed}`).digest().subarray(0, 16);
   const iv = Buffer.alloc(16);
   iv.writeUInt32BE(stream >>> 0, 0);

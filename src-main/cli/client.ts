@@ -42,7 +42,8 @@ export class CliClient {
   /** The services without a repository (init, daemon). */
   start(): { api: Api; services: Services } {
     if (!this.services) {
-      this.services = createServices({ mode: this.mode, rememberRecent: false });
+      // Notices (an S3 repository's cache rebuilt from its bucket) go to stderr, beside the output.
+      this.services = createServices({ mode: this.mode, rememberRecent: false, ...(this.mode === 'cli' ? { note: (line: string) => process.stderr.write(`${line}\n`) } : {}) });
       this.api = validatedApi(this.services.api);
     }
     return { api: this.api!, services: this.services };

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ParseArgsConfig } from 'node:util';
 import type { Api } from '../../src-shared/api/contract';
-import type { Job } from '../../src-shared/api/types';
+import type { Job, ScrubJobResult } from '../../src-shared/api/types';
 import type { BackupResult, CleanupResult, RestoreResult, Version } from '../../src-shared/model';
 import { EngineError, type Services } from '../services';
 import { absolute, sourcePath, STREAM } from './client';
@@ -54,8 +54,13 @@ export interface Command {
   summary: string;
   options: NonNullable<ParseArgsConfig['options']>;
   args: [number, number];
+  /** an interrupt only aborts ctx.signal and the command ends in its own time (serve-nbd --save-as saves first); a second one quits at once */
+  finishesAfterInterrupt?: boolean;
   run(ctx: CommandContext): Promise<number | void> | number | void;
 }
+
+/** Exit code of a command that did its work but warns (main.ts EXIT.warning): a backup's source changed while it was read. */
+const EXIT_WARNING = 3;
 
 const json = { type: 'boolean' } as const;
 const machine = { type: 'boolean', short: 'm' } as const;
@@ -125,27 +130,33 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   backup: {
-    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE | --bitmap NAME [--rotate-bitmap] | --from-snap SNAP] [--raw] [--pre CMD] [--post CMD]   (SOURCE: a path, file://PATH, "-" for stdin, qcow2:PATH, nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, rbd:POOL/IMAGE[@SNAP][?conf=PATH&id=USER])',
+    usage: 'backup SOURCE NAME [-s SNAPSHOT] [-t TAG[,TAG]]... [-f|--from UID] [-r|--hints FILE | --bitmap NAME [--rotate-bitmap] | --from-snap SNAP] [--raw] [--strict] [--pre CMD] [--post CMD]   (SOURCE: a path, file://PATH, "-" for stdin, qcow2:PATH, nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, rbd:POOL/IMAGE[@SNAP][?conf=PATH&id=USER])',
     summary: 'back up a file, block device, FIFO ("-": stdin), qcow2 guest disk, NBD export or RBD image; prints the new version UID last',
     options: {
       snapshot: { type: 'string', short: 's' }, tag: { type: 'string', short: 't', multiple: true }, from: { type: 'string', short: 'f' }, hints: { type: 'string', short: 'r' }, json,
       bitmap: { type: 'string' }, 'from-snap': { type: 'string' }, 'rotate-bitmap': { type: 'boolean' }, raw: { type: 'boolean' }, pre: { type: 'string' }, post: { type: 'string' },
+      strict: { type: 'boolean' },
     },
     args: [2, 2],
     async run(ctx) {
       const hints = str(ctx.values, 'hints');
       {
-        const result = resultOf<BackupResult>(await ctx.job('backup', (api) => api.startBackup({
+        const job = await ctx.job('backup', (api) => api.startBackup({
           uid: randomUUID(), source: vmLocation(sourcePath(ctx.positionals[0])), name: ctx.positionals[1], snapshot: str(ctx.values, 'snapshot'), tags: ctx.values.tag as string[] | undefined,
           from: str(ctx.values, 'from'), hints: hints === undefined ? undefined : absolute(hints),
           bitmap: str(ctx.values, 'bitmap'), fromSnap: str(ctx.values, 'from-snap'), rotateBitmap: ctx.values['rotate-bitmap'] === true ? true : undefined, raw: ctx.values.raw === true ? true : undefined,
-          pre: str(ctx.values, 'pre'), post: str(ctx.values, 'post'),
-        })));
+          pre: str(ctx.values, 'pre'), post: str(ctx.values, 'post'), strict: ctx.values.strict === true ? true : undefined,
+        }));
+        const result = resultOf<BackupResult>(job);
         const s = result.stats;
         const seconds = s.durationMs / 1000;
         ctx.err(`backed up ${humanBytes(s.sizeBytes)} in ${humanDuration(seconds)} (${humanBytes(seconds > 0 ? s.sizeBytes / seconds : 0)}/s): ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)}`);
+        // a source that changed while it was read: the version is kept, the exit code says so
+        const changed = (result.sourceCheck?.changed.length ?? 0) > 0;
+        for (const line of job.logs) if (line.level === 'warn') ctx.err(`warning: ${line.message}`);
         if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
         ctx.out(result.uid);
+        if (changed) return EXIT_WARNING;
       }
     },
   },
@@ -201,10 +212,12 @@ export const COMMANDS: Record<string, Command> = {
       }
       const source = str(ctx.values, 'source');
       const percent = int(ctx.values, 'percent', 1, 100);
-      await ctx.job('scrub', () => api.startScrub({ uids, mode: source ? 'source' : ctx.values.deep ? 'deep' : 'fast', percent, source: source === undefined ? undefined : sourcePath(source) }));
+      const job = await ctx.job('scrub', () => api.startScrub({ uids, mode: source ? 'source' : ctx.values.deep ? 'deep' : 'fast', percent, source: source === undefined ? undefined : sourcePath(source) }));
       // The job's result summarizes; the full reports (every problem) are the newest of each version.
       const reports = await Promise.all(uids.map(async (uid) => (await api.listScrubReports({ uid }))[0]));
-      if (ctx.values.json) ctx.out(JSON.stringify(reports, null, 2));
+      // Each report carries the retries of the scrub job that wrote them (one count for the job).
+      const retries = resultOf<ScrubJobResult>(job).retries;
+      if (ctx.values.json) ctx.out(JSON.stringify(reports.map((report) => ({ ...report, retries })), null, 2));
       let bad = false;
       for (const report of reports) {
         const failed = report.problems.length > 0;

@@ -1,5 +1,6 @@
 // CLI entry: global options, command dispatch, error reporting and exit codes.
-// Exit codes: 0 ok, 1 error, 2 usage, 20 scrub found invalid data, 130 interrupted.
+// Exit codes: 0 ok, 1 error, 2 usage, 3 done with a warning (a backup's source changed while it
+// was read), 20 scrub found invalid data, 130 interrupted.
 import { appendFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -9,7 +10,7 @@ import { backy2Argv } from './backy2';
 import { COMMANDS, UsageError, type CommandContext } from './commands';
 import { S3_HELP, S3_OPTIONS, S3_VALUE_OPTIONS, s3Connection } from './s3';
 
-export const EXIT = { ok: 0, error: 1, usage: 2, scrubInvalid: 20, interrupted: 130 } as const;
+export const EXIT = { ok: 0, error: 1, usage: 2, warning: 3, scrubInvalid: 20, interrupted: 130 } as const;
 
 const VERSION = '0.1.0';
 /** How long an interrupted command may take to stop by itself before the process quits. */
@@ -42,7 +43,7 @@ function mainHelp(): string {
     ...names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name].summary}`),
     '',
     'Run "blockvault <command> --help" for a command\'s options.',
-    'Exit codes: 0 ok, 1 error, 2 usage error, 20 scrub found invalid data, 130 interrupted.',
+    'Exit codes: 0 ok, 1 error, 2 usage error, 3 done with a warning (a backup\'s source changed while it was read), 20 scrub found invalid data, 130 interrupted.',
   ].join('\n');
 }
 
@@ -141,6 +142,7 @@ export async function runCli(rawArgv: string[], io: CliIo = { stdout: (t) => pro
     if (controller.signal.aborted) process.exit(EXIT.interrupted);
     err('blockvault: interrupted, stopping (press Ctrl-C again to quit at once)');
     controller.abort();
+    if (command.finishesAfterInterrupt) return;
     // Every wait is cancellable, so commands end well within this; should one not, the process
     // still ends within 2 s (nothing becomes valid without its final commit; a new restore
     // target's temporary file is removed on exit).

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { EngineError, recoverRepository, restoreWithoutDatabase, toEngineError, type StoreCredentials as EngineCredentials } from '../services';
 import { humanBytes, humanDuration } from '../../src-shared/api/format';
-import { absolute } from './client';
 import type { Command, CommandContext } from './commands';
 import { openCredentials } from './credentials';
+import { repositoryPath, s3Connection } from './s3';
 
 function option(ctx: CommandContext, key: string): string | undefined {
   const value = ctx.values[key];
@@ -32,12 +32,12 @@ async function withCredentials<T>(ctx: CommandContext, body: (credentials: Engin
 }
 
 export const recoverCommand: Command = {
-  usage: 'recover PATH [--json]',
-  summary: 'rebuild metadata.sqlite (and a lost blockvault.json) from the store alone; the old database is moved aside',
+  usage: 'recover PATH|s3://BUCKET/PREFIX [--json]',
+  summary: 'rebuild metadata.sqlite (and a lost blockvault.json; for S3 the local cache) from the store alone; the old database is moved aside',
   options: { json: { type: 'boolean' } },
   args: [1, 1],
   async run(ctx) {
-    const result = await withCredentials(ctx, (credentials) => recoverRepository(absolute(ctx.positionals[0]), credentials, ctx.signal));
+    const result = await withCredentials(ctx, (credentials) => recoverRepository(repositoryPath(ctx.positionals[0]), credentials, ctx.signal, s3Connection(ctx.values)));
     if (ctx.values.json) { ctx.out(JSON.stringify(result, null, 2)); return; }
     if (result.movedAside) ctx.err(`the old database was moved to ${basename(result.movedAside)}`);
     if (result.configFileRestored) ctx.err('blockvault.json was written again from the settings in the store');
@@ -52,7 +52,7 @@ export const recoverCommand: Command = {
 export async function restoreWithoutDatabaseCommand(ctx: CommandContext, target: string, force: boolean): Promise<void> {
   const path = option(ctx, 'repo') ?? process.env.BLOCKVAULT_REPO;
   if (!path) throw new EngineError('INVALID_ARGUMENT', 'no repository: pass --repo PATH or set BLOCKVAULT_REPO');
-  const result = await withCredentials(ctx, (credentials) => restoreWithoutDatabase(absolute(path), ctx.positionals[0], target, { credentials, force, signal: ctx.signal }));
+  const result = await withCredentials(ctx, (credentials) => restoreWithoutDatabase(repositoryPath(path), ctx.positionals[0], target, { credentials, force, signal: ctx.signal, s3: s3Connection(ctx.values) }));
   if (ctx.values.json) ctx.out(JSON.stringify(result, null, 2));
   else ctx.out(`restored ${result.uid} to ${result.target} from its manifest: ${humanBytes(result.bytes)}, ${result.blocksVerified} blocks verified, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
 }

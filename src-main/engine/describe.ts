@@ -7,6 +7,7 @@ import { EngineError } from './errors';
 import { REPOSITORY_CONFIG_KEY, REPOSITORY_FORMAT_NAME, REPOSITORY_FORMAT_VERSION } from './format';
 import { encodeManifest, encodeRepositoryConfig, manifestOf, type RepositoryConfigBody } from './meta/manifest';
 import type { Metadata } from './meta/database';
+import type { VersionStateId } from './meta/schema';
 import { manifestKey, type ObjectStore } from './store/port';
 import type { KeySlot } from './codec/keys';
 import type { RepositorySettings } from '../../src-shared/model';
@@ -39,6 +40,30 @@ export async function publishManifest(repo: DescribedRepository, uid: string, si
   } catch (error) {
     throw error instanceof EngineError ? new EngineError(error.code, `writing the manifest of version ${uid}: ${error.message}`, { cause: error }) : error;
   }
+}
+
+/**
+ * The end of every writer of a version (backup, copy, import): seal the block list (its
+ * digest goes into the row), publish the manifest durably, and only then give the version its
+ * state in a durable transaction, so a version is never valid without a manifest a rebuild
+ * can read. `sealed` runs inside the sealing transaction (checks of the digest, protection
+ * that the manifest must carry); `settled` inside the state's transaction (statistics).
+ */
+export async function finishVersion(
+  repo: DescribedRepository,
+  versionId: number,
+  uid: string,
+  options: { state: VersionStateId; sealed?: (digest: Buffer) => void; settled?: () => void; signal?: AbortSignal },
+): Promise<void> {
+  repo.meta.transaction(() => {
+    const digest = repo.meta.sealBlockList(versionId);
+    options.sealed?.(digest);
+  });
+  await publishManifest(repo, uid, options.signal);
+  repo.meta.durableTransaction(() => {
+    repo.meta.setVersionState(versionId, options.state);
+    options.settled?.();
+  });
 }
 
 /** Removes a removed version's manifest (after its rows are gone: a crash keeps it recoverable). */

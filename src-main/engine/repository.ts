@@ -31,6 +31,7 @@ import { prepareFolderStore } from './store/folder';
 import { openStore, REPOSITORY_PREFIX, type ObjectStore, type StoreSpec } from './store/index';
 import type { S3Spec } from './store/s3';
 import { prepareStateDir, repositoryStateDir } from './store/state';
+import { openCache, syncCache, type CacheOptions, type SyncResult } from './cache';
 import type { WorkerSettings } from './workers/protocol';
 
 /** Block sizes from which object files are written and read with O_DIRECT. */
@@ -149,15 +150,23 @@ export function writeRepositoryConfigFile(root: string, config: RepositoryConfig
 
 /** The config of a repository in a store (S3); NOT_A_REPOSITORY when there is none. */
 async function readStoreConfig(store: ObjectStore): Promise<RepositoryConfigFile> {
-  let text: string;
+  let data: Buffer;
   try {
-    text = (await store.get(STORE_CONFIG_KEY)).toString('utf8');
+    data = await store.get(STORE_CONFIG_KEY);
   } catch (error) {
     if (error instanceof EngineError && error.code === 'OBJECT_MISSING') {
+      if ((await store.size(PREVIOUS_STORE_CONFIG_KEY)) !== null) {
+        throw new EngineError('NOT_A_REPOSITORY', `${store.location} has no ${STORE_CONFIG_KEY}, but a key change left the previous config in ${PREVIOUS_STORE_CONFIG_KEY}; copy it back to ${STORE_CONFIG_KEY} with an S3 client`);
+      }
       throw new EngineError('NOT_A_REPOSITORY', `${store.location} is not a Blockvault repository (no ${STORE_CONFIG_KEY}); create one with "blockvault init"`);
     }
     throw error;
   }
+  return parseStoreConfig(store, data);
+}
+
+function parseStoreConfig(store: ObjectStore, data: Buffer): RepositoryConfigFile {
+  const text = data.toString('utf8');
   let config: RepositoryConfigFile;
   try {
     config = JSON.parse(text) as RepositoryConfigFile;
@@ -316,33 +325,34 @@ export class Repository {
   }
 
   /**
-   * Opens an S3 repository: its config from the bucket, its metadata from the local cache.
-   * Without the cache (a new machine, a lost state folder) it fails with NOT_A_REPOSITORY
-   * and says so: the bucket alone does not tell the versions yet.
+   * Opens an S3 repository: its config from the bucket, its metadata from the local cache,
+   * which is rebuilt from the bucket when it is missing or damaged and brought up to date when
+   * another machine changed the versions (engine/cache.ts).
    */
-  static async openS3(spec: S3Spec, credentials: Credentials = {}): Promise<Repository> {
+  static async openS3(spec: S3Spec, credentials: Credentials = {}, options: CacheOptions = {}): Promise<Repository> {
     const store = openStore(spec);
     let meta: Metadata | undefined;
     try {
       const config = await readStoreConfig(store);
       const master = unlock(config, credentials);
-      const file = join(repositoryStateDir(config.id), METADATA_FILE);
-      if (!existsSync(file)) {
-        throw new EngineError(
-          'NOT_A_REPOSITORY',
-          `the local metadata of ${store.location} (repository ${config.id}) is missing: expected at ${file}. The objects and settings in the bucket are intact, but this build cannot rebuild the list of versions from them; put back a copy of that file`,
-        );
-      }
-      meta = new Metadata(file);
-      meta.migrate();
-      if (meta.getSetting('id') !== config.id) throw new EngineError('NOT_A_REPOSITORY', `${file} belongs to repository ${meta.getSetting('id')}, not ${config.id}`);
-      prepareStateDir(config.id, store.location);
+      repositoryStateDir(config.id);
+      meta = await openCache(store, config.id, master ? deriveSubKeys(master.key, config.id).meta : null, options);
       return new Repository(s3Path(spec), meta, store, config, master);
     } catch (error) {
       meta?.close();
       await store.close();
       throw error;
     }
+  }
+
+  /**
+   * Brings an S3 repository's cache up to the bucket (versions another machine added, removed
+   * or changed since it opened); nothing to do for a folder repository, whose database is the
+   * one copy. Cleanup calls it before it decides what is unreferenced.
+   */
+  async syncWithStore(signal?: AbortSignal): Promise<SyncResult | null> {
+    if (this.store.kind === 'folder') return null;
+    return syncCache(this.meta, this.store, this.keys?.meta ?? null, signal);
   }
 
   /** Opens a repository; an encrypted one needs credentials (WRONG_KEY otherwise). */
@@ -422,13 +432,19 @@ export class Repository {
     if (!this.config.encryption || !this.master) throw new EngineError('INVALID_ARGUMENT', 'this repository is not encrypted');
   }
 
-  /** Applies a change to the key slots as they are on disk now (another process may have changed them). */
+  /**
+   * Applies a change to the key slots as they are now in the repository (another process or
+   * machine may have changed them), then publishes them to the store's `repository/config`.
+   */
   private async updateKeys(change: (keys: KeySlot[]) => KeySlot[]): Promise<void> {
-    if (this.store.kind !== 'folder') throw new EngineError('INVALID_ARGUMENT', `the keys of a repository in ${this.store.kind} cannot be changed by this build`);
-    const current = readConfig(this.path);
-    const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
-    writeConfig(this.path, merged);
-    this.config = merged;
+    if (this.store.kind === 'folder') {
+      const current = readConfig(this.path);
+      const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
+      writeConfig(this.path, merged);
+      this.config = merged;
+    } else {
+      this.config = await replaceStoreConfig(this.store, change);
+    }
     await this.publishConfig();
   }
 
@@ -464,6 +480,31 @@ export class Repository {
     this.meta.close();
     void this.store.close();
   }
+}
+
+/** Where a key change keeps the config it replaces until the new one is written and read back. */
+export const PREVIOUS_STORE_CONFIG_KEY = `${REPOSITORY_PREFIX}previous-${REPOSITORY_CONFIG_FILE}`;
+
+/**
+ * Replaces the key slots of a store's config (S3): the config as the bucket holds it now is
+ * changed, its bytes are first kept under PREVIOUS_STORE_CONFIG_KEY, the new config is written
+ * with one PUT (atomic: readers see the old or the new, whole) and read back; only then is the
+ * kept copy deleted, since it holds the old slots (a changed passphrase must stop working).
+ * A failure on the way leaves the old config in place or recoverable from the kept copy.
+ */
+async function replaceStoreConfig(store: ObjectStore, change: (keys: KeySlot[]) => KeySlot[]): Promise<RepositoryConfigFile> {
+  const oldBytes = await store.get(STORE_CONFIG_KEY);
+  const current = parseStoreConfig(store, oldBytes);
+  const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
+  const newBytes = Buffer.from(`${JSON.stringify(merged, null, 2)}\n`);
+  await store.put(PREVIOUS_STORE_CONFIG_KEY, oldBytes);
+  await store.put(STORE_CONFIG_KEY, newBytes);
+  const written = await store.get(STORE_CONFIG_KEY);
+  if (!written.equals(newBytes)) {
+    throw new EngineError('IO_ERROR', `${store.location}: ${STORE_CONFIG_KEY} reads back different from what was written (another process changed the keys at the same moment?); the previous config is kept as ${PREVIOUS_STORE_CONFIG_KEY}`);
+  }
+  await store.delete(PREVIOUS_STORE_CONFIG_KEY);
+  return merged;
 }
 
 /** How an S3 repository is named: its location without the endpoint. */

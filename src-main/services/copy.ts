@@ -33,10 +33,13 @@ export function copyServices(ctx: ServiceContext): CopyApi {
       if (chosen.length === 0) throw new EngineError('NOT_FOUND', name !== undefined ? `no valid version named ${name}` : 'the repository has no valid versions');
       if (to === repo.path) throw new EngineError('INVALID_ARGUMENT', 'source and destination are the same repository');
       const credentials = destinationCredentials(toPassphrase, toKeyFile);
-      const destination = isS3Location(to) ? await Repository.openS3(await s3SpecOf(to, toS3), credentials) : Repository.open(to, credentials);
+      const destination = isS3Location(to) ? await Repository.openS3(await s3SpecOf(to, toS3), credentials, { onNotice: ctx.options.note }) : Repository.open(to, credentials);
       try {
         checkCopyable(repo, destination);
-        for (const uid of chosen) repo.meta.requireVersion(uid);
+        for (const uid of chosen) {
+          const version = repo.meta.requireVersion(uid);
+          if (version.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `version ${uid} is ${version.state === VersionState.invalid ? 'invalid' : 'incomplete'}; only valid versions are copied`);
+        }
       } catch (error) {
         destination.close();
         throw error;

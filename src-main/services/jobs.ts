@@ -12,10 +12,12 @@ import { exportToFile, importMetadata } from '../engine/meta/export';
 import { ObjectState, VersionState } from '../engine/meta/schema';
 import { runHook } from '../engine/io/hooks';
 import { backup } from '../engine/pipeline/backup';
+import { sourceChangedWarning } from '../engine/pipeline/backup-checks';
 import type { HintExtent } from '../engine/pipeline/hints';
 import { cleanup } from '../engine/pipeline/cleanup';
 import { restore } from '../engine/pipeline/restore';
 import { scrub } from '../engine/pipeline/scrub';
+import { describeRetryCounts, emptyRetryCounts, type RetryCounts } from '../engine/store/retry';
 import type { ServiceContext } from './context';
 import { scrubSummary } from './repository';
 import { inspectPath } from './system';
@@ -43,7 +45,20 @@ function isFifo(path: string): boolean {
   }
 }
 
-type JobLog = (message: string, level?: 'info' | 'warn' | 'error') => void;
+type Log = (message: string, level?: 'info' | 'warn' | 'error') => void;
+
+/**
+ * Runs a pipeline counting the store requests it retries; the counts go to the job log (also
+ * when it fails) and, with its result, to the job's result and --json output.
+ */
+async function withRetries<T extends object>(log: Log, body: (retries: RetryCounts) => Promise<T>): Promise<T & { retries: RetryCounts }> {
+  const retries = emptyRetryCounts();
+  try {
+    return { ...(await body(retries)), retries };
+  } finally {
+    if (retries.retries || retries.exhausted) log(`store requests: ${describeRetryCounts(retries)}`, 'warn');
+  }
+}
 
 /** What a policy's `before` hook decides inside the job: the change source of this run. */
 export interface BackupChanges {
@@ -55,10 +70,10 @@ export interface BackupChanges {
 
 /** Hooks of a policy's backup: commands before and after, inside the job. */
 export interface BackupHooks {
-  before?: (log: JobLog, signal: AbortSignal) => Promise<BackupChanges | void>;
-  after?: (log: JobLog, signal: AbortSignal, uid: string) => Promise<void>;
+  before?: (log: Log, signal: AbortSignal) => Promise<BackupChanges | void>;
+  after?: (log: Log, signal: AbortSignal, uid: string) => Promise<void>;
   /** after a failed or canceled backup (undoes what `before` made, such as a snapshot) */
-  failed?: (log: JobLog) => Promise<void>;
+  failed?: (log: Log) => Promise<void>;
   /** params recorded with the job besides the backup's own (the policy's name) */
   params?: Record<string, string>;
 }
@@ -68,7 +83,7 @@ export interface BackupHooks {
  * With a `before` hook (a policy's pre command may create the source, e.g. a snapshot) the
  * checks run inside the job after it, so a failure is in the job history too.
  */
-export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post }: BackupArgs, hooks: BackupHooks = {}): Job {
+export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags, from, hints, uid, bitmap, fromSnap, rotateBitmap, raw, pre, post, strict }: BackupArgs, hooks: BackupHooks = {}): Job {
   if ((pre || post) && ctx.options.mode !== 'cli' && ctx.options.mode !== 'daemon') throw new EngineError('INVALID_ARGUMENT', 'pre and post commands are given on the command line or in a policy, not from the GUI');
   const repo = ctx.requireRepo();
   const stream = source === STREAM;
@@ -88,7 +103,6 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
       if (base.state !== VersionState.valid) throw new EngineError('INVALID_ARGUMENT', `base version ${from} is not valid; back up without a base or scrub it first`);
     }
     if (hints !== undefined) {
-      if (!from) throw new EngineError('INVALID_ARGUMENT', 'a hints file needs a base version');
       if (inspectPath(hints).kind !== 'file') throw new EngineError('BAD_HINTS', `hints file ${hints} does not exist`);
     }
     return info;
@@ -100,7 +114,7 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
     title: `Back up ${source} as ${name}${snapshot ? ` (${snapshot})` : ''}`,
     params: {
       source, name, snapshot: snapshot ?? null, tags: tags ?? [], from: from ?? null, hints: hints ?? null, uid: uid ?? null,
-      ...(bitmap ? { bitmap } : {}), ...(fromSnap ? { fromSnap } : {}), ...(rotateBitmap ? { rotateBitmap: true } : {}), ...(raw ? { raw: true } : {}), ...(pre ? { pre } : {}), ...(post ? { post } : {}),
+      ...(bitmap ? { bitmap } : {}), ...(fromSnap ? { fromSnap } : {}), ...(rotateBitmap ? { rotateBitmap: true } : {}), ...(raw ? { raw: true } : {}), ...(pre ? { pre } : {}), ...(post ? { post } : {}), ...(strict ? { strict: true } : {}),
       ...hooks.params,
     },
     run: async ({ signal, onProgress, log }) => {
@@ -117,10 +131,14 @@ export function submitBackup(ctx: ServiceContext, { source, name, snapshot, tags
         }
         const snap = changes.fromSnap ?? fromSnap;
         const given = changes.hints ?? hints;
-        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${changes.hints ? ` with ${changes.hints.length} hinted extent(s)` : hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : snap ? ` with rbd diff from snapshot ${snap}` : ''}` : ''}`);
-        const result = await backup(repo, { uid, source, name, snapshot, tags, from, hints: given, bitmap, fromSnap: snap, rotateBitmap, raw, signal, onProgress });
+        log(`source ${source}: ${info!.kind === 'file' || info!.kind === 'device' ? humanBytes(info!.size) : vm ? 'a VM disk' : 'a stream, sized as it is read'}${from ? `, incremental from ${from}${changes.hints ? ` with ${changes.hints.length} hinted extent(s)` : hints ? ` with hints ${hints}` : bitmap ? ` with dirty bitmap ${bitmap}` : snap ? ` with rbd diff from snapshot ${snap}` : ''}` : hints ? `, hints ${hints} mark the blocks holding data` : ''}`);
+        const result = await withRetries(log, (retries) => backup(repo, { uid, source, name, snapshot, tags, from, hints: given, bitmap, fromSnap: snap, rotateBitmap, raw, strict, signal, onProgress, retries }));
         const s = result.stats;
         log(`version ${result.uid}: ${s.blocksWritten} new, ${s.blocksDedup} deduplicated, ${s.blocksSparse} sparse, ${s.blocksFromBase} from base; stored ${humanBytes(s.bytesStored)} in ${humanDuration(s.durationMs / 1000)}`);
+        const sourceCheck = result.sourceCheck;
+        if (sourceCheck?.skipped) log(`source not read again at the end: ${sourceCheck.skipped}`);
+        else if (sourceCheck && sourceCheck.changed.length > 0) log(sourceChangedWarning(source, sourceCheck, repo.blockSize), 'warn');
+        else if (sourceCheck) log(`source unchanged: ${sourceCheck.sampled} blocks read again at the end match what was stored`);
         if (rotateBitmap) log(`bitmap ${bitmap} started afresh: the next incremental reads what is written from now on`);
         changed([result.uid]);
         await hooks.after?.(log, signal, result.uid);
@@ -157,7 +175,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
           title: `Restore ${version.name} ${uid.slice(0, 8)} to stdout`,
           params: { uid, target, force: false, sparse: false, targetKind: 'stream' },
           run: async ({ signal, onProgress, log }) => {
-            const result = await restore(repo, { uid, target, signal, onProgress });
+            const result = await withRetries(log, (retries) => restore(repo, { uid, target, signal, onProgress, retries }));
             log(`streamed ${humanBytes(result.bytes)} to stdout: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
             return { kind: 'restore', value: result };
           },
@@ -172,7 +190,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
           title: `Restore ${version.name} ${uid.slice(0, 8)} to ${target}`,
           params: { uid, target, force: Boolean(force), sparse: false, targetKind: 'vm disk' },
           run: async ({ signal, onProgress, log }) => {
-            const result = await restore(repo, { uid, target, force, signal, onProgress });
+            const result = await withRetries(log, (retries) => restore(repo, { uid, target, force, signal, onProgress, retries }));
             log(`restored ${humanBytes(result.bytes)} to ${target}: ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
             return { kind: 'restore', value: result };
           },
@@ -196,7 +214,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
         params: { uid, target, force: Boolean(force), sparse: Boolean(sparse), targetKind: info.kind === 'missing' ? 'new file' : info.kind },
         run: async ({ signal, onProgress, log }) => {
           log(`${humanBytes(version.size)} to ${info.kind === 'missing' ? 'a new sparse file' : `the existing ${info.kind}`} ${target}`);
-          const result = await restore(repo, { uid, target, force, sparse, signal, onProgress });
+          const result = await withRetries(log, (retries) => restore(repo, { uid, target, force, sparse, signal, onProgress, retries }));
           log(`restored ${humanBytes(result.bytes)}: ${result.blocksVerified} of ${result.blocksVerified} data blocks verified against their digests, ${result.blocksSparse} sparse, in ${humanDuration(result.durationMs / 1000)}`);
           return { kind: 'restore', value: result };
         },
@@ -222,14 +240,14 @@ export function jobServices(ctx: ServiceContext): JobApi {
         params: { uids, mode, percent: percent ?? 100, source: source ?? null },
         run: async ({ signal, onProgress, log }) => {
           try {
-            const reports = await scrub(repo, { uids, mode, percent, source, signal, onProgress });
+            const { reports, retries } = await withRetries(log, async (counts) => ({ reports: await scrub(repo, { uids, mode, percent, source, signal, onProgress, retries: counts }) }));
             const invalidated = [...new Set(reports.flatMap((r) => r.invalidatedVersions))];
             for (const report of reports) {
               const bad = report.problems.length;
               log(`${report.uid}: ${bad ? 'INVALID' : 'ok'}: ${report.blocksChecked} blocks checked, ${report.blocksOk} ok, ${report.blocksInvalid} invalid, ${report.blocksMissing} missing${report.mode === 'source' ? `, ${report.blocksMismatch} differ from the source` : ''}${report.revalidated ? '; valid again' : ''}`, bad ? 'warn' : 'info');
             }
             if (invalidated.length) log(`marked invalid: ${invalidated.join(', ')}`, 'warn');
-            return { kind: 'scrub', value: { reports: reports.map(scrubSummary), invalidatedVersions: invalidated } };
+            return { kind: 'scrub', value: { reports: reports.map(scrubSummary), invalidatedVersions: invalidated, retries } };
           } finally {
             changed('scrub', uids);
           }
@@ -259,7 +277,7 @@ export function jobServices(ctx: ServiceContext): JobApi {
         exclusive: Boolean(full),
         run: async ({ signal, onProgress, log }) => {
           try {
-            const result = await cleanup(repo, { full, graceSeconds, signal, onProgress });
+            const result = await withRetries(log, (retries) => cleanup(repo, { full, graceSeconds, signal, onProgress, retries }));
             log(`deleted ${result.objectsDeleted} objects, freed ${humanBytes(result.bytesFreed)}${result.temporaryFilesDeleted ? `, ${result.temporaryFilesDeleted} temporary files` : ''}`);
             if (result.incompleteVersionsRemoved.length) log(`removed incomplete versions of interrupted backups: ${result.incompleteVersionsRemoved.join(', ')}`);
             if (result.objectsWaiting) log(`${result.objectsWaiting} unreferenced objects (${humanBytes(result.bytesWaiting)}) are still inside the grace period`);

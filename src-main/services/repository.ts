@@ -1,7 +1,7 @@
 // Repository services: open, create, close, recent list, summary and settings.
 import { readFileSync } from 'node:fs';
 import type { Api, S3ConnectionArgs } from '../../src-shared/api/contract';
-import type { RepositoryInfo, RepositorySummary, ScrubSummary } from '../../src-shared/api/types';
+import type { RepositoryInfo, RepositorySummary, S3ConnectionTest, ScrubSummary, StoreLocation } from '../../src-shared/api/types';
 import type { ScrubReport } from '../../src-shared/model';
 import type { Credentials } from '../engine/codec/keys';
 import { EngineError } from '../engine/errors';
@@ -10,15 +10,24 @@ import { ObjectState, VersionState } from '../engine/meta/schema';
 import { reportFromRow } from '../engine/pipeline/scrub';
 import { Repository } from '../engine/repository';
 import { isS3Location, parseLocation, s3OptionsFromEnvironment, s3Spec } from '../engine/store/location';
+import { describeFailure, probeS3 } from '../engine/store/probe';
 import type { S3Spec } from '../engine/store/s3';
+import { resolveS3Credentials } from '../engine/store/s3-credentials';
 import type { ServiceContext } from './context';
 
-type RepositoryApi = Pick<Api, 'getRepository' | 'listOpenRepositories' | 'openRepository' | 'createRepository' | 'closeRepository' | 'listRecentRepositories' | 'forgetRecentRepository' | 'getSummary' | 'updateSettings' | 'listKeys' | 'addKey' | 'removeKey' | 'changePassphrase'>;
+type RepositoryApi = Pick<Api, 'getRepository' | 'listOpenRepositories' | 'openRepository' | 'createRepository' | 'closeRepository' | 'testS3Connection' | 'listRecentRepositories' | 'forgetRecentRepository' | 'getSummary' | 'updateSettings' | 'listKeys' | 'addKey' | 'removeKey' | 'changePassphrase'>;
 
 const SCRUB_STALE_DAYS = 30;
 
 export function repositoryInfo(repo: Repository, maxConcurrentJobs: number): RepositoryInfo {
-  return { path: repo.path, settings: { ...repo.settings }, maxConcurrentJobs };
+  return { path: repo.path, store: storeLocation(repo), settings: { ...repo.settings }, maxConcurrentJobs };
+}
+
+/** The store's kind and where it is, from its spec (whose credentials stay behind). */
+export function storeLocation(repo: Repository): StoreLocation {
+  const spec = repo.store.spec();
+  if (spec.kind !== 's3') return { kind: 'folder', path: repo.path };
+  return { kind: 's3', endpoint: spec.endpoint ?? null, bucket: spec.bucket, prefix: spec.prefix.replace(/^\/+|\/+$/g, ''), region: spec.region, pathStyle: spec.pathStyle };
 }
 
 /** Stored (compressed) bytes of every object the store holds, referenced or not. */
@@ -126,12 +135,35 @@ export async function s3SpecOf(path: string, connection: S3ConnectionArgs | unde
   return s3Spec(location, s3OptionsFromEnvironment(connection ?? {}));
 }
 
+/**
+ * "Test connection": the credentials are read here (a failure is `credentials`), then the
+ * bucket and prefix are probed once, without retries. Nothing is written.
+ */
+export async function testS3Connection(path: string, connection: S3ConnectionArgs | undefined): Promise<S3ConnectionTest> {
+  const started = Date.now();
+  let spec: S3Spec;
+  try {
+    const options = s3OptionsFromEnvironment(connection ?? {});
+    try {
+      await resolveS3Credentials({ file: options.credentialsFile, profile: options.profile });
+    } catch (error) {
+      return describeFailure(error, { endpoint: options.endpoint }, Date.now() - started, 'credentials');
+    }
+    spec = await s3SpecOf(path, connection);
+  } catch (error) {
+    return describeFailure(error, { endpoint: connection?.endpoint }, Date.now() - started, 'invalid');
+  }
+  const result = await probeS3(spec);
+  return { ...result, elapsedMs: Date.now() - started };
+}
+
 export function repositoryServices(ctx: ServiceContext): RepositoryApi {
   // The passphrase goes to the engine and nowhere else: the recent list keeps only whether
-  // the repository is encrypted, and no job, log or event sees it.
-  const opened = (repository: Repository): RepositoryInfo => {
+  // the repository is encrypted (and, for S3, how it is reached: never a key), and no job,
+  // log or event sees it.
+  const opened = (repository: Repository, s3?: S3ConnectionArgs): RepositoryInfo => {
     const repo = ctx.addRepository(repository);
-    if (ctx.options.rememberRecent !== false) ctx.config.addRecent(repo.path, repo.settings.encrypted);
+    if (ctx.options.rememberRecent !== false) ctx.config.addRecent(repo.path, repo.settings.encrypted, repo.store.kind === 's3' ? (s3 ?? {}) : undefined);
     const info = repositoryInfo(repo, ctx.jobs.maxConcurrentJobs);
     ctx.events.emit('repositoryChanged', info);
     return info;
@@ -152,14 +184,14 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
         if (passphrase === undefined && keyFile === undefined && (await Repository.s3IsEncrypted(spec))) {
           throw new EngineError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
         }
-        const s3repo = await Repository.openS3(spec, credentials(passphrase, keyFile));
+        const s3repo = await Repository.openS3(spec, credentials(passphrase, keyFile), { onNotice: ctx.options.note });
         try {
           await s3repo.ensureConfigPublished();
         } catch (error) {
           s3repo.close();
           throw error;
         }
-        return opened(s3repo);
+        return opened(s3repo, s3);
       }
       // Asked first so the message suits a dialog rather than the command line's options.
       if (passphrase === undefined && keyFile === undefined && Repository.isEncrypted(path)) {
@@ -189,7 +221,10 @@ export function repositoryServices(ctx: ServiceContext): RepositoryApi {
         repo.close();
         throw error;
       }
-      return opened(repo);
+      return opened(repo, s3);
+    },
+    async testS3Connection({ path, s3 }) {
+      return testS3Connection(path, s3);
     },
     async closeRepository() {
       ctx.closeRepository();

@@ -32,7 +32,7 @@ export function PassphraseDialog() {
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
     if (!prompt || !passphrase || prompt.busy) return;
-    await openRepository(prompt.path, passphrase);
+    await openRepository(prompt.path, passphrase, prompt.s3);
   };
 
   return (

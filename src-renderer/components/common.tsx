@@ -69,7 +69,7 @@ export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: strin
         {stale && <div className="job-stale">State unknown while disconnected: last seen {job.state}.</div>}
         <ProgressBar value={value} label={`${job.title}: progress`} />
         <div className="muted small-text">{progressLine(p, isFinished(job.state))}</div>
-        {p && (job.kind === 'backup' || job.kind === 'scrub' || job.kind === 'restore') && (
+        {p && (job.kind === 'backup' || job.kind === 'scrub' || job.kind === 'restore' || job.kind === 'copy') && (
           <div className="counters small-text">
             {job.kind === 'backup' && (
               <>
@@ -80,6 +80,13 @@ export function JobProgress({ job, cancel }: { job: Job; cancel?: { label: strin
               </>
             )}
             {job.kind === 'restore' && <span>sparse {p.blocksSparse.toLocaleString()}</span>}
+            {job.kind === 'copy' && (
+              <>
+                <span title="blocks whose objects were sent to the destination">sent {p.blocksNew.toLocaleString()}</span>
+                <span title="blocks whose objects the destination already had">already there {p.blocksDedup.toLocaleString()}</span>
+                <span>sparse {p.blocksSparse.toLocaleString()}</span>
+              </>
+            )}
             {job.kind === 'scrub' && <span className={p.blocksInvalid ? 'bad' : ''}>invalid {p.blocksInvalid.toLocaleString()}</span>}
             <span>blocks {p.blocksDone.toLocaleString()} / {p.blocksTotal.toLocaleString()}</span>
           </div>

@@ -3,7 +3,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ApiClient } from '../api/client';
 import type { Route } from './routes';
-import { jobsSlice, sessionSlice, uiSlice, versionsSlice, type AppState } from './slices';
+import { jobsSlice, servingsSlice, sessionSlice, uiSlice, versionsSlice, type AppState } from './slices';
 
 export type AppStore = StoreApi<AppState> & { api: ApiClient };
 export type { AppState };
@@ -13,6 +13,7 @@ export function createAppStore(api: ApiClient, initialRoute: Route = { view: 're
     ...sessionSlice(api)(...a),
     ...versionsSlice(api)(...a),
     ...jobsSlice(api)(...a),
+    ...servingsSlice(api)(...a),
     ...uiSlice(initialRoute)(...a),
   }));
   return Object.assign(store, { api });

@@ -1,9 +1,9 @@
 // The store's slices. Each slice owns its part of the state and the actions that load or
 // change it through the API client; events from the main side write through `setState`.
 import type { StateCreator } from 'zustand';
-import type { AppInfo, Job, RecentRepository, RepositoryInfo, RepositorySummary } from '../../src-shared/api/types';
+import type { AppInfo, Job, NbdServing, RecentRepository, RepositoryInfo, RepositorySummary } from '../../src-shared/api/types';
 import { isFinished } from '../../src-shared/api/types';
-import type { CreateRepositoryArgs } from '../../src-shared/api/contract';
+import type { CreateRepositoryArgs, S3ConnectionArgs, ServeNbdArgs } from '../../src-shared/api/contract';
 import type { Version } from '../../src-shared/model';
 import type { ApiClient, ConnectionState } from '../api/client';
 import { toApiError } from '../api/client';
@@ -22,6 +22,8 @@ export interface Notice {
 /** The passphrase dialog: which repository asks, and the last failure (never the passphrase). */
 export interface PassphrasePrompt {
   path: string;
+  /** how an s3:// repository is reached (no secret) */
+  s3?: S3ConnectionArgs;
   busy: boolean;
   error: { code: string; message: string } | null;
 }
@@ -41,8 +43,8 @@ export interface SessionSlice {
    * Opens a repository. An encrypted one refused for want of a passphrase (WRONG_KEY) opens
    * the passphrase dialog instead of a notice; a wrong passphrase shows its error there.
    */
-  openRepository(path: string, passphrase?: string): Promise<boolean>;
-  askPassphrase(path: string): void;
+  openRepository(path: string, passphrase?: string, s3?: S3ConnectionArgs): Promise<boolean>;
+  askPassphrase(path: string, s3?: S3ConnectionArgs): void;
   cancelPassphrase(): void;
   createRepository(args: CreateRepositoryArgs): Promise<boolean>;
   closeRepository(): Promise<void>;
@@ -97,7 +99,16 @@ export interface UiSlice {
   dismiss(id: number): void;
 }
 
-export type AppState = SessionSlice & VersionsSlice & JobsSlice & UiSlice;
+/** Versions this process serves over NBD ("Serve over NBD"); polled while a screen shows them. */
+export interface ServingsSlice {
+  servings: NbdServing[];
+  loadServings(): Promise<void>;
+  /** resolves to the new serving; a refusal is thrown to the caller (its dialog shows it) */
+  startServing(args: ServeNbdArgs): Promise<NbdServing>;
+  stopServing(id: string): Promise<void>;
+}
+
+export type AppState = SessionSlice & VersionsSlice & JobsSlice & ServingsSlice & UiSlice;
 type Slice<T> = StateCreator<AppState, [], [], T>;
 
 export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) => ({
@@ -114,18 +125,19 @@ export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) 
       const [appInfo, repository, recent] = await Promise.all([api.getAppInfo(), api.getRepository(), api.listRecentRepositories()]);
       set({ appInfo, repository, recent, repositoryLoaded: true });
       // The desktop app opens the last repository at start; an encrypted one asks first.
-      if (!repository && appInfo.mode === 'electron' && recent[0]?.encrypted && !get().passphrasePrompt) get().askPassphrase(recent[0].path);
+      if (!repository && appInfo.mode === 'electron' && recent[0]?.encrypted && !get().passphrasePrompt) get().askPassphrase(recent[0].path, recent[0].s3);
       if (repository) await Promise.all([get().loadSummary(), get().loadVersions(), get().loadJobs()]);
       else await get().loadJobs();
     } catch (error) {
       get().reportError(error, 'Connecting to Blockvault');
     }
   },
-  async openRepository(path, passphrase) {
+  async openRepository(path, passphrase, s3) {
     const asked = passphrase !== undefined;
-    if (asked) set({ passphrasePrompt: { path, busy: true, error: null } });
+    const where = s3 ? { s3 } : {};
+    if (asked) set({ passphrasePrompt: { path, ...where, busy: true, error: null } });
     try {
-      const repository = await api.openRepository(asked ? { path, passphrase } : { path });
+      const repository = await api.openRepository({ path, ...where, ...(asked ? { passphrase } : {}) });
       set({ passphrasePrompt: null });
       get().setRepository(repository);
       set({ recent: await api.listRecentRepositories() });
@@ -135,15 +147,15 @@ export const sessionSlice = (api: ApiClient): Slice<SessionSlice> => (set, get) 
       const apiError = toApiError(error);
       if (apiError.code === 'WRONG_KEY' || asked) {
         // Without a passphrase this is the question, not an error; with one, the dialog says why.
-        set({ passphrasePrompt: { path, busy: false, error: asked ? { code: apiError.code, message: apiError.message } : null } });
+        set({ passphrasePrompt: { path, ...where, busy: false, error: asked ? { code: apiError.code, message: apiError.message } : null } });
       } else {
         get().reportError(apiError, `Opening ${path}`);
       }
       return false;
     }
   },
-  askPassphrase(path) {
-    set({ passphrasePrompt: { path, busy: false, error: null } });
+  askPassphrase(path, s3) {
+    set({ passphrasePrompt: { path, ...(s3 ? { s3 } : {}), busy: false, error: null } });
   },
   cancelPassphrase() {
     set({ passphrasePrompt: null });
@@ -258,6 +270,32 @@ export const jobsSlice = (api: ApiClient): Slice<JobsSlice> => (set, get) => ({
       get().upsertJob(await api.cancelJob({ id }));
     } catch (error) {
       get().reportError(error, 'Canceling the job');
+    }
+  },
+});
+
+export const servingsSlice = (api: ApiClient): Slice<ServingsSlice> => (set, get) => ({
+  servings: [],
+  async loadServings() {
+    try {
+      set({ servings: await api.listServingsNbd() });
+    } catch (error) {
+      get().reportError(error, 'Loading the NBD servings');
+    }
+  },
+  async startServing(args) {
+    const serving = await api.startServingNbd(args);
+    set({ servings: [...get().servings.filter((s) => s.id !== serving.id), serving] });
+    return serving;
+  },
+  async stopServing(id) {
+    try {
+      const stopped = await api.stopServingNbd({ id });
+      set({ servings: get().servings.filter((s) => s.id !== id) });
+      get().notify('success', `Stopped serving ${stopped.uid.slice(0, 8)} (${stopped.blocksVerified.toLocaleString()} blocks read and verified)`);
+    } catch (error) {
+      get().reportError(error, 'Stopping the NBD serving');
+      await get().loadServings();
     }
   },
 });

@@ -21,6 +21,7 @@ import type {
   RecentRepository,
   RepositoryInfo,
   RepositorySummary,
+  S3ConnectionTest,
   StoragePoint,
   VersionDetail,
   VersionFacts,
@@ -39,6 +40,13 @@ export interface S3ConnectionArgs {
   pathStyle?: boolean;
   credentialsFile?: string;
   profile?: string;
+}
+
+/** An s3:// location and how to reach it, for "Test connection". */
+export interface TestS3ConnectionArgs {
+  /** s3://BUCKET/PREFIX */
+  path: string;
+  s3?: S3ConnectionArgs;
 }
 
 export interface OpenRepositoryArgs {
@@ -103,6 +111,8 @@ export interface BackupArgs {
   post?: string;
   /** the new version's UID (a new UUID), so a client can name it before it starts (the CLI's process title) */
   uid?: string;
+  /** a source that changed while it was read (sampled blocks differ when read again) fails the backup (SOURCE_CHANGED) instead of warning */
+  strict?: boolean;
 }
 export interface RestoreArgs {
   uid: string;
@@ -142,7 +152,11 @@ export interface JobIdArgs { id: string }
 export interface ListJobsArgs { limit?: number }
 export interface PingArgs { sent?: number }
 /** a Unix socket path, or a TCP port on 127.0.0.1 (0: any free port); neither: any free port */
-export interface ServeNbdArgs { uid: string; socket?: string; port?: number; cow?: boolean }
+export interface ServeNbdArgs {
+  uid: string; socket?: string; port?: number; cow?: boolean;
+  /** with cow: when the serving stops, its changed disk becomes a new version of this name (its base: the served version) */
+  saveAs?: string;
+}
 export interface ServingIdArgs { id: string }
 export interface SavePolicyArgs { policy: Policy; create: boolean }
 export interface PruneArgs {
@@ -166,6 +180,11 @@ export interface Api {
   openRepository(args: OpenRepositoryArgs): Promise<RepositoryInfo>;
   createRepository(args: CreateRepositoryArgs): Promise<RepositoryInfo>;
   closeRepository(args: NoArgs): Promise<null>;
+  /**
+   * Reaches an s3:// location without opening it: resolves when the test ran, with the exact
+   * failure (DNS, refused, TLS, timeout, 403, no such bucket ...) or what the prefix holds.
+   */
+  testS3Connection(args: TestS3ConnectionArgs): Promise<S3ConnectionTest>;
   listRecentRepositories(args: NoArgs): Promise<RecentRepository[]>;
   forgetRecentRepository(args: PathArgs): Promise<RecentRepository[]>;
   getSummary(args: NoArgs): Promise<RepositorySummary>;
@@ -248,6 +267,7 @@ export const API_METHODS = {
   openRepository: true,
   createRepository: true,
   closeRepository: true,
+  testS3Connection: true,
   listRecentRepositories: true,
   forgetRecentRepository: true,
   getSummary: true,

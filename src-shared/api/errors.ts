@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'OBJECT_CORRUPT',
   'HINTS_MISMATCH',
   'BAD_HINTS',
+  'SOURCE_CHANGED',
   'BAD_EXPORT',
   'NO_SPACE',
   'IO_ERROR',

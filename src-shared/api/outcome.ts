@@ -1,6 +1,7 @@
 // A job's outcome in words, the same for the GUI and the CLI: a scrub that found problems is
 // not a plain "succeeded"; the words match the numbers and link to the report that holds them.
 import { humanBytes, plural } from './format';
+import type { CopyResult } from '../model';
 import type { Job, ScrubSummary } from './types';
 
 export type Tone = 'good' | 'warn' | 'bad' | 'neutral';
@@ -48,6 +49,30 @@ export function jobOutcome(job: Job): JobOutcome {
   if (result?.kind === 'import' && result.value.incompleteData.length > 0) {
     return { tone: 'warn', label: `imported; ${plural(result.value.incompleteData.length, 'version')} without all data` };
   }
+  if (result?.kind === 'copy') return { tone: result.value.retries.exhausted > 0 ? 'warn' : 'good', label: copyWords(result.value) };
   if (result?.kind === 'cleanup') return { tone: 'good', label: `freed ${humanBytes(result.value.bytesFreed)}` };
   return { tone: 'good', label: 'succeeded' };
+}
+
+/** "3 store requests retried (2x SlowDown, 1x reset)"; empty when none was. */
+export function retryWords(retries: CopyResult['retries']): string {
+  if (retries.retries === 0 && retries.exhausted === 0) return '';
+  const causes = Object.entries(retries.causes).sort((x, y) => y[1] - x[1]).map(([cause, n]) => `${n}x ${cause}`);
+  const retried = `${plural(retries.retries, 'store request')} retried${causes.length ? ` (${causes.join(', ')})` : ''}`;
+  return retries.exhausted > 0 ? `${retried}; ${plural(retries.exhausted, 'request')} failed after every attempt` : retried;
+}
+
+/**
+ * What a copy did, in words that match its counts: "copied 2 versions: 37 objects sent
+ * (12.0 MiB), 5 already there; 1 version already in the destination; 3 store requests retried".
+ */
+export function copyWords(result: CopyResult): string {
+  const copied = result.versions.filter((v) => v.outcome === 'copied').length;
+  const present = result.versions.length - copied;
+  const parts: string[] = [];
+  if (copied > 0) parts.push(`copied ${plural(copied, 'version')}: ${plural(result.objectsTransferred, 'object')} sent (${humanBytes(result.bytesTransferred)}), ${result.objectsPresent > 0 ? result.objectsPresent.toLocaleString('en-US') : 'none'} already there`);
+  if (present > 0) parts.push(copied > 0 ? `${plural(present, 'version')} already in the destination` : `nothing to copy: ${present === 1 ? 'the version is' : `all ${present} versions are`} already in the destination`);
+  const retries = retryWords(result.retries);
+  if (retries) parts.push(retries);
+  return parts.join('; ');
 }

@@ -145,6 +145,7 @@ export const SCHEMAS = {
     .refine((a) => !a.encrypt || a.passphrase !== undefined || a.keyFile !== undefined, { path: ['passphrase'], message: 'is required to encrypt' })
     .refine((a) => a.encrypt || (a.passphrase === undefined && a.keyFile === undefined), { path: ['passphrase'], message: 'is only used with "encrypt": true' }),
   closeRepository: none,
+  testS3Connection: z.strictObject({ path: s3Location, s3: s3Connection.optional() }),
   listRecentRepositories: none,
   forgetRecentRepository: z.strictObject({ path: absolutePath }),
   getSummary: none,
@@ -193,12 +194,12 @@ export const SCHEMAS = {
   listBlockDevices: none,
   inspectPath: z.strictObject({ path: absolutePath }),
   pickPath: z.strictObject({
-    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile', 'credentialsFile']),
     defaultPath: absolutePath.optional(),
   }),
   browsePath: z.strictObject({
     path: absolutePath.optional(),
-    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile']),
+    purpose: z.enum(['openRepository', 'createRepository', 'source', 'target', 'hints', 'exportFile', 'importFile', 'credentialsFile']),
   }),
   startBackup: z.strictObject({
     source: location,
@@ -214,6 +215,7 @@ export const SCHEMAS = {
     from: uid.optional(),
     hints: absolutePath.optional(),
     uid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a new UUID (lowercase)').optional(),
+    strict: z.boolean().optional(),
   }),
   startRestore: z.strictObject({
     uid,
@@ -254,7 +256,9 @@ export const SCHEMAS = {
   listJobs: z.strictObject({ limit: int(1, 10_000).optional() }),
   getJob: z.strictObject({ id: jobId }),
   cancelJob: z.strictObject({ id: jobId }),
-  startServingNbd: z.strictObject({ uid, socket: absolutePath.optional(), port: int(0, 65535).optional(), cow: z.boolean().optional() }).refine((a) => a.socket === undefined || a.port === undefined, 'give a socket or a port, not both'),
+  startServingNbd: z.strictObject({ uid, socket: absolutePath.optional(), port: int(0, 65535).optional(), cow: z.boolean().optional(), saveAs: versionName.optional() })
+    .refine((a) => a.socket === undefined || a.port === undefined, 'give a socket or a port, not both')
+    .refine((a) => a.saveAs === undefined || a.cow === true, { path: ['saveAs'], message: 'needs cow: only a copy-on-write serving has changes to save' }),
   stopServingNbd: z.strictObject({ id: z.string().regex(/^[0-9a-f]{1,32}$/, 'must be a serving id') }),
   listServingsNbd: none,
 } satisfies { [M in ApiMethod]: z.ZodType<ApiArgs<M>> };

@@ -1,8 +1,9 @@
 // Plain data the API carries besides the engine's model: repository summaries, jobs, the
 // facts about paths and devices that wizards show. No classes; everything survives JSON.
 import type { PruneDecision } from './policy';
-import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, Version } from '../model';
-import type { SerializedError } from './errors';
+import type { BackupResult, BackupStats, CleanupResult, CopyResult, DuReport, Progress, RepositorySettings, RestoreResult, ScrubMode, StoreRetries, Version } from '../model';
+import type { ErrorCode, SerializedError } from './errors';
+import type { S3ConnectionArgs } from './contract';
 
 export interface AppInfo {
   version: string;
@@ -13,8 +14,26 @@ export interface AppInfo {
   platform: string;
 }
 
+/**
+ * Where a repository's objects are: a folder, or a bucket and prefix of an S3 server (no
+ * credentials here: only where they come from, as the user chose it).
+ */
+export type StoreLocation =
+  | { kind: 'folder'; path: string }
+  | {
+      kind: 's3';
+      /** null: AWS's own endpoint for the region */
+      endpoint: string | null;
+      bucket: string;
+      prefix: string;
+      region: string;
+      pathStyle: boolean;
+    };
+
 export interface RepositoryInfo {
   path: string;
+  /** the store's kind and where it is */
+  store: StoreLocation;
   settings: RepositorySettings;
   /** jobs this Blockvault runs at once (kept in the user's settings, not the repository) */
   maxConcurrentJobs: number;
@@ -26,7 +45,56 @@ export interface RecentRepository {
   lastOpened: string;
   /** opening it asks for a passphrase (the passphrase itself is never kept) */
   encrypted?: boolean;
+  /** an s3:// repository: how it was reached (endpoint, region, credentials file or profile; never a key) */
+  s3?: S3ConnectionArgs;
 }
+
+/**
+ * What "Test connection" found wrong, one stable name per kind of failure:
+ * - `dns`: the endpoint's host name does not resolve
+ * - `refused`: nothing listens at the endpoint's port
+ * - `unreachable`: no route to the host
+ * - `tls`: the TLS handshake failed (a plain-HTTP port behind https://, an untrusted certificate)
+ * - `timeout`: no answer in time
+ * - `unauthorized`: the server refused the credentials (403: wrong key or secret, access denied)
+ * - `no-bucket`: the bucket does not exist
+ * - `credentials`: no credentials could be read (missing file, no such profile, none in the environment)
+ * - `invalid`: the location or connection settings are not usable
+ * - `other`: anything else (the message says what)
+ */
+export const S3_CONNECTION_FAILURES = ['dns', 'refused', 'unreachable', 'tls', 'timeout', 'unauthorized', 'no-bucket', 'credentials', 'invalid', 'other'] as const;
+export type S3ConnectionFailure = (typeof S3_CONNECTION_FAILURES)[number];
+
+/** "Test connection": reachable, with what the prefix holds; or the exact failure. */
+export type S3ConnectionTest =
+  | {
+      ok: true;
+      /** s3://BUCKET/PREFIX */
+      location: string;
+      /** the endpoint that answered (null: AWS) */
+      endpoint: string | null;
+      /**
+       * `repository`: a Blockvault repository is there (open it); `empty`: nothing under the
+       * prefix (create one); `other`: something else is there (neither works)
+       */
+      contents: 'repository' | 'empty' | 'other';
+      /** contents `repository`: its id and whether opening asks for a passphrase */
+      repository?: { id: string; encrypted: boolean };
+      /** contents `other`: one key found under the prefix */
+      example?: string;
+      /** how long the test took */
+      elapsedMs: number;
+    }
+  | {
+      ok: false;
+      failure: S3ConnectionFailure;
+      code: ErrorCode;
+      /** what went wrong in words, with its short cause (ENOTFOUND, 403 SignatureDoesNotMatch ...) */
+      message: string;
+      /** the underlying error's own message */
+      detail: string;
+      elapsedMs: number;
+    };
 
 export type Health = 'ok' | 'warning' | 'error';
 
@@ -157,7 +225,7 @@ export interface BlockDevice {
   removable: boolean;
 }
 
-export type PickPurpose = 'openRepository' | 'createRepository' | 'source' | 'target' | 'hints' | 'exportFile' | 'importFile';
+export type PickPurpose = 'openRepository' | 'createRepository' | 'source' | 'target' | 'hints' | 'exportFile' | 'importFile' | 'credentialsFile';
 
 export interface CleanupEstimate {
   /** unreferenced objects past the grace period: what a fast cleanup deletes now */
@@ -190,6 +258,8 @@ export interface JobLogLine {
 export interface ScrubJobResult {
   reports: ScrubSummary[];
   invalidatedVersions: string[];
+  /** the store requests the scrub retried */
+  retries?: StoreRetries;
 }
 
 export interface ExportJobResult {
@@ -337,4 +407,10 @@ export interface NbdServing {
   changedBlocks: number;
   /** the last error a client was answered with (a corrupt or missing object) */
   lastError: string | null;
+  /** with cow: the temporary file that holds the changed blocks while serving (removed when it stops) */
+  overlay: string | null;
+  /** with cow: the name the changed disk is saved as when the serving stops */
+  saveAs: string | null;
+  /** after a stop with saveAs: the new version and the job that saved it */
+  saved?: { uid: string; job: string };
 }

@@ -57,9 +57,34 @@ export interface Progress {
   elapsedMs: number;
 }
 
+/** Store requests a job retried (S3: 5xx, SlowDown, timeouts, resets), in all and by cause. */
+export interface StoreRetries {
+  retries: number;
+  /** requests that failed after their last attempt */
+  exhausted: number;
+  causes: Record<string, number>;
+}
+
 export interface BackupResult {
   uid: string;
   stats: BackupStats;
+  /** the store requests the backup retried */
+  retries?: StoreRetries;
+  /** blocks of the source read again at the end and compared with what was stored */
+  sourceCheck?: SourceCheck;
+}
+
+/**
+ * A source that changes while it is read (a live disk without a snapshot) gives a version that
+ * never existed on disk: a few blocks read during the backup are read again at its end.
+ */
+export interface SourceCheck {
+  /** blocks read again */
+  sampled: number;
+  /** indexes of the sampled blocks whose bytes differ from what was stored: the source changed */
+  changed: number[];
+  /** why no block was read again (a stream cannot be), or null */
+  skipped: string | null;
 }
 
 export interface BackupStats {
@@ -89,6 +114,8 @@ export interface RestoreResult {
   blocksSparse: number;
   blocksVerified: number;
   durationMs: number;
+  /** the store requests the restore retried */
+  retries?: StoreRetries;
 }
 
 export type ScrubMode = 'fast' | 'deep' | 'source';
@@ -132,6 +159,8 @@ export interface CleanupResult {
   /** unreferenced objects still inside the grace period */
   objectsWaiting: number;
   bytesWaiting: number;
+  /** the store requests the cleanup retried */
+  retries?: StoreRetries;
 }
 
 export interface CopiedVersion {
@@ -153,7 +182,7 @@ export interface CopyResult {
   bytesTransferred: number;
   durationMs: number;
   /** store requests retried during the copy (both repositories), in all and by cause */
-  retries: { retries: number; exhausted: number; causes: Record<string, number> };
+  retries: StoreRetries;
 }
 
 export interface DuReport {

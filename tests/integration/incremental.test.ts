@@ -1,5 +1,6 @@
 // Incremental backups: --from with rbd-diff hints (strings and booleans, unaligned extents,
-// exists:false), wrong hints caught by sampling, --from without hints, bad hints files.
+// exists:false), wrong hints caught by sampling, --from without hints, bad hints files
+// (hints on a first backup: first-backup-hints.test.ts).
 import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -164,13 +165,13 @@ describe('incremental backups', () => {
       assert.equal(repoState(repo), before);
     });
 
-    it('with hints but no --from', async () => {
+    it('with hints but no --from that leave out blocks holding data (a first backup samples them to be zeros)', async () => {
       const hints = join(dir, 'ok-hints.json');
       writeFileSync(hints, '[]');
       const before = repoState(repo);
       const result = await cli(['--repo', repo, 'backup', base, 'vm', '--hints', hints]);
-      assert.notEqual(result.code, 0);
-      assert.match(result.stderr, /INVALID_ARGUMENT|--from/);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /HINTS_MISMATCH.*the source holds data at block \d+/);
       assert.equal(repoState(repo), before);
     });
 

@@ -59,6 +59,11 @@ export interface Source {
   allocation?(signal?: AbortSignal): Promise<AllocationExtent[]>;
   /** Optional changed extents relative to the base the source was opened against. */
   changes?(signal?: AbortSignal): Promise<Extent[]>;
+  /**
+   * Optional extents that may hold data, from a listing the source keeps (an RBD image's
+   * `rbd diff`): a first backup reads only these and samples a few others to be zeros.
+   */
+  dataExtents?(signal?: AbortSignal): Promise<Extent[]>;
   spec?(): IoSpec;
   close(): Promise<void>;
 }

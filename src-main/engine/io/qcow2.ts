@@ -67,9 +67,18 @@ export function rotateQcow2Bitmap(path: string, name: string): void {
 export async function openQcow2Source(path: string, options: NbdOpenOptions = {}): Promise<NbdSource> {
   if (!existsSync(path)) throw new EngineError('NOT_FOUND', `no such file: ${path}`);
   if (!isQcow2File(path)) throw new EngineError('INVALID_ARGUMENT', `${path} is not a qcow2 image`);
-  if (options.bitmap && !qcow2Bitmaps(path).includes(options.bitmap)) throw new EngineError('NOT_FOUND', `${path} has no persistent bitmap named ${options.bitmap}`);
-  const server = await QemuNbd.start({ image: { driver: 'qcow2', path }, readOnly: true, bitmap: options.bitmap, signal: options.signal });
-  return NbdSource.open(server.address, `qcow2:${path}`, options, server);
+  try {
+    const server = await QemuNbd.start({ image: { driver: 'qcow2', path }, readOnly: true, bitmap: options.bitmap, signal: options.signal });
+    return await NbdSource.open(server.address, `qcow2:${path}`, options, server);
+  } catch (error) {
+    // The bitmap is looked up only when qemu-nbd failed (before listening, or by dropping the
+    // connection): qemu-img info costs a process start, a good part of a small incremental's
+    // fixed time. Then the error says plainly what is missing.
+    if (options.bitmap && error instanceof EngineError && error.code !== 'CANCELED' && !qcow2Bitmaps(path).includes(options.bitmap)) {
+      throw new EngineError('NOT_FOUND', `${path} has no persistent bitmap named ${options.bitmap}`);
+    }
+    throw error;
+  }
 }
 
 /**

@@ -2,7 +2,8 @@
 // (qemu-block-extra): no kernel rbd mapping is needed. Nouns: a *spec* is
 // `rbd:POOL/IMAGE[@SNAP][?conf=PATH&id=USER]`; the *change list* of an incremental is what
 // `rbd diff --from-snap SNAP0 POOL/IMAGE@SNAP` reports (extents written or discarded since
-// SNAP0; Ceph 16.2 prints `exists` as the string "true"/"false").
+// SNAP0; Ceph 16.2 prints `exists` as the string "true"/"false"); a first backup reads only
+// the *data extents* plain `rbd diff POOL/IMAGE@SNAP` lists.
 import { spawnSync } from 'node:child_process';
 import { EngineError } from '../errors';
 import { QemuNbd } from '../nbd/qemu-nbd';
@@ -124,6 +125,13 @@ export class RbdSource implements Source {
     const image = `${this.image.pool}/${this.image.image}${this.image.snapshot ? `@${this.image.snapshot}` : ''}`;
     const what = `rbd diff --from-snap ${this.fromSnap} ${image}`;
     return parseRbdDiff(rbd(this.image, ['diff', '--from-snap', this.fromSnap, image, '--format=json'], what), this.size, what);
+  }
+
+  /** The extents that hold data, as `rbd diff` without --from-snap lists them (a first backup reads only these). */
+  async dataExtents(): Promise<Extent[]> {
+    const image = `${this.image.pool}/${this.image.image}${this.image.snapshot ? `@${this.image.snapshot}` : ''}`;
+    const what = `rbd diff ${image}`;
+    return parseRbdDiff(rbd(this.image, ['diff', image, '--format=json'], what), this.size, what);
   }
 
   close(): Promise<void> {

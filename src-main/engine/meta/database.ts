@@ -514,4 +514,17 @@ export class Metadata {
     const host = hostname();
     return (this.sql('SELECT * FROM locks').all() as LockRow[]).filter((row) => row.host !== host || processAlive(row.pid));
   }
+
+  // ---- the bucket's manifests as an S3 repository's cache last read them (engine/cache.ts)
+  manifestStamps(): Map<string, string> {
+    return new Map((this.sql('SELECT key, stamp FROM store_manifests').all() as Array<{ key: string; stamp: string }>).map((row) => [row.key, row.stamp]));
+  }
+
+  setManifestStamp(key: string, stamp: string): void {
+    this.sql('INSERT INTO store_manifests(key, stamp) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET stamp = excluded.stamp').run(key, stamp);
+  }
+
+  forgetManifestStamp(key: string): void {
+    this.sql('DELETE FROM store_manifests WHERE key = ?').run(key);
+  }
 }

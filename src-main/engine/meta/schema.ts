@@ -166,4 +166,13 @@ export const MIGRATIONS: readonly string[] = [
     since INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 6: an S3 repository's metadata is a cache of its bucket (engine/cache.ts): the stamp (ETag)
+  // of each manifest as the cache last read it, so opening fetches only the manifests that
+  // another machine added or rewrote since.
+  `
+  CREATE TABLE store_manifests (
+    key TEXT PRIMARY KEY,
+    stamp TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

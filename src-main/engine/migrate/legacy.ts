@@ -14,8 +14,9 @@
 import { createHash } from 'node:crypto';
 import type { MigratedVersion } from '../../../src-shared/api/types';
 import { isZero } from '../codec/object';
-import { publishManifest } from '../describe';
+import { finishVersion } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
+import { BlockRowWriter, claimObject } from '../meta/block-rows';
 import { ObjectState, VersionState } from '../meta/schema';
 import { ProgressTracker, type RunOptions } from '../pipeline/progress';
 import type { Repository } from '../repository';
@@ -231,24 +232,8 @@ async function migrateOne(
     const byIdx = new Map<number, LegacyBlock>();
     for (const block of version.blocks) byIdx.set(block.idx, block);
     const graceMs = repo.settings.cleanupGraceSeconds * 1000;
-    const rows: Array<[number, number | null]> = [];
-    const live: Array<{ id: number; storedSize: number }> = [];
-    let lastFlush = Date.now();
-    const flush = (): void => {
-      if (rows.length === 0 && live.length === 0) return;
-      const now = Date.now();
-      meta.transaction(() => {
-        if (live.length) meta.markObjectsLive(live, now);
-        if (rows.length) meta.insertBlocks(vid, rows);
-      });
-      rows.length = 0;
-      live.length = 0;
-      lastFlush = now;
-    };
-    const addRow = (idx: number, objectId: number | null): void => {
-      rows.push([idx, objectId]);
-      if (rows.length >= ROW_BATCH || Date.now() - lastFlush >= ROW_FLUSH_MS) flush();
-    };
+    const rows = new BlockRowWriter(meta, vid, ROW_BATCH, ROW_FLUSH_MS);
+    const addRow = (idx: number, objectId: number | null): void => rows.add(idx, objectId);
     const placeholder = (block: LegacyBlock | undefined, idx: number): number => {
       const digest = createHash('sha256').update(`${PLACEHOLDER_LABEL}\0${options.tool}\0${version.uid}\0${idx}\0${block?.key ?? ''}\0${block?.checksum ?? ''}`).digest();
       meta.insertObject(digest, blockLength(idx), ObjectState.invalid, vid, Date.now(), 0);
@@ -263,32 +248,13 @@ async function migrateOne(
     /** The object id for a plaintext block, writing the object when the repository lacks it. */
     /** The object id for a block a worker holds in `slot` (hashed), written when the repository lacks it. */
     const store = async (name: string, length: number, slot: Slot): Promise<{ id: number; written: boolean }> => {
-      const digest = Buffer.from(name, 'hex');
-      for (;;) {
-        const now = Date.now();
-        const row = meta.objectByDigest(digest);
-        let write = false;
-        let id: number | null = null;
-        if (!row) {
-          id = meta.insertObject(digest, length, ObjectState.pending, vid, now);
-          write = id !== null;
-        } else if (row.state === ObjectState.live) {
-          if (row.last_used >= now - graceMs / 2 || meta.touchObject(row.id, now)) id = row.id;
-        } else if (row.state === ObjectState.pending) {
-          if (meta.touchObject(row.id, now)) { id = row.id; write = true; }
-        } else if (row.state === ObjectState.invalid) {
-          if (meta.transitionObject(row.id, [ObjectState.invalid], ObjectState.pending, now)) { id = row.id; write = true; }
-        } else {
-          await new Promise((resolve) => setTimeout(resolve, 50)); // a cleanup is deleting it right now
-        }
-        if (id === null) continue;
-        if (write) {
-          const stored = await pool.runOn(slot.worker, { op: 'store', slot: slot.slot, key: objectKey(name) });
-          live.push({ id, storedSize: stored.storedSize! });
-          c.bytesWritten += stored.storedSize!;
-        }
-        return { id, written: write };
+      const { id, write } = await claimObject(meta, Buffer.from(name, 'hex'), length, { versionId: vid, graceMs, signal: options.signal });
+      if (write) {
+        const stored = await pool.runOn(slot.worker, { op: 'store', slot: slot.slot, key: objectKey(name) });
+        rows.live(id, stored.storedSize!);
+        c.bytesWritten += stored.storedSize!;
       }
+      return { id, written: write };
     };
 
     /** Reads, checks and stores the data of one legacy key; a worker slot bounds the memory. */
@@ -360,7 +326,7 @@ async function migrateOne(
       }
     };
     await Promise.all(Array.from({ length: concurrency }, runner));
-    flush();
+    rows.flush();
     if (firstError) throw firstError;
     throwIfAborted(options.signal, 'migration');
 
@@ -370,9 +336,7 @@ async function migrateOne(
     const failed = result.problems.length + result.blocksFailedEarlier;
     result.status = version.valid && failed === 0 ? 'valid' : 'invalid';
     // Sealed and described in the store like a backup's version before it gets its state.
-    meta.transaction(() => meta.sealBlockList(vid));
-    await publishManifest(repo, version.uid, options.signal);
-    meta.durableTransaction(() => meta.setVersionState(vid, result.status === 'valid' ? VersionState.valid : VersionState.invalid));
+    await finishVersion(repo, vid, version.uid, { state: result.status === 'valid' ? VersionState.valid : VersionState.invalid, signal: options.signal });
     return result;
   } finally {
     meta.releaseLock(lockName);

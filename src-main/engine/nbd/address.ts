@@ -45,7 +45,8 @@ export function parseNbdUrl(text: string): NbdAddress {
 
 export function formatNbdUrl(address: NbdAddress): string {
   const name = encodeURIComponent(address.exportName).replace(/%2F/g, '/');
-  if (address.endpoint.kind === 'unix') return `nbd+unix:///${name}?socket=${address.endpoint.path}`;
+  // The socket path is percent-encoded where it must be (a space, '&', '#', '%'...): qemu and libnbd decode it.
+  if (address.endpoint.kind === 'unix') return `nbd+unix:///${name}?socket=${encodeURIComponent(address.endpoint.path).replace(/%2F/g, '/')}`;
   const host = address.endpoint.host.includes(':') ? `[${address.endpoint.host}]` : address.endpoint.host;
   return `nbd://${host}:${address.endpoint.port}/${name}`;
 }

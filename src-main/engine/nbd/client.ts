@@ -35,7 +35,7 @@ import {
   errnoName,
   optionReplyName,
 } from './protocol';
-import { SocketReader } from './reader';
+import { DirectReader } from './direct-reader';
 
 export interface NbdConnectOptions {
   /** meta contexts to negotiate; each must be granted or the connection fails */
@@ -77,6 +77,12 @@ interface Pending {
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** the largest BLOCK_STATUS request length (the field is 32 bits) */
 const STATUS_SPAN = 1 << 30;
+/**
+ * Reads and writes are split into requests of this size, all sent at once: qemu-nbd and
+ * nbdkit answer a few 256 KiB requests in flight about twice as fast as one 4 MiB request
+ * (nbdcopy's default request size is 256 KiB too).
+ */
+export const DEFAULT_REQUEST_SIZE = 256 * 1024;
 
 const COMMAND_NAMES: Record<number, string> = {
   [CMD.READ]: 'READ',
@@ -96,7 +102,7 @@ export class NbdClient {
 
   private constructor(
     private readonly socket: Socket,
-    private readonly reader: SocketReader,
+    private readonly reader: DirectReader,
     readonly description: string,
     readonly size: number,
     readonly flags: number,
@@ -106,7 +112,7 @@ export class NbdClient {
     readonly blockSize: { minimum: number; preferred: number; maximum: number },
     private readonly timeoutMs: number,
   ) {
-    void this.receiveLoop();
+    this.receiveLoop();
   }
 
   get readOnly(): boolean {
@@ -125,6 +131,11 @@ export class NbdClient {
   get maxRequest(): number {
     return Math.min(MAX_PAYLOAD, this.blockSize.maximum);
   }
+  /** the size reads and writes are split at: DEFAULT_REQUEST_SIZE, a multiple of the server's minimum block size, at most maxRequest */
+  get requestSize(): number {
+    const minimum = this.blockSize.minimum;
+    return Math.min(this.maxRequest, Math.max(minimum, Math.floor(DEFAULT_REQUEST_SIZE / minimum) * minimum));
+  }
 
   static async connect(address: NbdAddress, options: NbdConnectOptions = {}): Promise<NbdClient> {
     const description = formatNbdUrl(address);
@@ -132,8 +143,10 @@ export class NbdClient {
     const fail = (message: string, code: 'IO_ERROR' | 'NOT_FOUND' | 'FORMAT_UNSUPPORTED' = 'IO_ERROR') =>
       new EngineError(code, `NBD server ${description}: ${message}`);
     if (options.signal?.aborted) throw new EngineError('CANCELED', `connecting to ${description} canceled`);
-    const socket = address.endpoint.kind === 'unix' ? netConnect({ path: address.endpoint.path }) : netConnect({ host: address.endpoint.host, port: address.endpoint.port });
-    const reader = new SocketReader(socket, () => fail('closed the connection during negotiation'));
+    const reader = new DirectReader(() => fail('closed the connection during negotiation'));
+    const onread = reader.onread;
+    const socket = address.endpoint.kind === 'unix' ? netConnect({ path: address.endpoint.path, onread }) : netConnect({ host: address.endpoint.host, port: address.endpoint.port, onread });
+    reader.attach(socket);
     let timer: NodeJS.Timeout | undefined;
     let stop: (error: EngineError) => void = () => undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -169,12 +182,15 @@ export class NbdClient {
   async read(offset: number, length: number, into?: Buffer, signal?: AbortSignal): Promise<Buffer> {
     this.checkRange(offset, length, 'READ');
     const out = into ? into.subarray(0, length) : Buffer.alloc(length);
-    const step = this.maxRequest;
+    const step = this.requestSize;
     const parts: Promise<void>[] = [];
+    // the request headers leave in one write (cork), not one syscall each
+    this.socket.cork();
     for (let done = 0; done < length; done += step) {
       const n = Math.min(step, length - done);
       parts.push(this.request(CMD.READ, 0, offset + done, n, null, out.subarray(done, done + n), signal));
     }
+    this.socket.uncork();
     await Promise.all(parts);
     return out;
   }
@@ -182,7 +198,7 @@ export class NbdClient {
   async write(offset: number, data: Buffer, signal?: AbortSignal): Promise<void> {
     this.checkWritable('WRITE');
     this.checkRange(offset, data.length, 'WRITE');
-    const step = this.maxRequest;
+    const step = this.requestSize;
     const parts: Promise<void>[] = [];
     for (let done = 0; done < data.length; done += step) {
       parts.push(this.request(CMD.WRITE, 0, offset + done, Math.min(step, data.length - done), data.subarray(done, done + step), null, signal));
@@ -350,21 +366,33 @@ export class NbdClient {
     });
   }
 
-  private async receiveLoop(): Promise<void> {
-    try {
-      for (;;) {
-        const magic = (await this.reader.read(4)).readUInt32BE(0);
-        if (magic === SIMPLE_REPLY_MAGIC) await this.receiveSimple();
-        else if (magic === STRUCTURED_REPLY_MAGIC) await this.receiveStructured();
-        else throw this.violation(`bad reply magic 0x${magic.toString(16)}`);
-      }
-    } catch (error) {
-      if (this.closing && this.pending.size === 0) {
-        this.fail(new EngineError('IO_ERROR', `NBD connection to ${this.description} is closed`));
-        return;
-      }
-      this.fail(error instanceof EngineError ? error : new EngineError('IO_ERROR', `NBD server ${this.description}: ${(error as Error).message}`, { cause: error }));
+  /**
+   * The receive loop, as continuations the reader calls synchronously: a reply's magic, its
+   * header, then its payload, read straight into the request's buffer. A violation thrown by
+   * any step fails the connection.
+   */
+  private receiveLoop(): void {
+    this.reader.onContinuationError = (error) => this.receiveFailed(error);
+    this.expectReply();
+  }
+
+  private expectReply(): void {
+    this.reader.expect(4, null, true, (magic) => {
+      const value = magic.readUInt32BE(0);
+      if (value === SIMPLE_REPLY_MAGIC) this.reader.expect(12, null, true, (header) => this.receiveSimple(header), this.onReceiveError);
+      else if (value === STRUCTURED_REPLY_MAGIC) this.reader.expect(16, null, true, (header) => this.receiveStructured(header), this.onReceiveError);
+      else throw this.violation(`bad reply magic 0x${value.toString(16)}`);
+    }, this.onReceiveError);
+  }
+
+  private readonly onReceiveError = (error: Error): void => this.receiveFailed(error);
+
+  private receiveFailed(error: unknown): void {
+    if (this.closing && this.pending.size === 0) {
+      this.fail(new EngineError('IO_ERROR', `NBD connection to ${this.description} is closed`));
+      return;
     }
+    this.fail(error instanceof EngineError ? error : new EngineError('IO_ERROR', `NBD server ${this.description}: ${(error as Error).message}`, { cause: error }));
   }
 
   private take(cookie: bigint): Pending {
@@ -386,82 +414,99 @@ export class NbdClient {
     return new EngineError(code, `NBD server ${this.description}: ${name} of ${p.length} bytes at ${p.offset} failed: ${errnoName(errno)}${message ? ` (${message})` : ''}`);
   }
 
-  private async receiveSimple(): Promise<void> {
-    const header = await this.reader.read(12);
+  private receiveSimple(header: Buffer): void {
     const errno = header.readUInt32BE(0);
     const p = this.take(header.readBigUInt64BE(4));
     if (errno !== 0) {
       p.error = this.requestError(p, errno, '');
     } else if (p.command === CMD.READ) {
       if (this.structured) throw this.violation('simple reply with data to a READ after structured replies were negotiated');
-      await this.reader.read(p.length, p.into);
-      this.stats.bytesRead += p.length;
+      this.reader.expect(p.length, p.into, false, () => {
+        this.stats.bytesRead += p.length;
+        this.finish(p);
+        this.expectReply();
+      }, this.onReceiveError);
+      return;
     } else if (p.command === CMD.BLOCK_STATUS) {
       throw this.violation('simple reply to BLOCK_STATUS');
     }
     this.finish(p);
+    this.expectReply();
   }
 
-  private async receiveStructured(): Promise<void> {
-    const header = await this.reader.read(16);
+  private receiveStructured(header: Buffer): void {
     const flags = header.readUInt16BE(0);
     const type = header.readUInt16BE(2);
     const p = this.take(header.readBigUInt64BE(4));
     const length = header.readUInt32BE(12);
     if (!this.structured) throw this.violation('structured reply that was not negotiated');
+    const chunkDone = (): void => {
+      if (flags & REPLY_FLAG_DONE) {
+        if (!p.error && p.command === CMD.READ && p.covered !== p.length) throw this.violation(`READ of ${p.length} bytes at ${p.offset} answered with ${p.covered} bytes`);
+        if (!p.error && p.command === CMD.BLOCK_STATUS && p.status.size === 0) throw this.violation(`BLOCK_STATUS at ${p.offset} answered without extents`);
+        this.finish(p);
+      }
+      this.expectReply();
+    };
     if (type === CHUNK.OFFSET_DATA) {
       if (p.command !== CMD.READ) throw this.violation('data chunk for a request that is not a READ');
       if (length < 8 || length - 8 > p.length) throw this.violation(`data chunk of ${length} bytes for a READ of ${p.length}`);
-      const offset = Number((await this.reader.read(8)).readBigUInt64BE(0));
-      const n = length - 8;
-      if (offset < p.offset || offset + n > p.offset + p.length) throw this.violation(`data chunk at ${offset} (${n} bytes) outside the READ of ${p.length} bytes at ${p.offset}`);
-      await this.reader.read(n, p.into!.subarray(offset - p.offset));
-      p.covered += n;
-      this.stats.bytesRead += n;
+      this.reader.expect(8, null, true, (at) => {
+        const offset = Number(at.readBigUInt64BE(0));
+        const n = length - 8;
+        if (offset < p.offset || offset + n > p.offset + p.length) throw this.violation(`data chunk at ${offset} (${n} bytes) outside the READ of ${p.length} bytes at ${p.offset}`);
+        this.reader.expect(n, p.into!.subarray(offset - p.offset), false, () => {
+          p.covered += n;
+          this.stats.bytesRead += n;
+          chunkDone();
+        }, this.onReceiveError);
+      }, this.onReceiveError);
     } else if (type === CHUNK.OFFSET_HOLE) {
       if (p.command !== CMD.READ) throw this.violation('hole chunk for a request that is not a READ');
       if (length !== 12) throw this.violation(`hole chunk of ${length} bytes`);
-      const payload = await this.reader.read(12);
-      const offset = Number(payload.readBigUInt64BE(0));
-      const n = payload.readUInt32BE(8);
-      if (n === 0 || offset < p.offset || offset + n > p.offset + p.length) throw this.violation(`hole chunk at ${offset} (${n} bytes) outside the READ of ${p.length} bytes at ${p.offset}`);
-      p.into!.fill(0, offset - p.offset, offset - p.offset + n);
-      p.covered += n;
+      this.reader.expect(12, null, true, (payload) => {
+        const offset = Number(payload.readBigUInt64BE(0));
+        const n = payload.readUInt32BE(8);
+        if (n === 0 || offset < p.offset || offset + n > p.offset + p.length) throw this.violation(`hole chunk at ${offset} (${n} bytes) outside the READ of ${p.length} bytes at ${p.offset}`);
+        p.into!.fill(0, offset - p.offset, offset - p.offset + n);
+        p.covered += n;
+        chunkDone();
+      }, this.onReceiveError);
     } else if (type === CHUNK.BLOCK_STATUS) {
       if (p.command !== CMD.BLOCK_STATUS) throw this.violation('block status chunk for a request that is not BLOCK_STATUS');
       if (length < 12 || (length - 4) % 8 !== 0 || length > MAX_PAYLOAD) throw this.violation(`block status chunk of ${length} bytes`);
-      const payload = await this.reader.read(length);
-      const id = payload.readUInt32BE(0);
-      if (![...this.contexts.values()].includes(id)) throw this.violation(`block status for meta context id ${id}, which was not negotiated`);
-      if (p.status.has(id)) throw this.violation(`two block status chunks for meta context id ${id}`);
-      const extents: BlockStatusExtent[] = [];
-      let offset = p.offset;
-      for (let at = 4; at < length && offset < this.size; at += 8) {
-        const n = payload.readUInt32BE(at);
-        if (n === 0) throw this.violation('block status extent of length 0');
-        const clipped = Math.min(n, this.size - offset);
-        extents.push({ offset, length: clipped, flags: payload.readUInt32BE(at + 4) });
-        offset += clipped;
-      }
-      p.status.set(id, extents);
+      this.reader.expect(length, null, true, (payload) => {
+        const id = payload.readUInt32BE(0);
+        if (![...this.contexts.values()].includes(id)) throw this.violation(`block status for meta context id ${id}, which was not negotiated`);
+        if (p.status.has(id)) throw this.violation(`two block status chunks for meta context id ${id}`);
+        const extents: BlockStatusExtent[] = [];
+        let offset = p.offset;
+        for (let at = 4; at < length && offset < this.size; at += 8) {
+          const n = payload.readUInt32BE(at);
+          if (n === 0) throw this.violation('block status extent of length 0');
+          const clipped = Math.min(n, this.size - offset);
+          extents.push({ offset, length: clipped, flags: payload.readUInt32BE(at + 4) });
+          offset += clipped;
+        }
+        p.status.set(id, extents);
+        chunkDone();
+      }, this.onReceiveError);
     } else if (type === CHUNK.NONE) {
       if (length !== 0) throw this.violation(`NONE chunk of ${length} bytes`);
       if (!(flags & REPLY_FLAG_DONE)) throw this.violation('NONE chunk without the DONE flag');
+      chunkDone();
     } else if (type & CHUNK_ERROR_BIT) {
       if (length < 6 || length > 6 + MAX_STRING + 8) throw this.violation(`error chunk of ${length} bytes`);
-      const payload = await this.reader.read(length);
-      const errno = payload.readUInt32BE(0);
-      const messageLength = payload.readUInt16BE(4);
-      if (6 + messageLength > length) throw this.violation(`error chunk message of ${messageLength} bytes in ${length}`);
-      if (errno === 0) throw this.violation('error chunk with error 0');
-      p.error ??= this.requestError(p, errno, payload.subarray(6, 6 + messageLength).toString('utf8'));
+      this.reader.expect(length, null, true, (payload) => {
+        const errno = payload.readUInt32BE(0);
+        const messageLength = payload.readUInt16BE(4);
+        if (6 + messageLength > length) throw this.violation(`error chunk message of ${messageLength} bytes in ${length}`);
+        if (errno === 0) throw this.violation('error chunk with error 0');
+        p.error ??= this.requestError(p, errno, payload.subarray(6, 6 + messageLength).toString('utf8'));
+        chunkDone();
+      }, this.onReceiveError);
     } else {
       throw this.violation(`unknown structured reply chunk type ${type}`);
-    }
-    if (flags & REPLY_FLAG_DONE) {
-      if (!p.error && p.command === CMD.READ && p.covered !== p.length) throw this.violation(`READ of ${p.length} bytes at ${p.offset} answered with ${p.covered} bytes`);
-      if (!p.error && p.command === CMD.BLOCK_STATUS && p.status.size === 0) throw this.violation(`BLOCK_STATUS at ${p.offset} answered without extents`);
-      this.finish(p);
     }
   }
 }
@@ -483,7 +528,7 @@ interface Negotiated {
 
 type Fail = (message: string, code?: 'IO_ERROR' | 'NOT_FOUND' | 'FORMAT_UNSUPPORTED') => EngineError;
 
-async function negotiate(socket: Socket, reader: SocketReader, exportName: string, wanted: string[], fail: Fail): Promise<Negotiated> {
+async function negotiate(socket: Socket, reader: DirectReader, exportName: string, wanted: string[], fail: Fail): Promise<Negotiated> {
   const greeting = await reader.read(18);
   if (greeting.readBigUInt64BE(0) !== NBDMAGIC) throw fail('not an NBD server (bad greeting magic)');
   if (greeting.readBigUInt64BE(8) !== IHAVEOPT) throw fail('oldstyle negotiation is not supported (need fixed newstyle)');
@@ -598,7 +643,7 @@ async function negotiate(socket: Socket, reader: SocketReader, exportName: strin
 }
 
 /** Servers without NBD_OPT_GO: NBD_OPT_EXPORT_NAME, answered with size and flags (and 124 zeros). */
-async function exportNameFallback(socket: Socket, reader: SocketReader, name: Buffer, noZeroes: boolean, structured: boolean, fail: Fail): Promise<Negotiated> {
+async function exportNameFallback(socket: Socket, reader: DirectReader, name: Buffer, noZeroes: boolean, structured: boolean, fail: Fail): Promise<Negotiated> {
   const header = Buffer.alloc(16);
   header.writeBigUInt64BE(IHAVEOPT, 0);
   header.writeUInt32BE(OPT.EXPORT_NAME, 8);

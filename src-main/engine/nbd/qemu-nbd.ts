@@ -103,7 +103,7 @@ export class QemuNbd {
         if (options.signal?.aborted) throw new EngineError('CANCELED', `starting qemu-nbd for ${description} canceled`);
         if (Date.now() > deadline) throw new EngineError('IO_ERROR', `qemu-nbd for ${description} did not listen within ${(options.startTimeoutMs ?? 30_000) / 1000} s`);
         if (await canConnect(socket)) return server;
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
     } catch (error) {
       await server.stop();

@@ -1,14 +1,16 @@
 // A version as an NBD export (serve-nbd): blocks are read from the store, decoded and
 // verified against their digest as they are read; sparse blocks read as zeros and show as
-// holes in base:allocation. With copy-on-write, writes go to an *overlay* of whole blocks in
-// memory (the version itself is never changed); the overlay's blocks are the *changed
-// extents* a `--save-as` backup reads, every other block coming from the version.
+// holes in base:allocation. With copy-on-write, writes go to an *overlay* of whole blocks in a
+// sparse temporary file (overlay.ts; the version itself is never changed); the overlay's
+// blocks are the *changed extents* a `--save-as` backup reads, every other block coming from
+// the version.
 import { ObjectCodec } from '../codec/object';
 import { EngineError } from '../errors';
 import type { Extent } from '../io/port';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/port';
+import { Overlay } from './overlay';
 import { STATE_HOLE, STATE_ZERO } from './protocol';
 import type { ExportBackend, StatusExtent } from './server';
 
@@ -20,7 +22,6 @@ export class VersionExport implements ExportBackend {
   /** blocks read from the store and verified */
   blocksVerified = 0;
   private readonly digests: Array<string | null>;
-  private readonly overlay = new Map<number, Buffer>();
   private readonly cache = new Map<number, Buffer>();
   private readonly codec: ObjectCodec;
   private readonly zeros: Buffer;
@@ -31,7 +32,8 @@ export class VersionExport implements ExportBackend {
     size: number,
     blockSize: number,
     digests: Array<string | null>,
-    readonly writable: boolean,
+    /** the copy-on-write overlay, or null when served read-only */
+    private readonly overlay: Overlay | null,
   ) {
     this.size = size;
     this.blockSize = blockSize;
@@ -40,7 +42,8 @@ export class VersionExport implements ExportBackend {
     this.zeros = Buffer.alloc(blockSize);
   }
 
-  static open(repo: Repository, uid: string, options: { cow?: boolean } = {}): VersionExport {
+  /** `cow`: writes go to an overlay file in a private folder under `overlayDir` (default: the temporary directory). */
+  static async open(repo: Repository, uid: string, options: { cow?: boolean; overlayDir?: string } = {}): Promise<VersionExport> {
     const version = repo.meta.requireVersion(uid);
     if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete and cannot be served`);
     const blockCount = Math.ceil(version.size / version.block_size);
@@ -51,17 +54,25 @@ export class VersionExport implements ExportBackend {
       rows++;
     }
     if (rows !== blockCount) throw new EngineError('INTERNAL', `version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
-    return new VersionExport(repo, version.uid, version.size, version.block_size, digests, options.cow === true);
+    const overlay = options.cow ? await Overlay.create(version.block_size, options.overlayDir) : null;
+    return new VersionExport(repo, version.uid, version.size, version.block_size, digests, overlay);
+  }
+
+  get writable(): boolean {
+    return this.overlay !== null;
+  }
+
+  /** the overlay file while served with copy-on-write, else null */
+  get overlayPath(): string | null {
+    return this.overlay?.path ?? null;
   }
 
   private blockLength(idx: number): number {
     return Math.min(this.blockSize, this.size - idx * this.blockSize);
   }
 
-  /** The plaintext of block `idx` (overlay first), verified; read-only view. */
+  /** The plaintext of the version's block `idx`, verified; read-only view. */
   private async block(idx: number): Promise<Buffer> {
-    const changed = this.overlay.get(idx);
-    if (changed) return changed;
     const digest = this.digests[idx];
     const length = this.blockLength(idx);
     if (!digest) return this.zeros.subarray(0, length);
@@ -96,9 +107,10 @@ export class VersionExport implements ExportBackend {
       const at = offset + done;
       const idx = Math.floor(at / this.blockSize);
       const within = at - idx * this.blockSize;
-      const block = await this.block(idx);
-      const n = Math.min(block.length - within, length - done);
-      block.copy(out, done, within, within + n);
+      const n = Math.min(this.blockLength(idx) - within, length - done);
+      const changed = await this.overlay?.read(idx, within, n);
+      if (changed) changed.copy(out, done);
+      else (await this.block(idx)).copy(out, done, within, within + n);
       done += n;
     }
     return out;
@@ -110,7 +122,8 @@ export class VersionExport implements ExportBackend {
     for (let at = offset; at < end;) {
       const idx = Math.floor(at / this.blockSize);
       const blockEnd = Math.min(this.size, (idx + 1) * this.blockSize);
-      const flags = this.overlay.has(idx) || this.digests[idx] ? 0 : STATE_HOLE | STATE_ZERO;
+      const changed = this.overlay?.state(idx);
+      const flags = changed === 'data' || (changed === undefined && this.digests[idx]) ? 0 : STATE_HOLE | STATE_ZERO;
       const n = blockEnd - at;
       const last = out[out.length - 1];
       if (last && last.flags === flags && last.length + n <= 0xffffffff) last.length += n;
@@ -121,41 +134,56 @@ export class VersionExport implements ExportBackend {
     return out;
   }
 
-  private async patch(offset: number, length: number, fill: (block: Buffer, within: number, done: number, n: number) => void): Promise<void> {
-    if (!this.writable) throw new EngineError('INVALID_ARGUMENT', `version ${this.uid} is served read-only`);
+  /** Writes `data` (null: zeros) over `length` bytes at `offset` into the overlay, block by block. */
+  private async patch(offset: number, length: number, data: Buffer | null): Promise<void> {
+    const overlay = this.overlay;
+    if (!overlay) throw new EngineError('INVALID_ARGUMENT', `version ${this.uid} is served read-only`);
     let done = 0;
     while (done < length) {
       const at = offset + done;
       const idx = Math.floor(at / this.blockSize);
       const within = at - idx * this.blockSize;
-      let block = this.overlay.get(idx);
-      if (!block) {
-        block = Buffer.from(await this.block(idx));
-        this.overlay.set(idx, block);
-        this.cache.delete(idx);
-      }
-      const n = Math.min(block.length - within, length - done);
-      fill(block, within, done, n);
+      const blockLength = this.blockLength(idx);
+      const n = Math.min(blockLength - within, length - done);
+      const piece = data?.subarray(done, done + n) ?? null;
+      const zeros = piece === null || piece.equals(this.zeros.subarray(0, n));
+      await overlay.update(idx, async (state, store) => {
+        // zeros over a block that reads as zeros change nothing
+        if (zeros && (state === 'zero' || (state === undefined && !this.digests[idx]))) return;
+        if (within === 0 && n === blockLength) return zeros ? store.zero() : store.whole(piece!);
+        if (state === undefined) await store.whole(Buffer.from(await this.block(idx)));
+        await store.patch(within, piece ?? this.zeros.subarray(0, n));
+      });
       done += n;
     }
   }
 
   write(offset: number, data: Buffer): Promise<void> {
-    return this.patch(offset, data.length, (block, within, done, n) => data.copy(block, within, done, done + n));
+    return this.patch(offset, data.length, data);
   }
 
   writeZeros(offset: number, length: number): Promise<void> {
-    return this.patch(offset, length, (block, within, _done, n) => block.fill(0, within, within + n));
+    return this.patch(offset, length, null);
   }
 
   async flush(): Promise<void> {}
 
   /** blocks written through the overlay, as byte extents (whole blocks), in order */
   changedExtents(): Extent[] {
-    return [...this.overlay.keys()].sort((a, b) => a - b).map((idx) => ({ offset: idx * this.blockSize, length: this.blockLength(idx) }));
+    return (this.overlay?.blocks() ?? []).map((idx) => ({ offset: idx * this.blockSize, length: this.blockLength(idx) }));
   }
 
   get changedBlocks(): number {
-    return this.overlay.size;
+    return this.overlay?.size ?? 0;
+  }
+
+  /** Resolves when no write to the overlay is in progress. */
+  async settled(): Promise<void> {
+    await this.overlay?.settled();
+  }
+
+  /** Removes the overlay (its changes are gone); reads of the version still work. */
+  async close(): Promise<void> {
+    await this.overlay?.close();
   }
 }

@@ -3,18 +3,23 @@
 // -> the store's durability barrier -> version marked valid last, in a durable commit.
 // Nouns: a *decision* says whether a block's object must be written or already exists. A
 // *stream* source (stdin, a FIFO) is read once in order and sized on the fly: its version
-// gets its size when the stream ends.
+// gets its size when the stream ends. *Hints* (a hints file, a dirty bitmap, rbd diff) name the
+// extents to read: on an incremental every other block comes from the base, on a first backup
+// every other block is recorded sparse (backup-checks.ts samples both).
 import { randomUUID } from 'node:crypto';
-import type { BackupResult, BackupStats } from '../../../src-shared/model';
-import { manifestKeyOf, publishManifest } from '../describe';
+import type { BackupResult, BackupStats, SourceCheck } from '../../../src-shared/model';
+import { finishVersion, manifestKeyOf } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { autoTags } from '../autotags';
-import { openSource, type AllocationExtent } from '../io/index';
+import { openSource, type AllocationExtent, type Source } from '../io/index';
 import { qcow2PathOf, rotateQcow2Bitmap } from '../io/qcow2';
-import { ObjectState, VersionState } from '../meta/schema';
+import { BlockRowWriter, claimObject } from '../meta/block-rows';
+import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { WorkerPool, type Slot } from '../workers/pool';
+import { RunRetries } from './retries';
+import { checkSource, pickSamples, SOURCE_SAMPLES, sourceChangedError, verifyHints, type BlockReading } from './backup-checks';
 import { lockPath } from './path-locks';
 import { checkHintsWithin, hintedBlocks, readHintsFile, type HintExtent } from './hints';
 import { ProgressTracker, type RunOptions } from './progress';
@@ -22,6 +27,8 @@ import { SourceBlocks, type BlockRead } from './source-blocks';
 
 export interface BackupOptions extends RunOptions {
   source: string;
+  /** an opened source to read instead of opening `source` (then only a description); the backup closes it */
+  input?: Source;
   name: string;
   snapshot?: string;
   /** without tags, the repository may give backy2's automatic tags (engine/autotags.ts) */
@@ -30,14 +37,18 @@ export interface BackupOptions extends RunOptions {
   uid?: string;
   /** UID of the base version (incremental) */
   from?: string;
-  /** hints file path or parsed extents; requires `from` */
+  /** hints file path or parsed extents: with `from` the changed extents, without it the extents holding data */
   hints?: string | HintExtent[];
   workers?: number;
   slotsPerWorker?: number;
   /** fsync each object instead of one file-system sync at the end */
   syncEachObject?: boolean;
-  /** blocks outside the hints compared with the base (default 10) */
+  /** blocks outside the hints compared with the base, or checked to be zeros on a first backup (default 10) */
   hintSamples?: number;
+  /** blocks read again at the end and compared with what was stored (default 8; 0: none) */
+  sourceSamples?: number;
+  /** a source that changed while it was read fails the backup (SOURCE_CHANGED) instead of a warning */
+  strict?: boolean;
   /** qcow2 or NBD source: the dirty bitmap whose extents are the changes since `from` */
   bitmap?: string;
   /** RBD source: `rbd diff --from-snap` this snapshot gives the changes since `from` */
@@ -51,8 +62,6 @@ export interface BackupOptions extends RunOptions {
 const ROW_BATCH = 2048;
 const ROW_FLUSH_MS = 500;
 const SYNC_EVERY_BYTES = 256 * 1024 * 1024;
-/** How long a backup waits for a live cleanup to finish deleting an object it needs. */
-const DELETING_WAIT_MS = 20_000;
 
 /** Names, snapshots and tags: printable, and no `|` (one field per column in `-m` output). */
 export function checkVersionName(name: string, what = 'name'): void {
@@ -83,7 +92,6 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   if (options.snapshot) checkVersionName(options.snapshot, 'snapshot name');
   for (const tag of options.tags ?? []) checkVersionName(tag, 'tag');
   const tags = options.tags?.length ? options.tags : autoTags(repo, options.name, started);
-  if (options.hints !== undefined && !options.from) throw new EngineError('INVALID_ARGUMENT', 'hints need a base version (--from UID)');
   let extents = typeof options.hints === 'string' ? readHintsFile(options.hints) : options.hints;
   if (extents && (options.bitmap || options.fromSnap)) throw new EngineError('INVALID_ARGUMENT', 'give a hints file or a change source (--bitmap, --from-snap), not both');
   if (options.fromSnap && !options.from) throw new EngineError('INVALID_ARGUMENT', '--from-snap needs a base version (--from UID)');
@@ -98,7 +106,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     throw new EngineError('INVALID_ARGUMENT', `version uid ${options.uid} is not a new UUID`);
   }
   // A full backup reads everything: its bitmap need not exist yet (--rotate-bitmap adds it after).
-  const source = await openSource(options.source, { signal: options.signal, bitmap: base ? options.bitmap : undefined, fromSnap: options.fromSnap, raw: options.raw });
+  const source = options.input ?? await openSource(options.source, { signal: options.signal, bitmap: base ? options.bitmap : undefined, fromSnap: options.fromSnap, raw: options.raw });
   if (source.sequential && extents) {
     await source.close();
     throw new EngineError('INVALID_ARGUMENT', `hints need a source that can be read at any offset; ${source.description} is a stream`);
@@ -126,39 +134,48 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   let pool: WorkerPool | undefined;
   let blocks: SourceBlocks | undefined;
   let versionId: number | undefined;
+  const retries = new RunRetries(repo.store, options.retries);
   const lockName = `backup:${uid}`;
   let releasePath = (): void => {};
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
     releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
+    await retries.takePool(pool);
     blocks = await SourceBlocks.open(source, pool);
     const reader = blocks;
 
     // A dirty bitmap or rbd diff is the change list of an incremental (as a hints file would be).
     if (base && !extents && (options.bitmap || options.fromSnap) && source.changes) extents = (await source.changes(options.signal)).map((extent) => ({ ...extent, exists: true }));
+    // A first backup of a source that lists its data (an RBD image: rbd diff) reads only that.
+    if (!base && !extents && source.dataExtents) extents = (await source.dataExtents(options.signal)).map((extent) => ({ ...extent, exists: true }));
+    const io: BlockReading = { pool, reader, blockSize, blockLength, signal: options.signal };
+    // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
+    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, size) : new Set<number>();
 
     // Blocks to read, and the base's object for each block that is not read.
     let baseObjects: Array<number | null> = [];
     let toRead: number[];
-    if (base && extents) {
-      baseObjects = meta.blockObjects(base.id);
-      const touched = hintedBlocks(extents, blockSize, blockCount);
-      for (let idx = baseObjects.length; idx < blockCount; idx++) touched.add(idx);
-      // When the size changed, the last blocks of the base and of the source changed length.
-      if (size !== base.size) {
-        for (const idx of [baseObjects.length - 1, blockCount - 1]) if (idx >= 0 && idx < blockCount) touched.add(idx);
+    if (extents) {
+      // On a first backup the hints mark the blocks holding data: extents that became zero do not.
+      const touched = hintedBlocks(base ? extents : extents.filter((extent) => extent.exists), blockSize, blockCount);
+      if (base) {
+        baseObjects = meta.blockObjects(base.id);
+        for (let idx = baseObjects.length; idx < blockCount; idx++) touched.add(idx);
+        // When the size changed, the last blocks of the base and of the source changed length.
+        if (size !== base.size) {
+          for (const idx of [baseObjects.length - 1, blockCount - 1]) if (idx >= 0 && idx < blockCount) touched.add(idx);
+        }
       }
       toRead = [...touched].sort((a, b) => a - b);
-      const verified = await verifyHints(pool, repo, reader, baseObjects, touched, blockCount, blockLength, options.hintSamples ?? 10, base.uid, options.signal);
+      // A first backup samples blocks that may hold data: not those the allocation map calls empty.
+      const skip = base ? touched : new Set([...touched, ...unallocated]);
+      const verified = await verifyHints(io, repo, base ? baseObjects : null, skip, blockCount, options.hintSamples ?? 10, base?.uid ?? null);
       stats.blocksRead += verified.blocks;
       stats.bytesRead += verified.bytes;
     } else {
       toRead = Array.from({ length: blockCount }, (_, idx) => idx);
     }
-    // Blocks the source's allocation map calls holes or zeros are recorded sparse unread.
-    const unallocated = source.allocation && source.size !== null ? unallocatedBlocks(await source.allocation(options.signal), blockSize, size) : new Set<number>();
-
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
       for (const tag of tags) meta.addTag(id, tag);
@@ -167,42 +184,35 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     const vid = versionId;
 
     // Rows of unchanged blocks are copied from the base first: from now on this version
-    // references those objects, so no cleanup can take them.
-    if (base && extents) {
+    // references those objects, so no cleanup can take them. A first backup's blocks outside
+    // the hints are sparse.
+    if (extents) {
       const readSet = new Set(toRead);
       const copied: Array<[number, number | null]> = [];
       for (let idx = 0; idx < blockCount; idx++) {
         if (readSet.has(idx)) continue;
-        copied.push([idx, baseObjects[idx] ?? null]);
+        const object = baseObjects[idx] ?? null;
+        copied.push([idx, object]);
         const length = blockLength(idx);
-        stats.blocksFromBase++;
-        if (baseObjects[idx] === null || baseObjects[idx] === undefined) { stats.blocksSparse++; stats.bytesSparse += length; }
-        c.blocksFromBase++;
+        if (base) {
+          stats.blocksFromBase++;
+          c.blocksFromBase++;
+        } else c.blocksSparse++;
+        if (object === null) { stats.blocksSparse++; stats.bytesSparse += length; }
         c.blocksDone++;
         c.bytesDone += length;
       }
       meta.insertBlocks(vid, copied);
     }
 
+    // Blocks read again at the end (a source that changes while it is read is reported).
+    const sampleCount = options.sourceSamples ?? SOURCE_SAMPLES;
+    const samples = new Map<number, string | null>();
+    const sampled = new Set(source.size === null ? [] : pickSamples(toRead.filter((idx) => !unallocated.has(idx)), sampleCount));
+
     // ---- the block loop
-    const rows: Array<[number, number | null]> = [];
-    const liveObjects: Array<{ id: number; storedSize: number }> = [];
-    let lastFlush = Date.now();
-    const flushRows = (): void => {
-      if (rows.length === 0 && liveObjects.length === 0) return;
-      const now = Date.now();
-      meta.transaction(() => {
-        if (liveObjects.length) meta.markObjectsLive(liveObjects, now);
-        if (rows.length) meta.insertBlocks(vid, rows);
-      });
-      rows.length = 0;
-      liveObjects.length = 0;
-      lastFlush = now;
-    };
-    const addRow = (idx: number, objectId: number | null): void => {
-      rows.push([idx, objectId]);
-      if (rows.length >= ROW_BATCH || Date.now() - lastFlush >= ROW_FLUSH_MS) flushRows();
-    };
+    const rows = new BlockRowWriter(meta, vid, ROW_BATCH, ROW_FLUSH_MS);
+    const addRow = (idx: number, objectId: number | null): void => rows.add(idx, objectId);
 
     // In a worker thread: starting the sync process would block this thread for 20-30 ms.
     const syncStore = async (): Promise<void> => { await pool!.run({ op: 'barrier' }); };
@@ -219,44 +229,9 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     const decide = async (digest: string, length: number): Promise<{ id: number; write: boolean }> => {
       const known = decided.get(digest);
       if (known !== undefined) return { id: known, write: false };
-      const key = Buffer.from(digest, 'hex');
-      let waitingSince: number | undefined;
-      for (;;) {
-        const now = Date.now();
-        const row = meta.objectByDigest(key);
-        let result: { id: number; write: boolean } | null = null;
-        if (!row) {
-          const id = meta.insertObject(key, length, ObjectState.pending, vid, now);
-          if (id !== null) result = { id, write: true };
-        } else if (row.state === ObjectState.live) {
-          // Touch only when needed: a recently used object is safe from cleanup for a while.
-          if (row.last_used >= now - graceMs / 2 || meta.touchObject(row.id, now)) result = { id: row.id, write: false };
-        } else if (row.state === ObjectState.pending) {
-          // Being written by another backup, or left by a crashed one: writing it again is
-          // harmless (same name, same bytes) and makes this version independent of it.
-          if (meta.touchObject(row.id, now)) result = { id: row.id, write: true };
-        } else if (row.state === ObjectState.invalid) {
-          // Known to be damaged in the store: a fresh copy heals it.
-          if (meta.transitionObject(row.id, [ObjectState.invalid], ObjectState.pending, now)) result = { id: row.id, write: true };
-        } else {
-          // `deleting`: a stale mark of a killed cleanup is taken back at once (the loop then
-          // meets a pending object and writes it); a live cleanup finishes deleting it within
-          // moments, and one that does not within DELETING_WAIT_MS is reported, not waited on.
-          const cleanups = meta.reclaimDeletingObject(row.id, now);
-          if (cleanups.length > 0) {
-            waitingSince ??= now;
-            if (now - waitingSince > DELETING_WAIT_MS) {
-              const holder = cleanups[0];
-              throw new EngineError('LOCKED', `object ${digest.slice(0, 12)}.. is being deleted by a cleanup that has not finished in ${DELETING_WAIT_MS / 1000} s (pid ${holder.pid} on ${holder.host} since ${new Date(holder.since).toISOString()}); stop it or wait for it, then back up again`);
-            }
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
-        }
-        if (result) {
-          decided.set(digest, result.id);
-          return result;
-        }
-      }
+      const claim = await claimObject(meta, Buffer.from(digest, 'hex'), length, { versionId: vid, graceMs, signal: options.signal });
+      decided.set(digest, claim.id);
+      return claim;
     };
 
     const processBlock = async (idx: number, slot: Slot, read: BlockRead): Promise<void> => {
@@ -266,6 +241,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
         const hashed = await pool!.runOn(slot.worker, { op: 'hash', slot: slot.slot, input: read.input }, read.transfer);
         stats.blocksRead++;
         stats.bytesRead += length;
+        if (sampled.has(idx)) samples.set(idx, hashed.zero ? null : hashed.digest!);
         if (hashed.zero) {
           stats.blocksSparse++;
           stats.bytesSparse += length;
@@ -281,7 +257,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
             storedSinceSync += stored.storedSize!;
             c.blocksNew++;
             c.bytesWritten += stored.storedSize!;
-            liveObjects.push({ id: decision.id, storedSize: stored.storedSize! });
+            rows.live(decision.id, stored.storedSize!);
             maybeSync();
           } else {
             stats.blocksDedup++;
@@ -349,9 +325,20 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     if (firstError) throw firstError;
     throwIfAborted(options.signal, 'backup');
 
+    let sourceCheck: SourceCheck;
+    if (source.size === null) sourceCheck = { sampled: 0, changed: [], skipped: `${source.description} is a stream: its blocks cannot be read again to check that it did not change` };
+    else if (sampleCount <= 0) sourceCheck = { sampled: 0, changed: [], skipped: 'not asked for (no samples)' };
+    else if (samples.size === 0) sourceCheck = { sampled: 0, changed: [], skipped: 'no block was read from the source' };
+    else {
+      tracker.phase('checking source');
+      sourceCheck = await checkSource(io, samples);
+      if (sourceCheck.changed.length > 0 && options.strict) throw sourceChangedError(source.description, sourceCheck, blockSize);
+    }
+    throwIfAborted(options.signal, 'backup');
+
     tracker.phase('syncing');
     if (source.size === null) meta.setVersionSize(vid, size);
-    flushRows();
+    rows.flush();
     if (syncing) await syncing;
     if (!(options.syncEachObject ?? false) || stats.blocksWritten > 0) await syncStore();
     const count = meta.blockCount(vid);
@@ -368,19 +355,16 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       durationMs: Date.now() - started,
     };
     // Valid only once its manifest is durable in the store: a rebuild from the store sees it.
-    meta.transaction(() => meta.sealBlockList(vid));
-    await publishManifest(repo, uid, options.signal);
-    meta.durableTransaction(() => {
-      meta.setVersionState(vid, VersionState.valid);
+    await finishVersion(repo, vid, uid, { state: VersionState.valid, signal: options.signal, settled: () => {
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
         bytes_read: stats.bytesRead, blocks_read: stats.blocksRead, bytes_written: stats.bytesWritten, blocks_written: stats.blocksWritten,
         bytes_stored: stats.bytesStored, bytes_dedup: stats.bytesDedup, blocks_dedup: stats.blocksDedup, bytes_sparse: stats.bytesSparse,
         blocks_sparse: stats.blocksSparse, blocks_from_base: stats.blocksFromBase, duration_ms: result.durationMs,
       });
-    });
+    } });
     tracker.finish('done');
-    return { uid, stats: result };
+    return { uid, stats: result, sourceCheck };
   } catch (error) {
     // No valid version, no orphaned rows: the objects written are reclaimed by cleanup.
     if (versionId !== undefined) {
@@ -393,52 +377,11 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   } finally {
     await blocks?.close();
     await source.close();
+    await retries.finish(pool);
     await pool?.release();
     meta.releaseLock(lockName);
     releasePath();
   }
-}
-
-/**
- * backy2's safety net: wrong hints would silently corrupt every later version, so a few
- * blocks the hints call unchanged are read and compared with the base. A mismatch fails.
- */
-async function verifyHints(
-  pool: WorkerPool,
-  repo: Repository,
-  reader: SourceBlocks,
-  baseObjects: Array<number | null>,
-  touched: Set<number>,
-  blockCount: number,
-  blockLength: (idx: number) => number,
-  samples: number,
-  baseUid: string,
-  signal: AbortSignal | undefined,
-): Promise<{ blocks: number; bytes: number }> {
-  const candidates: number[] = [];
-  for (let idx = 0; idx < Math.min(blockCount, baseObjects.length); idx++) if (!touched.has(idx)) candidates.push(idx);
-  for (let i = candidates.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
-  }
-  const chosen = candidates.slice(0, samples);
-  const read = { blocks: 0, bytes: 0 };
-  await Promise.all(chosen.map(async (idx) => {
-    const block = await reader.read(idx * repo.blockSize, blockLength(idx), signal);
-    read.blocks++;
-    read.bytes += blockLength(idx);
-    const result = await pool.run({ op: 'hashOnly', input: block.input }, block.transfer);
-    const objectId = baseObjects[idx] ?? null;
-    const expected = objectId === null ? null : repo.meta.objectById(objectId)?.digest.toString('hex') ?? null;
-    const actual = result.zero ? null : result.digest!;
-    if (actual !== expected) {
-      throw new EngineError(
-        'HINTS_MISMATCH',
-        `source and base version ${baseUid} differ at block ${idx} (offset ${idx * repo.blockSize}), which the hints call unchanged; the hints are wrong or stale, no version was created`,
-      );
-    }
-  }));
-  return read;
 }
 
 function* naturals(): Generator<number> {

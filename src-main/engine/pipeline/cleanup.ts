@@ -12,6 +12,7 @@ import { manifestKeyOf } from '../describe';
 import { objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
+import { RunRetries } from './retries';
 
 export interface CleanupOptions extends RunOptions {
   full?: boolean;
@@ -63,9 +64,13 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   if (!(graceSeconds >= 0)) throw new EngineError('INVALID_ARGUMENT', 'grace period must be zero or more seconds');
   const tracker = new ProgressTracker(full ? 'full cleanup' : 'cleanup', options.onProgress, options.progressIntervalMs);
   const lockName = full ? 'repository' : `cleanup:${process.pid}`;
+  const retries = new RunRetries(repo.store, options.retries);
   meta.acquireLock(lockName, full ? 'exclusive' : 'shared', full ? 'full cleanup' : 'cleanup');
   const result: CleanupResult = { full, objectsDeleted: 0, bytesFreed: 0, temporaryFilesDeleted: 0, incompleteVersionsRemoved: [], objectsWaiting: 0, bytesWaiting: 0 };
   try {
+    // An S3 repository's cache first learns what other machines added or removed: an object
+    // only their versions use is referenced here too.
+    await repo.syncWithStore(options.signal);
     result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
     // A backup killed between its manifest and its valid mark leaves a manifest: it goes too.
     for (const uid of result.incompleteVersionsRemoved) await repo.store.delete(manifestKeyOf(uid));
@@ -130,6 +135,7 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
     tracker.finish(options.signal?.aborted ? 'canceled' : 'failed');
     throw toEngineError(error);
   } finally {
+    await retries.finish();
     meta.releaseLock(lockName);
   }
 }

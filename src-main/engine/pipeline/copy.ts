@@ -15,8 +15,9 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { CopiedVersion, CopyResult as SharedCopyResult, Progress, RepositorySettings } from '../../../src-shared/model';
 import { ObjectCodec, type CodecKeys, type CompressionSetting } from '../codec/object';
-import { publishManifest } from '../describe';
+import { finishVersion } from '../describe';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
+import { BlockRowWriter, claimObject, type ObjectClaim } from '../meta/block-rows';
 import type { Metadata } from '../meta/database';
 import { ObjectState, VersionState } from '../meta/schema';
 import { objectKey, type ObjectStore } from '../store/port';
@@ -160,10 +161,10 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
 
     // Distinct objects of the version, and the blocks each one fills.
     const bySource = new Map<string, { length: number; blocks: number[] }>();
-    const rows: Array<[number, number | null]> = [];
+    const rows = new BlockRowWriter(dmeta, vid, ROW_BATCH);
     for (const block of blocks) {
       if (!block.digest) {
-        rows.push([block.idx, null]);
+        rows.add(block.idx, null);
         o.counters.blocksSparse++;
         o.counters.blocksDone++;
         o.counters.bytesDone += Math.min(version.block_size, version.size - block.idx * version.block_size);
@@ -174,47 +175,17 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
       if (entry) entry.blocks.push(block.idx);
       else bySource.set(hex, { length: block.length!, blocks: [block.idx] });
     }
-    const live: Array<{ id: number; storedSize: number }> = [];
-    const flush = (): void => {
-      if (rows.length === 0 && live.length === 0) return;
-      const now = Date.now();
-      dmeta.transaction(() => {
-        if (live.length) dmeta.markObjectsLive(live, now);
-        if (rows.length) dmeta.insertBlocks(vid, rows);
-      });
-      rows.length = 0;
-      live.length = 0;
-    };
-
     /**
      * The destination's row for an object, made pending when it must be written; `damaged`:
      * scrub found the stored copy invalid, so it is written again whatever the store holds.
      */
-    const claim = async (digest: string, length: number): Promise<{ id: number; write: boolean; damaged?: boolean }> => {
-      const key = Buffer.from(digest, 'hex');
-      for (;;) {
-        const now = Date.now();
-        const row = dmeta.objectByDigest(key);
-        if (!row) {
-          const id = dmeta.insertObject(key, length, ObjectState.pending, vid, now);
-          if (id !== null) return { id, write: true };
-        } else if (row.state === ObjectState.live) {
-          if (dmeta.touchObject(row.id, now)) return { id: row.id, write: false };
-        } else if (row.state === ObjectState.pending) {
-          if (dmeta.touchObject(row.id, now)) return { id: row.id, write: true };
-        } else if (row.state === ObjectState.invalid) {
-          if (dmeta.transitionObject(row.id, [ObjectState.invalid], ObjectState.pending, now)) return { id: row.id, write: true, damaged: true };
-        } else {
-          await new Promise((resolve) => setTimeout(resolve, 50)); // a cleanup is deleting it right now
-        }
-      }
-    };
+    const claim = (digest: string, length: number): Promise<ObjectClaim> =>
+      claimObject(dmeta, Buffer.from(digest, 'hex'), length, { versionId: vid, graceMs: 0, signal: o.signal });
 
     const finishObject = (id: number, entry: { length: number; blocks: number[] }): void => {
-      for (const idx of entry.blocks) rows.push([idx, id]);
+      for (const idx of entry.blocks) rows.add(idx, id);
       o.counters.blocksDone += entry.blocks.length;
       o.counters.bytesDone += entry.length * entry.blocks.length;
-      if (rows.length >= ROW_BATCH) flush();
     };
 
     const free: Lane[] = [];
@@ -260,14 +231,14 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
         if (there !== null) {
           // Written by an interrupted copy (or backup): a put is atomic, so it is whole.
           outcome.objectsPresent++;
-          live.push({ id: claimed.id, storedSize: there });
+          rows.live(claimed.id, there);
         } else {
           await destination.store.put(objectKey(name), bytes, o.signal);
           outcome.objectsTransferred++;
           outcome.bytesTransferred += bytes.length;
           o.counters.blocksNew += entry.blocks.length;
           o.counters.bytesWritten += bytes.length;
-          live.push({ id: claimed.id, storedSize: bytes.length });
+          rows.live(claimed.id, bytes.length);
         }
         finishObject(claimed.id, entry);
       } finally {
@@ -277,23 +248,24 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
     await runBounded(bySource.entries(), o.concurrency, o.signal, transfer);
     o.lanes.push(...free);
     throwIfAborted(o.signal, 'copy');
-    flush();
+    rows.flush();
     await destination.store.barrier(o.signal);
     const count = dmeta.blockCount(vid);
     const expected = Math.ceil(version.size / version.block_size);
     if (count !== expected) throw new EngineError('INTERNAL', `copy of version ${uid}: ${count} block rows, expected ${expected}`);
     throwIfAborted(o.signal, 'copy');
-    dmeta.transaction(() => {
-      const digest = dmeta.sealBlockList(vid);
-      // Same names, same list: a plain copy's block list must hash as the source's did.
-      if (!o.recode && version.block_list_digest && !digest.equals(version.block_list_digest)) {
-        throw new EngineError('OBJECT_CORRUPT', `copy of version ${uid}: the copied block list does not match the source's digest`);
-      }
-      if (version.protected === 1) dmeta.setProtected(vid, true);
-    });
     // Valid only once its manifest is durable in the destination's store.
-    await publishManifest(destination, uid, o.signal);
-    dmeta.durableTransaction(() => dmeta.setVersionState(vid, VersionState.valid));
+    await finishVersion(destination, vid, uid, {
+      state: VersionState.valid,
+      signal: o.signal,
+      sealed: (digest) => {
+        // Same names, same list: a plain copy's block list must hash as the source's did.
+        if (!o.recode && version.block_list_digest && !digest.equals(version.block_list_digest)) {
+          throw new EngineError('OBJECT_CORRUPT', `copy of version ${uid}: the copied block list does not match the source's digest`);
+        }
+        if (version.protected === 1) dmeta.setProtected(vid, true);
+      },
+    });
     return outcome;
   } catch (error) {
     if (versionId !== undefined) {

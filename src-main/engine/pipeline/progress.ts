@@ -2,6 +2,7 @@
 // source still shows) that reports a copy of them every `intervalMs` (default 200 ms, 5 per
 // second) while there is a listener. `finish` stops the ticker and always reports.
 import type { Progress } from '../../../src-shared/model';
+import type { RetryCounts } from '../store/retry';
 
 export type ProgressListener = (progress: Progress) => void;
 
@@ -9,6 +10,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   progressIntervalMs?: number;
+  /** the store requests this run retried are added here, whether it succeeds or fails (see retries.ts) */
+  retries?: RetryCounts;
 }
 
 export class ProgressTracker {

@@ -15,6 +15,7 @@ import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { defaultWorkerCount, WorkerPool, type PoolRequest } from '../workers/pool';
+import { RunRetries } from './retries';
 import { runBounded } from './bounded';
 import { ProgressTracker, type RunOptions } from './progress';
 
@@ -65,6 +66,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   c.bytesTotal = version.size;
   c.blocksTotal = blockCount;
   let pool: WorkerPool | undefined;
+  const retries = new RunRetries(repo.store, options.retries);
   const counts: Counts = { verified: 0, written: 0, sparse: 0 };
   const lockName = `restore:${version.uid}:${process.pid}:${started}`;
   try {
@@ -72,6 +74,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     // One worker per core: each reads objects and writes the target through libuv's thread
     // pool, so it decompresses and verifies one block while others wait on the disk.
     pool = WorkerPool.take(repo.workerSettings({ blockSize: version.block_size }), options.workers ?? defaultWorkerCount());
+    await retries.takePool(pool);
     const step = (blocks: number, length: number, sparse: boolean): void => {
       if (sparse) { counts.sparse++; c.blocksSparse++; if (writeZeros) counts.written++; } else { counts.verified += blocks; counts.written += blocks; }
       c.blocksDone += blocks;
@@ -97,6 +100,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     const engineError = toEngineError(error);
     throw incomplete ? new EngineError(engineError.code, `${engineError.message}${incomplete}`, { cause: error }) : engineError;
   } finally {
+    await retries.finish(pool);
     await pool?.release();
     meta.releaseLock(lockName);
     releasePath();

@@ -12,6 +12,7 @@ import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { WorkerPool } from '../workers/pool';
+import { RunRetries } from './retries';
 import { SourceBlocks } from './source-blocks';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
@@ -76,9 +77,13 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
   let sourceBlocks: SourceBlocks | undefined;
   const reports: ScrubReport[] = [];
   const lockName = `scrub:${process.pid}:${Date.now()}`;
+  const retries = new RunRetries(repo.store, options.retries);
   try {
     meta.acquireLock(lockName, 'shared', `scrub of ${options.uids.length} version(s)`);
-    if (mode !== 'fast') pool = WorkerPool.take(repo.workerSettings({}), options.workers);
+    if (mode !== 'fast') {
+      pool = WorkerPool.take(repo.workerSettings({}), options.workers);
+      await retries.takePool(pool);
+    }
     if (mode === 'source') {
       source = await openSource(options.source!, { signal: options.signal });
       if (source.sequential) throw new EngineError('INVALID_ARGUMENT', `a source scrub reads blocks out of order: ${source.description} is a stream`);
@@ -192,6 +197,7 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
   } finally {
     await sourceBlocks?.close();
     await source?.close();
+    await retries.finish(pool);
     await pool?.release();
     meta.releaseLock(lockName);
   }

@@ -42,6 +42,11 @@ export interface StoreEntry {
   size: number | null;
   /** the leftover of an interrupted put (a folder store's temporary file, an S3 multipart upload) */
   temporary: boolean;
+  /**
+   * A token that changes whenever the item is written again (S3: its ETag and time), when the
+   * listing tells it; an S3 repository's metadata cache compares it to see a changed manifest.
+   */
+  stamp?: string;
 }
 
 export interface ByteRange {

@@ -211,3 +211,18 @@ export class RetryingStore implements ObjectStore {
 export function takeRetryCounts(store: ObjectStore): RetryCounts {
   return store instanceof RetryingStore ? store.takeRetryCounts() : emptyRetryCounts();
 }
+
+/** The retries a store counted so far, without resetting them (zero without the decorator). */
+export function retryCountsOf(store: ObjectStore): RetryCounts {
+  return store instanceof RetryingStore ? store.retryCounts() : emptyRetryCounts();
+}
+
+/** What `later` counted beyond `earlier` (two readings of one store's counts). */
+export function retryCountsSince(later: RetryCounts, earlier: RetryCounts): RetryCounts {
+  const causes: Record<string, number> = {};
+  for (const [cause, count] of Object.entries(later.causes)) {
+    const more = count - (earlier.causes[cause] ?? 0);
+    if (more > 0) causes[cause] = more;
+  }
+  return { retries: later.retries - earlier.retries, exhausted: later.exhausted - earlier.exhausted, causes };
+}

@@ -301,7 +301,9 @@ export class S3Store implements ObjectStore {
         this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix, ContinuationToken }), { abortSignal }),
       );
       for (const item of page.Contents ?? []) {
-        if (item.Key) yield { key: item.Key.slice(this.base.length), size: item.Size ?? null, temporary: false };
+        if (!item.Key) continue;
+        const stamp = item.ETag !== undefined ? `${item.ETag}@${item.LastModified?.getTime() ?? ''}` : undefined;
+        yield { key: item.Key.slice(this.base.length), size: item.Size ?? null, temporary: false, ...(stamp !== undefined ? { stamp } : {}) };
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors';
 import type { IoSpec } from '../io/port';
+import { addRetryCounts, emptyRetryCounts, type RetryCounts } from '../store/retry';
 import type { WorkerReply, WorkerRequest, WorkerResult, WorkerSettings } from './protocol';
 
 type Pending = { resolve: (value: WorkerResult) => void; reject: (error: Error) => void };
@@ -154,6 +155,15 @@ export class WorkerPool {
       throw error;
     }
     return handle;
+  }
+
+  /** The store retries every worker counted since the last call (each worker's count starts again). */
+  async takeRetryCounts(): Promise<RetryCounts> {
+    const total = emptyRetryCounts();
+    if (this.failure || this.closed) return total;
+    const replies = await Promise.all(this.workers.map((_, i) => this.runOn(i, { op: 'retries' })));
+    for (const reply of replies) if (reply.retries) addRetryCounts(total, reply.retries);
+    return total;
   }
 
   /** Closes an io handle in every worker (a failed pool is closed anyway). */

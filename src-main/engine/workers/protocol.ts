@@ -9,6 +9,7 @@ import type { ErrorCode } from '../../../src-shared/api/errors';
 import type { CodecKeys, CompressionSetting } from '../codec/object';
 import type { IoSpec } from '../io/port';
 import type { StoreSpec } from '../store/port';
+import type { RetryCounts } from '../store/retry';
 
 export interface WorkerSettings {
   blockSize: number;
@@ -37,10 +38,12 @@ export type WorkerRequest =
   | { op: 'zero'; id: number; target: number; position: number; length: number }
   | { op: 'check'; id: number; key: string; digest: string; storedSize: number; length: number }
   /** the store's durability barrier (folder: syncfs, which blocks a thread while it starts `sync`) */
-  | { op: 'barrier'; id: number };
+  | { op: 'barrier'; id: number }
+  /** the retries the worker's store counted since the last ask (they start again from zero) */
+  | { op: 'retries'; id: number };
 
 export type WorkerReply =
-  | { id: number; ok: true; zero?: boolean; digest?: string; storedSize?: number; data?: Uint8Array }
+  | { id: number; ok: true; zero?: boolean; digest?: string; storedSize?: number; data?: Uint8Array; retries?: RetryCounts }
   | { id: number; ok: false; code: ErrorCode; message: string };
 
 export type WorkerResult = Extract<WorkerReply, { ok: true }>;

@@ -236,6 +236,8 @@ async function handle(request: WorkerRequest): Promise<Reply> {
       await store.barrier();
       return done(request.id);
     }
+    case 'retries':
+      return done(request.id, { retries: store.takeRetryCounts() });
     case 'check': {
       // A stored size of 0 is unknown (objects imported without one): only the content is checked.
       await withVerifiedObject(request.key, request.digest, request.length, () => undefined, request.storedSize > 0 ? request.storedSize : undefined);

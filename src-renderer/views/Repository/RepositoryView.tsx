@@ -1,11 +1,15 @@
-// Repository screen: the open repository's summary (encryption, versions, stored bytes,
-// dedupe ratio, last scrub, health), and forms to open or create one (optionally encrypted),
-// with the recent list. Opening an encrypted repository asks in the passphrase dialog.
+// Repository screen: the open repository's summary (its store and where it is, encryption,
+// versions, stored bytes, dedupe ratio, last scrub, health), and forms to open or create one
+// in a folder or an S3 bucket (optionally encrypted), with the recent list. Opening an
+// encrypted repository asks in the passphrase dialog.
 import { useEffect, useState, type FormEvent } from 'react';
+import type { S3ConnectionArgs } from '../../../src-shared/api/contract';
+import type { StoreLocation } from '../../../src-shared/api/types';
 import { humanBytes, plural } from '../../../src-shared/api/format';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../src-shared/api/passphrase';
 import { EmptyState, formatDate, humanAge, KeyValue, LockIcon, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
+import { EMPTY_S3_LOCATION, S3LocationFields, s3ConnectionOf, s3LocationOf, s3LocationReady, S3TestConnection, type S3LocationValue } from '../../components/S3LocationFields';
 import { DisksDashboard } from './DisksDashboard';
 import { HealthVerdict, VerificationStat } from './Health';
 import { useApp } from '../../store';
@@ -30,6 +34,7 @@ function Summary() {
         <EncryptionBadge encrypted={settings.encrypted} />
         <button type="button" onClick={() => void closeRepository()}>Close</button>
       </div>
+      <StoreLine store={repository.store} />
       {!summary ? (
         <p className="muted">Loading summary…</p>
       ) : (
@@ -78,6 +83,44 @@ function Summary() {
   );
 }
 
+/** Where the repository's objects are: a folder, or an S3 endpoint, bucket and prefix. */
+function StoreLine({ store }: { store: StoreLocation }) {
+  const rows: Array<[string, string]> = store.kind === 'folder'
+    ? [['Path', store.path]]
+    : [
+        ['Endpoint', store.endpoint ?? 'AWS'],
+        ['Bucket', store.bucket],
+        ['Prefix', store.prefix || '(none)'],
+        ['Region', store.region],
+        ['Addressing', store.pathStyle ? 'path-style' : 'virtual-hosted'],
+      ];
+  return (
+    <div className="store-line" data-testid="store-line" data-kind={store.kind}>
+      <span className={`badge store-kind ${store.kind}`} title={store.kind === 'folder' ? 'objects are files in a folder' : 'objects are in an S3 bucket; the metadata is a local cache'}>
+        {store.kind === 'folder' ? 'Folder' : 'S3'}
+      </span>
+      <dl>
+        {rows.map(([label, value]) => (
+          <div key={label}><dt>{label}</dt><dd className={label === 'Addressing' ? '' : 'mono'}>{value}</dd></div>
+        ))}
+      </dl>
+    </div>
+  );
+}
+
+/** Folder | S3: where a repository to open or create lives. */
+function StoreKindSwitch({ value, onChange, label }: { value: 'folder' | 's3'; onChange(value: 'folder' | 's3'): void; label: string }) {
+  return (
+    <div className="segmented" role="radiogroup" aria-label={label}>
+      {(['folder', 's3'] as const).map((kind) => (
+        <button key={kind} type="button" role="radio" aria-checked={value === kind} className={value === kind ? 'selected' : ''} onClick={() => onChange(kind)}>
+          {kind === 'folder' ? 'Folder' : 'S3'}
+        </button>
+      ))}
+    </div>
+  );
+}
+
 function EncryptionBadge({ encrypted }: { encrypted: boolean }) {
   return encrypted ? (
     <span className="badge encrypted large" data-testid="encryption-badge" title="objects are encrypted with AES-256-GCM; opening needs the passphrase"><LockIcon /> Encrypted · AES-256-GCM</span>
@@ -102,23 +145,41 @@ function StrengthHint({ passphrase }: { passphrase: string }) {
 
 function OpenForm() {
   const openRepository = useApp((s) => s.openRepository);
+  const [kind, setKind] = useState<'folder' | 's3'>('folder');
   const [path, setPath] = useState('');
+  const [s3, setS3] = useState<S3LocationValue>(EMPTY_S3_LOCATION);
+  const ready = kind === 'folder' ? path !== '' : s3LocationReady(s3);
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
-    if (path && (await openRepository(path))) navigate({ view: 'versions' });
+    if (!ready) return;
+    const opened = kind === 'folder' ? await openRepository(path) : await openRepository(s3LocationOf(s3), undefined, s3ConnectionOf(s3));
+    if (opened) navigate({ view: 'versions' });
   };
   return (
     <form className="card" onSubmit={submit} aria-labelledby="open-title">
-      <h2 id="open-title">Open a repository</h2>
-      <PathField label="Repository folder" value={path} onChange={setPath} purpose="openRepository" placeholder="/srv/backups/repository" />
-      <button type="submit" className="primary" disabled={!path}>Open</button>
+      <div className="row form-title">
+        <h2 id="open-title" className="grow">Open a repository</h2>
+        <StoreKindSwitch value={kind} onChange={setKind} label="Where the repository to open is" />
+      </div>
+      {kind === 'folder' ? (
+        <PathField label="Repository folder" value={path} onChange={setPath} purpose="openRepository" placeholder="/srv/backups/repository" />
+      ) : (
+        <>
+          <S3LocationFields value={s3} onChange={setS3} legend="S3 bucket and prefix of the repository" />
+          <S3TestConnection value={s3} purpose="open" />
+        </>
+      )}
+      <button type="submit" className="primary" disabled={!ready}>Open</button>
     </form>
   );
 }
 
 function CreateForm() {
   const createRepository = useApp((s) => s.createRepository);
+  const [kind, setKind] = useState<'folder' | 's3'>('folder');
   const [path, setPath] = useState('');
+  const [s3, setS3] = useState<S3LocationValue>(EMPTY_S3_LOCATION);
+  const placeReady = kind === 'folder' ? path !== '' : s3LocationReady(s3);
   const [blockSize, setBlockSize] = useState(4 * 1024 * 1024);
   const [compression, setCompression] = useState('zstd:1');
   const [encrypt, setEncrypt] = useState(false);
@@ -129,8 +190,9 @@ function CreateForm() {
   const encryptionReady = !encrypt || (passphrase.length >= MIN_PASSPHRASE_LENGTH && confirm === passphrase && acknowledged);
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
-    if (!path || !encryptionReady) return;
-    const args = encrypt ? { path, blockSize, compression, encrypt: true, passphrase } : { path, blockSize, compression };
+    if (!placeReady || !encryptionReady) return;
+    const place = kind === 'folder' ? { path } : { path: s3LocationOf(s3), s3: s3ConnectionOf(s3) };
+    const args = encrypt ? { ...place, blockSize, compression, encrypt: true, passphrase } : { ...place, blockSize, compression };
     if (await createRepository(args)) {
       // Nothing keeps the passphrase once the repository exists.
       setPassphrase('');
@@ -143,8 +205,18 @@ function CreateForm() {
   };
   return (
     <form className="card" onSubmit={submit} aria-labelledby="create-title">
-      <h2 id="create-title">Create a repository</h2>
-      <PathField label="New or empty folder" value={path} onChange={setPath} purpose="createRepository" placeholder="/srv/backups/new-repository" />
+      <div className="row form-title">
+        <h2 id="create-title" className="grow">Create a repository</h2>
+        <StoreKindSwitch value={kind} onChange={setKind} label="Where the new repository goes" />
+      </div>
+      {kind === 'folder' ? (
+        <PathField label="New or empty folder" value={path} onChange={setPath} purpose="createRepository" placeholder="/srv/backups/new-repository" />
+      ) : (
+        <>
+          <S3LocationFields value={s3} onChange={setS3} legend="S3 bucket (must exist) and an empty prefix" />
+          <S3TestConnection value={s3} purpose="create" />
+        </>
+      )}
       <div className="row wrap top">
         <div className="field">
           <label htmlFor="create-block-size">Block size</label>
@@ -188,7 +260,7 @@ function CreateForm() {
           </label>
         </fieldset>
       )}
-      <button type="submit" className="primary" disabled={!path || !encryptionReady}>Create</button>
+      <button type="submit" className="primary" disabled={!placeReady || !encryptionReady}>Create</button>
     </form>
   );
 }
@@ -208,9 +280,10 @@ function Recent() {
         <ul className="recent">
           {recent.map((r) => (
             <li key={r.path} className="row">
-              <button type="button" className="link grow mono" disabled={r.path === current} onClick={() => (r.encrypted ? askPassphrase(r.path) : void openRepository(r.path))}>
+              <button type="button" className="link grow mono" disabled={r.path === current} onClick={() => (r.encrypted ? askPassphrase(r.path, r.s3) : void openRepository(r.path, undefined, r.s3))}>
                 {r.path}
               </button>
+              {r.s3 && <span className="badge store-kind s3" title={s3Description(r.s3)}>S3 · {endpointHost(r.s3.endpoint)}</span>}
               {r.encrypted && <span className="badge encrypted" title="encrypted: opening asks for the passphrase"><LockIcon /> encrypted</span>}
               <span className="muted small-text">{r.path === current ? 'open now' : formatDate(r.lastOpened, 'minutes')}</span>
               <button type="button" className="small ghost" aria-label={`Forget ${r.path}`} onClick={() => void forgetRecent(r.path)}>✕</button>
@@ -220,6 +293,22 @@ function Recent() {
       )}
     </section>
   );
+}
+
+/** host:port of an endpoint URL; AWS when there is none. */
+function endpointHost(endpoint: string | undefined): string {
+  if (!endpoint) return 'AWS';
+  try {
+    return new URL(endpoint).host;
+  } catch {
+    return endpoint;
+  }
+}
+
+/** How a recent S3 repository is reached, for its tooltip (no secret is ever kept). */
+function s3Description(s3: S3ConnectionArgs): string {
+  const credentials = s3.credentialsFile ? `credentials file ${s3.credentialsFile}` : s3.profile ? `profile ${s3.profile}` : 'credentials from the environment';
+  return `${s3.endpoint ?? 'AWS'}${s3.region ? ` (${s3.region})` : ''}${s3.pathStyle ? ', path-style' : ''}; ${credentials}`;
 }
 
 export function RepositoryView() {

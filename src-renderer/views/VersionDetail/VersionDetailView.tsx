@@ -1,6 +1,7 @@
 // Version detail: metadata, statistics, space, tags, the protect toggle, the block map
 // (hover or arrow keys show a block's index, offset and object) and a compare view that
-// paints which blocks differ from another version of the same disk.
+// paints which blocks differ from another version of the same disk. "Copy to…" and "Serve over
+// NBD…" open their dialogs (views/Versions); this version's NBD servings are listed with Stop.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { BlockInfo, Comparison, VersionDetail } from '../../../src-shared/api/types';
 import { humanBytes, humanDuration, shortUid } from '../../../src-shared/api/format';
@@ -12,6 +13,8 @@ import { COMPARE_LEGEND, STATE_NAMES, VERSION_LEGEND } from '../../components/pa
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 import { OriginSection } from './Origin';
+import { CopyDialog } from '../Versions/CopyDialog';
+import { ServeNbdDialog, ServingsList } from '../Versions/NbdServing';
 
 function useBlockInfo(uid: string): [BlockInfo | null, (idx: number | null) => void] {
   const api = useApi();
@@ -178,6 +181,7 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
   const [map, setMap] = useState<BlockMapData | null>(null);
   const [error, setError] = useState<{ code: string; message: string } | null>(null);
   const [info, inspect] = useBlockInfo(uid);
+  const [dialog, setDialog] = useState<'copy' | 'serve' | null>(null);
 
   const reload = useCallback(() => {
     api.getVersionDetail({ uid }).then(setDetail, (e) => setError(toApiError(e)));
@@ -206,8 +210,13 @@ export function VersionDetailView({ uid, compare }: { uid: string; compare?: str
         <h1 className="grow">{v.name} {v.snapshot && <span className="muted">/ {v.snapshot}</span>} <StatusBadge version={v} /></h1>
         <button type="button" className="primary" disabled={v.status === 'incomplete'} onClick={() => navigate({ view: 'restore', uid })}>Restore…</button>
         <button type="button" disabled={v.status === 'incomplete'} onClick={() => navigate({ view: 'scrub', uids: [uid] })}>Scrub…</button>
+        <button type="button" disabled={v.status !== 'valid'} title={v.status !== 'valid' ? 'only valid versions are copied' : undefined} onClick={() => setDialog('copy')}>Copy to…</button>
+        <button type="button" disabled={v.status === 'incomplete'} onClick={() => setDialog('serve')}>Serve over NBD…</button>
         <button type="button" onClick={toggleProtect} aria-pressed={v.protected}>{v.protected ? 'Unprotect' : 'Protect'}</button>
       </div>
+      {dialog === 'copy' && <CopyDialog uids={[uid]} onClose={() => setDialog(null)} />}
+      {dialog === 'serve' && <ServeNbdDialog version={v} onClose={() => setDialog(null)} />}
+      <ServingsList uid={uid} title="Served over NBD" />
       <div className="columns">
         <section className="card">
           <h2>Version</h2>

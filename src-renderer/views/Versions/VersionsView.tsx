@@ -1,6 +1,7 @@
 // Versions browser: versions grouped by name (disk), sortable by column, filterable by
 // text, status, protection, tag and date; multi-select with actions (restore, scrub,
-// protect, tag, delete). Rows open the version's detail.
+// protect, tag, copy to another repository, serve over NBD, delete). Rows open the
+// version's detail. Versions served over NBD are listed above the table, with Stop.
 import { useEffect, useMemo, useState } from 'react';
 import { humanBytes, plural, shortUid, zoneOf } from '../../../src-shared/api/format';
 import type { VersionFacts } from '../../../src-shared/api/types';
@@ -9,6 +10,8 @@ import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 import { allTags, groupVersions } from '../../store/selectors';
 import { EMPTY_FILTER, type SortKey } from '../../store/slices';
+import { CopyDialog } from './CopyDialog';
+import { ServeNbdDialog, ServingsList } from './NbdServing';
 
 const COLUMNS: Array<{ key: SortKey | null; label: string; title?: string; num?: boolean }> = [
   { key: null, label: '' },
@@ -89,7 +92,10 @@ function Actions() {
   const setSelected = useApp((s) => s.setSelected);
   const reportError = useApp((s) => s.reportError);
   const notify = useApp((s) => s.notify);
+  const versions = useApp((s) => s.versions);
   const [tag, setTag] = useState('');
+  const [dialog, setDialog] = useState<'copy' | 'serve' | null>(null);
+  const one = selected.length === 1 ? versions.find((v) => v.uid === selected[0]) : undefined;
   const run = async (what: string, action: () => Promise<unknown>): Promise<void> => {
     try {
       await action();
@@ -104,6 +110,8 @@ function Actions() {
       <span className="muted">{selected.length} selected</span>
       <button type="button" disabled={selected.length !== 1} onClick={() => navigate({ view: 'restore', uid: selected[0] })}>Restore…</button>
       <button type="button" disabled={none} onClick={() => navigate({ view: 'scrub', uids: selected })}>Scrub…</button>
+      <button type="button" disabled={none} onClick={() => setDialog('copy')}>Copy to…</button>
+      <button type="button" disabled={!one || one.status === 'incomplete'} onClick={() => setDialog('serve')}>Serve over NBD…</button>
       <button type="button" disabled={none} onClick={() => void run(`Protected ${plural(selected.length, "version")}`, () => api.setProtected({ uids: selected, value: true }))}>Protect</button>
       <button type="button" disabled={none} onClick={() => void run(`Unprotected ${plural(selected.length, "version")}`, () => api.setProtected({ uids: selected, value: false }))}>Unprotect</button>
       <input aria-label="Tag" placeholder="tag" value={tag} onChange={(e) => setTag(e.target.value)} className="narrow" />
@@ -111,6 +119,8 @@ function Actions() {
       <button type="button" disabled={none || !tag} onClick={() => void run(`Removed tag "${tag}"`, () => api.removeTag({ uids: selected, tag }))}>Remove tag</button>
       <button type="button" className="danger" disabled={none} onClick={() => navigate({ view: 'cleanup' })}>Delete…</button>
       {!none && <button type="button" className="ghost" onClick={() => setSelected([])}>Clear selection</button>}
+      {dialog === 'copy' && <CopyDialog uids={selected} onClose={() => setDialog(null)} />}
+      {dialog === 'serve' && one && <ServeNbdDialog version={one} onClose={() => setDialog(null)} />}
     </div>
   );
 }
@@ -156,6 +166,7 @@ export function VersionsView() {
       </div>
       <Filters />
       <Actions />
+      <ServingsList title="Served over NBD" />
       {groups.length === 0 ? (
         <EmptyState title="No version matches the filter"><p>Change or reset the filter.</p></EmptyState>
       ) : (

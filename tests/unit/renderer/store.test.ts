@@ -13,6 +13,7 @@ import { EMPTY_FILTER } from '../../../src-renderer/store/slices';
 
 const repository: RepositoryInfo = {
   path: '/srv/repo',
+  store: { kind: 'folder', path: '/srv/repo' },
   settings: { id: 'r', formatVersion: 1, blockSize: 4194304, hash: 'sha256', compression: 'zstd:1', encrypted: false, minAgeDays: 6, cleanupGraceSeconds: 3600, created: '2024-01-01T00:00:00.000Z' },
   maxConcurrentJobs: 2,
 };

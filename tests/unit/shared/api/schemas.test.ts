@@ -19,6 +19,7 @@ const VALID: Record<ApiMethod, { args: Record<string, unknown>; required: string
   openRepository: { args: { path: '/srv/repo', passphrase: 'correct horse' }, required: ['path'] },
   createRepository: { args: { path: '/srv/new', blockSize: 4194304, compression: 'zstd:3', minAgeDays: 6, cleanupGraceSeconds: 3600, encrypt: true, passphrase: 'correct horse battery' }, required: ['path'] },
   closeRepository: { args: {}, required: [] },
+  testS3Connection: { args: { path: 's3://backups/site-a', s3: { endpoint: 'http://127.0.0.1:7480', region: 'us-east-1', pathStyle: true, credentialsFile: '/etc/blockvault/s3' } }, required: ['path'] },
   listRecentRepositories: { args: {}, required: [] },
   forgetRecentRepository: { args: { path: '/srv/repo' }, required: ['path'] },
   getSummary: { args: {}, required: [] },
