@@ -107,7 +107,11 @@ test('a block device offers a hints command only (a path named like a qcow2 file
   await page.getByLabel('hints command').fill('ssh ceph1 rbd diff --from-snap "$BLOCKVAULT_BASE_SNAPSHOT" --format=json rbd/db');
   assert.equal(await page.getByLabel('dirty bitmap').count(), 0, 'no bitmap for a device');
   assert.equal(await page.getByRole('checkbox', { name: 'Manage RBD snapshots' }).count(), 0);
+  await page.getByLabel('Name (the disk)').fill('');
+  await page.getByText('To save: name must not be empty').waitFor();
+  assert.equal(await addButton().isDisabled(), true);
   await screenshot(page, 'policy-device-hints');
+  await page.getByLabel('Name (the disk)').fill('db');
   await page.getByLabel('Source').fill('/var/lib/vm/db.qcow2');
   await page.getByLabel('dirty bitmap').waitFor();
   await page.getByLabel('Source').fill('/dev/vg0/db');

@@ -21,6 +21,9 @@ const RULES: Array<[keyof Retention, string]> = [
   ['keepYearly', 'Yearly'],
 ];
 
+/** Fields whose problems the editor shows beside the field itself. */
+const INLINE_FIELDS = new Set(['source', 'bitmap', 'rbdSnapshots', 'hintsCommand']);
+
 type Draft = Policy & { scheduleKind: 'cron' | 'every' | 'none' };
 
 function toDraft(policy: Policy): Draft {
@@ -96,6 +99,8 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
     if (!result.success) for (const issue of result.error.issues) if (!byField.has(String(issue.path[0] ?? ''))) byField.set(String(issue.path[0] ?? ''), issue.message);
     return byField;
   }, [policy]);
+  // Problems of fields that show no message of their own, said beside the save button.
+  const otherProblems = [...problems].filter(([field]) => !INLINE_FIELDS.has(field)).map(([field, message]) => `${field || 'policy'} ${message}`);
   const removals = plan?.decisions.filter((d) => !d.keep).length ?? 0;
   return (
     <section className="card" aria-label={`Policy ${draft.name || 'new'}`}>
@@ -106,7 +111,7 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
         </label>
         {isNew && (
           <label>Kind
-            <select value={draft.kind} onChange={(e) => set({ kind: e.target.value as Policy['kind'], ...(e.target.value === 'backup' ? {} : { source: undefined, retention: undefined }) })}>
+            <select value={draft.kind} onChange={(e) => set({ kind: e.target.value as Policy['kind'], ...(e.target.value === 'backup' ? {} : { source: undefined, retention: undefined, bitmap: undefined, rbdSnapshots: undefined, hintsCommand: undefined }) })}>
               <option value="backup">backup</option>
               <option value="verify">verify</option>
               <option value="cleanup">cleanup</option>
@@ -189,6 +194,7 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
       <div className="row">
         <button type="button" className="primary" disabled={problems.size > 0} title={problems.size ? [...problems.values()].join('; ') : undefined} onClick={() => void save()}>{isNew ? 'Add policy' : 'Save policy'}</button>
         {saved && <span className="muted" role="status">Saved.</span>}
+        {otherProblems.length > 0 && <span className="hint bad">To save: {otherProblems.join('; ')}</span>}
       </div>
     </section>
   );
