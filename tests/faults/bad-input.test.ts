@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { dispatch, createServices, type Services } from '../../src-main/services';
 import { serve, type Served } from '../e2e/harness';
 import { BS, backupCli, cli, initRepo, ok, repoState, tempDir, writeBlocks } from '../helpers';
-import { recordFigure } from './figures';
+import { recordFigure, timePart } from './figures';
 
 const PART = 'bad-input';
 const STACK = /\n\s+at .+:\d+:\d+/;
@@ -33,6 +33,7 @@ function snapshot(repo: string): string {
 }
 
 describe('fault suite: bad input', { timeout: 600_000 }, () => {
+  timePart(PART);
   const dir = tempDir('bv-faults-input-');
   let repo: string;
   let uid: string;

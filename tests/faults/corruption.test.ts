@@ -9,13 +9,14 @@ import { cpSync, existsSync, readFileSync, rmSync, statSync, truncateSync, unlin
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { backupCli, blockDigests, cli, initRepo, objectNames, objectPath, sha256File, tempDir, writeBlocks } from '../helpers';
-import { random, recordFigure, runSeed } from './figures';
+import { random, recordFigure, runSeed, timePart } from './figures';
 
 interface Report { uid: string; problems: Array<{ idx: number; object: string | null; kind: string }>; invalidatedVersions: string[] }
 
 const PART = 'corruption';
 
 describe('fault suite: corruption', () => {
+  timePart(PART);
   const dir = tempDir('bv-faults-corruption-');
   const golden = join(dir, 'golden');
   const images = new Map<string, { path: string; sha256: string }>();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backupCli, cli, initRepo, randomData, restoreEquals, tempDir, writeBlocks, writeImage } from '../helpers';
-import { recordFigure } from './figures';
+import { recordFigure, timePart } from './figures';
 
 const PART = 'disk-full';
 
@@ -39,6 +39,7 @@ function fill(file: string): number {
 }
 
 describe('fault suite: disk full', { timeout: 300_000 }, () => {
+  timePart(PART);
   const dir = tempDir('bv-faults-full-');
   const small = mkdtempSync(join(tmpdir(), 'bv-faults-small-fs-'));
 

@@ -12,6 +12,9 @@ import { CSP, gatedPaths, isAllowedExternal, isOwnPage, PathGrants, RENDERER_PAG
 import { createServices } from '../../src-main/services';
 import { HOST, startWebServer } from '../../src-main/web/server';
 import { tempDir } from '../helpers';
+import { timePart } from './figures';
+
+timePart('guards');
 
 const ROOT = join(__dirname, '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');

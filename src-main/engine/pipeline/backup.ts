@@ -160,7 +160,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       // On a first backup the hints mark the blocks holding data: extents that became zero do not.
       const touched = hintedBlocks(base ? extents : extents.filter((extent) => extent.exists), blockSize, blockCount);
       if (base) {
-        baseObjects = meta.blockObjects(base.id);
+        // By row id, which SQLite gives to the next new version once this row is gone (it had
+        // the highest id): a base removed since it was read is refused, never mistaken for the
+        // version that took its id. Once read, the base's objects stay: removing it marks
+        // them used now, after this backup took its lock, so no cleanup takes them.
+        baseObjects = meta.transaction(() => {
+          if (meta.getVersion(base.uid)?.id !== base.id) throw new EngineError('NOT_FOUND', `base version ${base.uid} was removed while this backup started; no version was created`);
+          return meta.blockObjects(base.id);
+        });
         for (let idx = baseObjects.length; idx < blockCount; idx++) touched.add(idx);
         // When the size changed, the last blocks of the base and of the source changed length.
         if (size !== base.size) {

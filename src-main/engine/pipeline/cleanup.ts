@@ -28,10 +28,22 @@ interface Candidate {
   stored_size: number;
 }
 
-/** Incomplete versions whose backup process is gone (killed or crashed). */
+/**
+ * The live jobs that write a version into this repository, with when each took its lock:
+ * backups, imports and migrations (`backup:UID`) and copies into it (`copy:UID:PID`).
+ */
+function versionWriters(repo: Repository): Array<{ uid: string; since: number }> {
+  return repo.meta.liveLocks().flatMap((lock) => {
+    if (lock.name.startsWith('backup:')) return [{ uid: lock.name.slice('backup:'.length), since: lock.since }];
+    const copy = /^copy:(.+):\d+$/.exec(lock.name);
+    return copy ? [{ uid: copy[1], since: lock.since }] : [];
+  });
+}
+
+/** Incomplete versions whose backup or copy process is gone (killed or crashed). */
 function removeAbandonedVersions(repo: Repository): string[] {
   const meta = repo.meta;
-  const running = new Set(meta.liveLocks().filter((lock) => lock.name.startsWith('backup:')).map((lock) => lock.name.slice('backup:'.length)));
+  const running = new Set(versionWriters(repo).map((writer) => writer.uid));
   const removed: string[] = [];
   for (const version of meta.listVersions()) {
     if (version.state !== VersionState.incomplete || running.has(version.uid)) continue;
@@ -43,18 +55,18 @@ function removeAbandonedVersions(repo: Repository): string[] {
 
 /**
  * Fast cleanup takes objects unused since before this moment. Every object a running backup
- * inserted or touched was used after that backup took its lock, and a backup skips touching
- * objects used within half the repository's grace period: so while backups run, the cutoff is
- * never after the oldest one's start nor inside the repository's grace period, whatever
- * `graceSeconds` asks. Runs inside the marking transaction, which orders it with backups
- * taking their locks.
+ * (or copy into this repository) inserted or touched was used after that job took its lock,
+ * and a backup skips touching objects used within half the repository's grace period: so
+ * while such jobs run, the cutoff is never after the oldest one's start nor inside the
+ * repository's grace period, whatever `graceSeconds` asks. Runs inside the marking
+ * transaction, which orders it with jobs taking their locks.
  */
 function fastCutoff(repo: Repository, graceSeconds: number): number {
   const now = Date.now();
-  const backups = repo.meta.liveLocks().filter((lock) => lock.name.startsWith('backup:'));
-  if (backups.length === 0) return now - graceSeconds * 1000;
+  const writers = versionWriters(repo);
+  if (writers.length === 0) return now - graceSeconds * 1000;
   const graceMs = Math.max(graceSeconds, repo.settings.cleanupGraceSeconds) * 1000;
-  return Math.min(now - graceMs, ...backups.map((lock) => lock.since));
+  return Math.min(now - graceMs, ...writers.map((writer) => writer.since));
 }
 
 export async function cleanup(repo: Repository, options: CleanupOptions = {}): Promise<CleanupResult> {
