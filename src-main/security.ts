@@ -82,6 +82,10 @@ export function gatedPaths(method: string, args: unknown): Array<{ path: string;
       const file = (a.s3 as Record<string, unknown> | undefined)?.credentialsFile;
       return text(file) ? [{ path: file, access: 'read' }] : [];
     }
+    case 'startCopy': {
+      const file = (a.toS3 as Record<string, unknown> | undefined)?.credentialsFile;
+      return text(file) ? [{ path: file, access: 'read' }] : [];
+    }
     default:
       return [];
   }

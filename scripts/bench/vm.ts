@@ -176,7 +176,21 @@ export async function runQcow2Bench(work: string, size: number, seed: string): P
     const changes = new Prng(`bench-qcow2-change:${seed}`).shuffle(Array.from({ length: blockCount }, (_, i) => i)).slice(0, count).sort((a, b) => a - b);
     sh('qemu-io', ['-f', 'qcow2', ...changes.flatMap((block, i) => ['-c', `write -P ${(i % 250) + 1} ${block * blockSize} ${blockSize}`]), image]);
     log(`--qcow2: bitmap incremental (${changes.length} blocks rewritten)`);
-    const incremental = await timed(() => backup(repo, { source: `qcow2:${image}`, name: 'vm', from: full.uid, bitmap: 'bench', hintSamples: 0 }));
+    // where its seconds go: until the first rewritten block is done (qemu-nbd, bitmap and
+    // allocation maps, the base's rows), the blocks, then syncing and committing the version
+    const marks = { first: 0, syncing: 0, started: 0 };
+    const incremental = await timed(() => {
+      marks.started = performance.now();
+      return backup(repo, {
+        source: `qcow2:${image}`, name: 'vm', from: full.uid, bitmap: 'bench', hintSamples: 0, progressIntervalMs: 2,
+        onProgress: (p) => {
+          if (!marks.first && p.blocksDone > p.blocksFromBase) marks.first = performance.now();
+          if (!marks.syncing && p.phase === 'syncing') marks.syncing = performance.now();
+        },
+      });
+    });
+    const ended = marks.started + incremental.seconds * 1000;
+    const split = `setup ${((marks.first - marks.started) / 1000).toFixed(2)} s, blocks ${((marks.syncing - marks.first) / 1000).toFixed(2)} s, sync and commit ${((ended - marks.syncing) / 1000).toFixed(2)} s`;
     log('--qcow2: full reread (an incremental whose change list is the whole disk)');
     const reread = await timed(() => backup(repo, { source: `qcow2:${image}`, name: 'vm', from: full.uid, hints: [{ offset: 0, length: size, exists: true }], hintSamples: 0 }));
     const dirtyBytes = changes.length * blockSize;
@@ -184,7 +198,7 @@ export async function runQcow2Bench(work: string, size: number, seed: string): P
     const speedup = reread.seconds / incremental.seconds;
     return table(`--qcow2: ${formatBytes(size)} qcow2 (${formatBytes(allocated)} allocated), ${changes.length} of its ${blockCount} ${formatBytes(blockSize)} blocks rewritten`, [
       { name: 'bitmap incremental: bytes read / dirty bytes', value: bytesRatio, unit: 'x', target: '<= 1.5x', met: bytesRatio <= 1.5, otherCpuPct: incremental.otherCpuPct, detail: `${formatBytes(incremental.value.stats.bytesRead)} read, ${formatBytes(dirtyBytes)} dirty` },
-      { name: 'full reread / bitmap incremental (time)', value: speedup, unit: 'x', target: '>= 30x', met: speedup >= 30, otherCpuPct: Math.max(incremental.otherCpuPct, reread.otherCpuPct), detail: `${reread.seconds.toFixed(2)} s (${formatBytes(reread.value.stats.bytesRead)} read) vs ${incremental.seconds.toFixed(3)} s` },
+      { name: 'full reread / bitmap incremental (time)', value: speedup, unit: 'x', target: '>= 30x', met: speedup >= 30, otherCpuPct: Math.max(incremental.otherCpuPct, reread.otherCpuPct), detail: `${reread.seconds.toFixed(2)} s (${formatBytes(reread.value.stats.bytesRead)} read) vs ${incremental.seconds.toFixed(3)} s (${split})` },
     ]);
   } finally {
     repo.close();

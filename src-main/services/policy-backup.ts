@@ -107,7 +107,7 @@ export function submitPolicyBackup(ctx: ServiceContext, policy: Policy, now: num
     failed: async (log) => {
       if (!image || !snapshot || !created || succeeded) return;
       removeRbdSnapshot(image, snapshot);
-      log(`removed the snapshot ${where}@${snapshot} this failed run made`);
+      log(`removed the snapshot ${where}@${snapshot} this run made (it did not finish)`);
     },
     params: { policy: policy.name },
   });

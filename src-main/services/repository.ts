@@ -27,7 +27,7 @@ export function repositoryInfo(repo: Repository, maxConcurrentJobs: number): Rep
 export function storeLocation(repo: Repository): StoreLocation {
   const spec = repo.store.spec();
   if (spec.kind !== 's3') return { kind: 'folder', path: repo.path };
-  return { kind: 's3', endpoint: spec.endpoint ?? null, bucket: spec.bucket, prefix: spec.prefix.replace(/^\/+|\/+$/g, ''), region: spec.region, pathStyle: spec.pathStyle };
+  return { kind: 's3', endpoint: spec.endpoint ?? null, bucket: spec.bucket, prefix: spec.prefix.replace(/^\/+|\/+$/g, ''), region: spec.region, pathStyle: spec.pathStyle, metadataFile: repo.meta.db.name };
 }
 
 /** Stored (compressed) bytes of every object the store holds, referenced or not. */

@@ -50,15 +50,13 @@ export function S3LocationFields({ value, onChange, legend = 'S3 bucket' }: {
     <fieldset className="s3-location">
       <legend>{legend}</legend>
       {input('endpoint', 'Endpoint URL', 'http://rgw.example:7480', 'empty: AWS (or BLOCKVAULT_S3_ENDPOINT where Blockvault runs)')}
+      <label className="checkbox s3-path-style" title="the bucket name goes in the URL's path (http://host/bucket/key) instead of the host name">
+        <input type="checkbox" checked={value.pathStyle} onChange={(event) => set('pathStyle', event.target.checked)} /> Path-style addressing (RGW, MinIO)
+      </label>
       <div className="row wrap top s3-place">
         {input('bucket', 'Bucket', 'backups', 'must exist already')}
         {input('prefix', 'Prefix', 'site-a', 'a folder inside the bucket; empty: the bucket itself')}
-      </div>
-      <div className="row wrap top s3-place">
         {input('region', 'Region', 'us-east-1', 'empty: us-east-1 (RGW accepts any)')}
-        <label className="checkbox s3-path-style" title="the bucket name goes in the URL's path (http://host/bucket/key), as RGW without DNS wildcards wants">
-          <input type="checkbox" checked={value.pathStyle} onChange={(event) => set('pathStyle', event.target.checked)} /> Path-style addressing (RGW, MinIO)
-        </label>
       </div>
       <div className="field">
         <span className="label" id={`${id}-credentials`}>Credentials</span>
@@ -102,9 +100,10 @@ const FAILURE_TITLES: Record<S3ConnectionFailure, string> = {
 function contentsAdvice(result: Extract<S3ConnectionTest, { ok: true }>, purpose: 'open' | 'create' | 'copy'): { text: string; tone: 'good' | 'warn' } {
   if (result.contents === 'repository') {
     const what = `holds a Blockvault repository${result.repository?.encrypted ? ' (encrypted)' : ''}`;
-    return purpose === 'create' ? { text: `${what}: open it instead of creating one`, tone: 'warn' } : { text: `${what}: ready to open`, tone: 'good' };
+    return purpose === 'create' ? { text: `${what}: open it instead of creating one`, tone: 'warn' } : { text: `${what}: ready to ${purpose === 'copy' ? 'copy into' : 'open'}`, tone: 'good' };
   }
   if (result.contents === 'empty') {
+    if (purpose === 'copy') return { text: 'is empty: no repository to copy into yet (create one here first, with the same block size)', tone: 'warn' };
     return purpose === 'open' ? { text: 'is empty: no repository to open here (create one instead)', tone: 'warn' } : { text: 'is empty: a new repository can be created here', tone: 'good' };
   }
   return { text: `holds other data (${result.example ?? 'objects'}): choose another prefix`, tone: 'warn' };
@@ -155,6 +154,19 @@ export function S3TestConnection({ value, purpose }: { value: S3LocationValue; p
           </div>
         )
       )}
+    </div>
+  );
+}
+
+/** Folder | S3: where a repository to open, create or copy into lives. */
+export function StoreKindSwitch({ value, onChange, label }: { value: 'folder' | 's3'; onChange(value: 'folder' | 's3'): void; label: string }) {
+  return (
+    <div className="segmented" role="radiogroup" aria-label={label}>
+      {(['folder', 's3'] as const).map((kind) => (
+        <button key={kind} type="button" role="radio" aria-checked={value === kind} className={value === kind ? 'selected' : ''} onClick={() => onChange(kind)}>
+          {kind === 'folder' ? 'Folder' : 'S3'}
+        </button>
+      ))}
     </div>
   );
 }

@@ -105,7 +105,8 @@ export interface ServingsSlice {
   loadServings(): Promise<void>;
   /** resolves to the new serving; a refusal is thrown to the caller (its dialog shows it) */
   startServing(args: ServeNbdArgs): Promise<NbdServing>;
-  stopServing(id: string): Promise<void>;
+  /** stops it (a serving with saveAs saves its changes first, as a job); null when it failed (notified) */
+  stopServing(id: string): Promise<NbdServing | null>;
 }
 
 export type AppState = SessionSlice & VersionsSlice & JobsSlice & ServingsSlice & UiSlice;
@@ -292,10 +293,13 @@ export const servingsSlice = (api: ApiClient): Slice<ServingsSlice> => (set, get
     try {
       const stopped = await api.stopServingNbd({ id });
       set({ servings: get().servings.filter((s) => s.id !== id) });
-      get().notify('success', `Stopped serving ${stopped.uid.slice(0, 8)} (${stopped.blocksVerified.toLocaleString()} blocks read and verified)`);
+      const saved = stopped.saved ? `; its changes are saved as version ${stopped.saved.uid.slice(0, 8)} (${stopped.saveAs})` : stopped.cow && stopped.changedBlocks > 0 ? `; ${stopped.changedBlocks.toLocaleString()} changed blocks dropped` : '';
+      get().notify('success', `Stopped serving ${stopped.uid.slice(0, 8)} (${stopped.blocksVerified.toLocaleString()} blocks read and verified)${saved}`);
+      return stopped;
     } catch (error) {
       get().reportError(error, 'Stopping the NBD serving');
       await get().loadServings();
+      return null;
     }
   },
 });

@@ -28,6 +28,8 @@ export type StoreLocation =
       prefix: string;
       region: string;
       pathStyle: boolean;
+      /** the local SQLite cache of the bucket's metadata (rebuilt from the bucket when lost) */
+      metadataFile: string;
     };
 
 export interface RepositoryInfo {

@@ -3,20 +3,23 @@
 // its reason (nothing changes); a copy to a second folder repository runs as a job with
 // progress, says what it sent, and the destination (checked through the CLI) holds the version
 // valid, deep-scrubs clean and restores it bit-exact (sha256). A copy of a selection reports
-// the version already there; one to an encrypted repository is refused until its passphrase
-// is given. Serving a version from the GUI shows its address and attach
+// the version already there; one into a repository where the version is invalid fails as a
+// job that says why; one to an encrypted repository is refused until its passphrase
+// is given, and one to an S3 repository on the local RGW (the shared S3 fields) restores
+// bit-exact from the bucket. Serving a version from the GUI shows its address and attach
 // commands; qemu-img compare and the commands as shown (run by sh) read the original bytes;
 // Stop in the servings list ends it and the socket no longer answers. Screenshots of both
 // dialogs and their running states go to test-output/screenshots/.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Version } from '../../src-shared/model';
+import { createBucket, RGW_ENDPOINT, removeBucket } from '../ceph/rgw';
 import { axeCheck, CLI, ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
 
 const KIB = 1024;
@@ -35,8 +38,8 @@ function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-function cli(args: string[]): string {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+function cli(args: string[], env: Record<string, string> = {}): string {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.equal(result.status, 0, `${args.join(' ')}: ${result.stderr}`);
   return result.stdout;
 }
@@ -66,7 +69,7 @@ before(async () => {
   cli(['init', repoB(), '--block-size', '64K']);
   cli(['init', join(dir, 'big-blocks'), '--block-size', '4M']);
   mkdirSync(join(dir, 'empty'));
-  server = await serve(['--repo', repoA()], { XDG_CONFIG_HOME: join(dir, 'config') });
+  server = await serve(['--repo', repoA()], { XDG_CONFIG_HOME: join(dir, 'config'), XDG_STATE_HOME: join(dir, 'state') });
   context = await launch(join(dir, 'profile'), { viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on('pageerror', (error) => console.error('page error:', error.message));
@@ -127,6 +130,7 @@ test('Copy to…: refusals say why; a copy to a second repository restores bit-e
   // The job list says the same.
   await go('#/jobs');
   await page.locator('.jobs-history').getByText(/copied 1 version: 44 objects sent/).waitFor();
+  await screenshot(page, 'copy-in-jobs');
 });
 
 test('Copy to… on a selection: progress while it runs, the version already there is said so', async () => {
@@ -154,6 +158,37 @@ test('Copy to… on a selection: progress while it runs, the version already the
   rmSync(restored);
 });
 
+test('Copy to… a repository where the version is invalid: the job fails and says why', async () => {
+  const damaged = join(dir, 'damaged');
+  cli(['init', damaged, '--block-size', '64K']);
+  cli(['--repo', repoA(), 'copy', uids.web, '--to', damaged]);
+  // One object of the copy flipped on disk; a deep scrub there marks the version invalid.
+  const objects = (function walk(path: string): string[] {
+    return readdirSync(path, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(path, e.name)) : /^[0-9a-f]{64}$/.test(e.name) ? [join(path, e.name)] : []));
+  })(join(damaged, 'objects'));
+  const bytes = readFileSync(objects[0]);
+  bytes[bytes.length - 1] ^= 0xff;
+  writeFileSync(objects[0], bytes);
+  spawnSync(process.execPath, [CLI, '--repo', damaged, 'scrub', '--deep', uids.web], { encoding: 'utf8' });
+  assert.equal((JSON.parse(cli(['--repo', damaged, 'ls', '--json'])) as Version[])[0].status, 'invalid');
+
+  await go(`#/version/${uids.web}`);
+  await page.getByRole('button', { name: 'Copy to…' }).click();
+  const dialog = page.locator('dialog.copy-dialog');
+  await dialog.getByLabel('Destination repository (a folder)').fill(damaged);
+  await dialog.getByText('a Blockvault repository', { exact: true }).waitFor();
+  await dialog.getByRole('button', { name: 'Copy 1 version' }).click();
+  await dialog.locator('.job-progress[data-job-state="failed"]').waitFor({ timeout: 60_000 });
+  await dialog.getByText(/The copy failed \(reason above\)/).waitFor();
+  const failure = dialog.getByRole('alert').filter({ hasText: 'ALREADY_EXISTS' });
+  assert.equal(await failure.count(), 1, 'the reason is shown once');
+  assert.match(await failure.innerText(), new RegExp(`ALREADY_EXISTS\\s*version ${uids.web} exists in the destination and is invalid there; remove it there first`));
+  await screenshot(page, 'copy-failed');
+  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  await go('#/jobs');
+  await page.locator('.jobs-history').getByText('failed: ALREADY_EXISTS').first().waitFor();
+});
+
 test('Copy to… an encrypted repository: refused until its passphrase is given, then re-encrypted there', async () => {
   const encrypted = join(dir, 'encrypted');
   writeFileSync(join(dir, 'passphrase'), 'correct horse battery\n');
@@ -173,6 +208,46 @@ test('Copy to… an encrypted repository: refused until its passphrase is given,
   const restored = join(dir, 'restored-encrypted.raw');
   cli(['--repo', encrypted, '--passphrase-file', join(dir, 'passphrase'), 'restore', uids.web, restored]);
   assert.equal(sha256(restored), sha256(image('web')));
+});
+
+test('Copy to… an S3 repository on RGW: the shared S3 fields, Test connection, a bit-exact restore from the bucket', async () => {
+  const bucket = await createBucket();
+  try {
+    const credentials = join(dir, 's3-credentials');
+    writeFileSync(credentials, '[default]\naws_access_key_id = test\naws_secret_access_key = testsecret\n', { mode: 0o600 });
+    const s3Env = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'testsecret', XDG_STATE_HOME: join(dir, 'cli-state') };
+    const location = `s3://${bucket}/site-b`;
+    cli(['init', location, '--endpoint', RGW_ENDPOINT, '--path-style', '--block-size', '64K'], s3Env);
+
+    await go(`#/version/${uids.web}`);
+    await page.getByRole('button', { name: 'Copy to…' }).click();
+    const dialog = page.locator('dialog.copy-dialog');
+    await dialog.getByRole('radio', { name: 'S3' }).click();
+    await dialog.getByLabel('Endpoint URL').fill(RGW_ENDPOINT);
+    await dialog.getByLabel('Bucket').fill(bucket);
+    await dialog.getByLabel('Prefix').fill('site-b');
+    await dialog.getByRole('radio', { name: 'Credentials file' }).check();
+    await dialog.getByRole('textbox', { name: 'Credentials file path' }).fill(credentials);
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    await dialog.getByTestId('s3-test-result').getByText(/holds a Blockvault repository: ready to copy into/).waitFor({ timeout: 30_000 });
+    await screenshot(page, 'copy-s3-dialog');
+    await dialog.getByRole('button', { name: 'Copy 1 version' }).click();
+    await dialog.locator('.job-progress[data-job-state="succeeded"]').waitFor({ timeout: 120_000 });
+    const result = await dialog.locator('.copy-result').innerText();
+    assert.match(result, /copied 1 version: 44 objects sent/);
+    assert.match(result, new RegExp(`Into ${location}`));
+    await screenshot(page, 'copy-s3-done');
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+
+    const s3Repo = ['--repo', location, '--endpoint', RGW_ENDPOINT, '--path-style'];
+    const listed = JSON.parse(cli([...s3Repo, 'ls', '--json'], s3Env)) as Version[];
+    assert.deepEqual(listed.map((v) => [v.uid, v.status]), [[uids.web, 'valid']]);
+    const restored = join(dir, 'restored-s3.raw');
+    cli([...s3Repo, 'restore', uids.web, restored], s3Env);
+    assert.equal(sha256(restored), sha256(image('web')), 'restored from the bucket: identical bytes');
+  } finally {
+    await removeBucket(bucket);
+  }
 });
 
 test('Serve over NBD: address and attach commands work as shown; Stop ends the serving', async () => {
@@ -240,24 +315,39 @@ test('Serve over NBD: address and attach commands work as shown; Stop ends the s
   assert.equal(existsSync(socket), false, 'the socket is removed');
 });
 
-test('Serve over NBD on a TCP port with copy-on-write: writes land in the overlay, the version is unchanged', async () => {
+test('Serve over NBD on a TCP port with copy-on-write, saved as a new version at stop; the served version is unchanged', async () => {
   await go(`#/version/${uids.web}`);
   await page.getByRole('button', { name: 'Serve over NBD…' }).click();
   const dialog = page.locator('dialog.serve-dialog');
   await dialog.getByLabel(/a TCP port on 127\.0\.0\.1/).check();
   await dialog.getByLabel('Port', { exact: true }).fill('0');
   await dialog.getByLabel(/Copy-on-write/).check();
+  await dialog.getByLabel(/Save the changes as a new version named/).fill('web-repaired');
+  await screenshot(page, 'serve-cow-dialog');
   await dialog.getByRole('button', { name: 'Start serving' }).click();
   await dialog.locator('.serving-details').waitFor();
   const url = (await dialog.locator('code.serving-url').innerText()).trim();
   assert.match(url, /^nbd:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}$/);
   assert.match(await dialog.locator('.serving-counters').innerText(), /copy-on-write/);
+  assert.match(await dialog.locator('.serving-details').innerText(), /the changes are saved as a new version web-repaired/);
   const write = spawnSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 64k', url], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(write.status, 0, write.stdout + write.stderr);
   await dialog.getByText(/1 block changed in the overlay/).waitFor({ timeout: 10_000 });
-  await dialog.getByRole('button', { name: 'Stop serving' }).click();
-  await dialog.waitFor({ state: 'detached' });
+  await screenshot(page, 'serve-cow-running');
+  await dialog.getByRole('button', { name: 'Stop and save' }).click();
+  await dialog.waitFor({ state: 'detached', timeout: 60_000 });
+  await page.getByText(/its changes are saved as version [0-9a-f]{8} \(web-repaired\)/).waitFor();
+
   const restored = join(dir, 'after-cow.raw');
   cli(['--repo', repoA(), 'restore', uids.web, restored]);
-  assert.equal(sha256(restored), sha256(image('web')), 'the version is unchanged');
+  assert.equal(sha256(restored), sha256(image('web')), 'the served version is unchanged');
+  const repaired = (JSON.parse(cli(['--repo', repoA(), 'ls', '--json'])) as Version[]).find((v) => v.name === 'web-repaired');
+  assert.ok(repaired, 'the changes are a new version');
+  assert.equal(repaired.baseUid, uids.web);
+  assert.equal(repaired.status, 'valid');
+  const changed = join(dir, 'repaired.raw');
+  cli(['--repo', repoA(), 'restore', repaired.uid, changed]);
+  const expected = readFileSync(image('web'));
+  expected.fill(0x5a, 0, 64 * KIB);
+  assert.equal(sha256(changed), createHash('sha256').update(expected).digest('hex'), 'the new version holds the write over the served bytes');
 });

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { adminClient, createBucket, RGW_ENDPOINT, randomBucket, removeBucket } from '../ceph/rgw';
-import { ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
+import { axeCheck, ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
 
 const SECRET = 'testsecret';
 const BLOCK = 64 * 1024;
@@ -92,6 +92,15 @@ test('create an S3 repository through the GUI: Test connection names a wrong buc
   assert.match(await result.innerText(), /Connected to http:\/\/127\.0\.0\.1:7480 .*is empty: a new repository can be created here/);
   await form.getByLabel('Block size').selectOption(String(BLOCK));
   await screenshot(page, 's3-02-create-form-connected');
+  const serious = await axeCheck(page, 's3-create-form');
+  assert.deepEqual(serious.map((v) => `${v.id}: ${v.help}: ${v.nodes.slice(0, 3).join(' | ')}`), [], 'no serious accessibility violation in the S3 forms');
+  // At a narrower window the S3 fields wrap and nothing overflows its card.
+  await page.setViewportSize({ width: 1024, height: 1000 });
+  const card = await form.boundingBox();
+  const fields = await form.locator('fieldset.s3-location').boundingBox();
+  assert.ok(card && fields && fields.x + fields.width <= card.x + card.width, `the S3 fields stay inside their card: ${JSON.stringify({ card, fields })}`);
+  await screenshot(page, 's3-02b-create-form-narrow');
+  await page.setViewportSize({ width: 1280, height: 1000 });
 
   await form.getByRole('button', { name: 'Create' }).click();
   await page.getByText('No backups yet').waitFor();

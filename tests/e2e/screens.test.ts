@@ -176,6 +176,8 @@ test('times are local with their zone (the browser runs in Asia/Tokyo)', async (
   const tokyo = new Date(Date.parse(iso) + 9 * 3600_000).toISOString().replace('T', ' ').slice(0, 16);
   assert.equal(await page.locator(`tr[data-uid="${uids.v1}"] td`).nth(1).innerText(), tokyo);
   await go(`#/version/${uids.v1}`);
+  // The page first says "Loading version…": wait for the dates, then read them.
+  await page.locator('.view').getByText(/UTC\+09:00/).first().waitFor();
   assert.match(await page.locator('.view').innerText(), /UTC\+09:00/);
 });
 

@@ -67,6 +67,28 @@ test('nbdkit memory plugin: write and read back in several requests at once', { 
   await server.stop();
 });
 
+test('nbdkit memory plugin, 3 GiB: the map over several 1 GiB spans asked at once is whole, in order, merged across spans', { timeout: 60000 }, async () => {
+  const GiB = 1024 * MiB;
+  const server = await nbdkit(['memory', '3G']);
+  const client = await NbdClient.connect(server.address, { metaContexts: ['base:allocation'] });
+  const written = [{ offset: GiB - 64 * 1024, length: 128 * 1024 }, { offset: 2 * GiB + 5 * MiB, length: 64 * 1024 }];
+  for (const w of written) await client.write(w.offset, seededBytes(w.offset % 97, w.length));
+  const map = await client.mapContext('base:allocation');
+  let at = 0;
+  for (const extent of map) {
+    assert.equal(extent.offset, at, JSON.stringify(map));
+    at += extent.length;
+  }
+  assert.equal(at, 3 * GiB);
+  map.slice(1).forEach((extent, i) => assert.notEqual(extent.flags, map[i]!.flags, `extents ${i} and ${i + 1} should be merged`));
+  const data = map.filter((e) => (e.flags & 1) === 0);
+  // the first write straddles the 1 GiB span boundary: one data extent covers it
+  for (const w of written) assert.ok(data.some((e) => e.offset <= w.offset && e.offset + e.length >= w.offset + w.length), `${w.offset} in ${JSON.stringify(map)}`);
+  assert.ok(data.reduce((sum, e) => sum + e.length, 0) < 16 * MiB, JSON.stringify(map));
+  await client.close();
+  await server.stop();
+});
+
 test('nbdkit error filter: EIO fails the request with the errno; the connection still serves other requests', { timeout: 60000 }, async () => {
   const trigger = join(tempDir(), 'inject');
   writeFileSync(trigger, '');

@@ -2,8 +2,8 @@
 // on a controllable clock: each run snapshots the image (blockvault-<UTC time>), backs the
 // snapshot up incrementally with rbd diff --from-snap the base version's snapshot (reading
 // only the changed blocks), restores bit-exact (sha256 against `rbd export` of that snapshot),
-// and leaves only its own snapshot (and every snapshot Blockvault did not make). A failed run
-// removes the snapshot it made; a base whose snapshot is gone means a full read, said in the log.
+// and leaves only its own snapshot (and every snapshot Blockvault did not make). A canceled or
+// failed run removes the snapshot it made; a base whose snapshot is gone means a full read, said in the log.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -103,26 +103,42 @@ test('a policy with RBD snapshots: incrementals read only the changes, restore b
   assert.equal(await restoreSha(result(third.job).uid, 'r3'), third.exported);
   assert.notEqual(third.exported, second.exported);
 
-  // 4 fails after making its snapshot: the base's snapshot was replaced behind Blockvault's back
+  // 4 is canceled once it has made its snapshot: the snapshot goes, the base's stays.
+  const moving = clock.moveTo('2025-04-07T04:00:00Z', settle);
+  let canceled: Job | undefined;
+  for (const deadline = Date.now() + 60_000; !canceled && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 5))) {
+    canceled = services.context.jobs.list(5, 20).find((j) => j.kind === 'backup' && j.state === 'running' && j.logs.some((l) => l.message.startsWith('created snapshot')));
+  }
+  assert.ok(canceled, 'the fourth run started');
+  await api.call('cancelJob', { id: canceled.id });
+  await moving;
+  const cancelRun = (await backups()).pop()!;
+  assert.equal(cancelRun.id, canceled.id);
+  assert.equal(cancelRun.state, 'canceled');
+  assert.match(await logOf(cancelRun), /removed the snapshot rbd\/.*@blockvault-20250407T040000Z this run made \(it did not finish\)/);
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-20250407T030000Z']);
+  assert.equal((await api.call<unknown[]>('listVersions', { name: 'vm' })).length, 3, 'no version from the canceled run');
+
+  // 5 fails after making its snapshot: the base's snapshot was replaced behind Blockvault's back
   // with newer content, so rbd diff misses changes and the samples against the base catch it.
   // The run removes the snapshot it made; the base's stays for the next run.
   qemuIo(`write -P 0x46 0 16M`);
   rbdCli('snap', 'rm', '--no-progress', `rbd/${image}@blockvault-20250407T030000Z`);
   rbdCli('snap', 'create', '--no-progress', `rbd/${image}@blockvault-20250407T030000Z`);
-  await clock.moveTo('2025-04-07T04:00:00Z', settle);
+  await clock.moveTo('2025-04-07T05:00:00Z', settle);
   const failed = (await backups()).pop()!;
   assert.equal(failed.state, 'failed');
   assert.match(failed.error!.message, /hints call unchanged/);
-  assert.match(await logOf(failed), /removed the snapshot rbd\/.*@blockvault-20250407T040000Z this failed run made/);
+  assert.match(await logOf(failed), /removed the snapshot rbd\/.*@blockvault-20250407T050000Z this run made \(it did not finish\)/);
   assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-20250407T030000Z']);
   assert.equal((await api.call<PolicyInfo[]>('listPolicies', {}))[0].run.lastState, 'failed');
 
-  // 5: the base's snapshot is gone: a full read, said in the log; restores bit-exact.
+  // 6: the base's snapshot is gone: a full read, said in the log; restores bit-exact.
   rbdCli('snap', 'rm', '--no-progress', `rbd/${image}@blockvault-20250407T030000Z`);
-  const fifth = await runAt('2025-04-07T05:00:00Z', 'blockvault-20250407T050000Z');
+  const fifth = await runAt('2025-04-07T06:00:00Z', 'blockvault-20250407T060000Z');
   assert.match(await logOf(fifth.job), /snapshot blockvault-20250407T030000Z, which no longer exists: this run reads the whole image/);
   assert.equal(result(fifth.job).stats.blocksFromBase, 0);
   assert.equal(await restoreSha(result(fifth.job).uid, 'r5'), fifth.exported);
   assert.equal(sha256(join(dir, 'r5.raw')), createHash('sha256').update(Buffer.alloc(16 * MiB, 0x46)).digest('hex'));
-  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-20250407T050000Z']);
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-20250407T060000Z']);
 });

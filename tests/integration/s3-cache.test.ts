@@ -6,13 +6,17 @@
 //   and restored bit-exact there; one it removes is gone there; a tag it adds shows there;
 // - a damaged cache is moved aside and rebuilt;
 // - `recover s3://...` and `restore --without-database` work on S3;
+// - a full cleanup in a process that opened the repository before another machine backed up
+//   learns of that version first and keeps its objects;
 // - nothing in the bucket (keys and ETags) changes by a rebuild, a sync or a recover.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { adminClient, createBucket, RGW_ENDPOINT, removeBucket } from '../ceph/rgw';
+import { cleanup } from '../../src-main/engine/pipeline/cleanup';
+import { Repository } from '../../src-main/engine/repository';
+import { adminClient, createBucket, RGW_ENDPOINT, removeBucket, s3Spec } from '../ceph/rgw';
 import { cli, lastLine, ok, sha256File, tempDir, writeBlocks } from '../helpers';
 
 interface VersionJson { uid: string; name: string; tags: string[]; protected: boolean; valid: boolean; size: number; date: string }
@@ -161,5 +165,28 @@ describe('S3 metadata cache rebuilt and synced from the bucket', () => {
     for (const uid of images.keys()) await restoresExact(c, uid, ['--without-database']);
     assert.ok(!existsSync(c.XDG_STATE_HOME), 'restore --without-database writes no cache');
     assert.deepEqual(await bucketState(bucket), bucketBefore);
+  });
+
+  it('a full cleanup first learns of versions another machine made since it opened, and keeps their objects', async () => {
+    const saved = process.env.XDG_STATE_HOME;
+    process.env.XDG_STATE_HOME = join(dir, 'state-d');
+    const repo = await Repository.openS3(s3Spec(bucket, { prefix: 'cached' }), { passphrase: 'cache test passphrase' });
+    try {
+      const four = join(dir, 'four.img');
+      writeBlocks(four, [40, 41, 0, 42, 43]);
+      const uid4 = lastLine(await ok([...r(), 'backup', four, 'late'], b));
+      images.set(uid4, four);
+      assert.equal(repo.meta.getVersion(uid4), undefined, 'opened before the backup, the cache does not know it yet');
+      // It may sweep what the version b removed left behind; the new version's objects must stay
+      // (without the sync they are unknown to this cache, and the sweep would take them).
+      await cleanup(repo, { full: true, graceSeconds: 0 });
+      assert.ok(repo.meta.getVersion(uid4), 'the cleanup synced the cache first');
+    } finally {
+      repo.close();
+      process.env.XDG_STATE_HOME = saved;
+    }
+    const scrub = await cli([...r(), 'scrub', '--all', '--deep'], { env: a });
+    assert.equal(scrub.code, 0, scrub.stdout + scrub.stderr);
+    for (const uid of images.keys()) await restoresExact(a, uid);
   });
 });

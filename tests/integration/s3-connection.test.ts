@@ -155,6 +155,7 @@ describe('Test connection (testS3Connection) and S3 repositories through the ser
     for (const method of ['testS3Connection', 'createRepository', 'openRepository']) {
       assert.deepEqual(gatedPaths(method, { path: `s3://${bucket}/a`, s3: { credentialsFile: '/home/u/.aws/credentials' } }), [{ path: '/home/u/.aws/credentials', access: 'read' }]);
     }
+    assert.deepEqual(gatedPaths('startCopy', { all: true, to: `s3://${bucket}/b`, toS3: { credentialsFile: '/home/u/.aws/credentials' } }), [{ path: '/home/u/.aws/credentials', access: 'read' }]);
     await refusedWith('INVALID_ARGUMENT', 'testS3Connection', { path: '/srv/folder' });
     await refusedWith('INVALID_ARGUMENT', 'testS3Connection', { path: 's3://Bad_Bucket/a' });
     await refusedWith('INVALID_ARGUMENT', 'testS3Connection', { path: `s3://${bucket}/a`, s3: { endpoint: 'ftp://127.0.0.1' } });
@@ -168,7 +169,7 @@ describe('Test connection (testS3Connection) and S3 repositories through the ser
 
     const s3 = { endpoint: RGW_ENDPOINT, region: 'us-east-1', pathStyle: true, credentialsFile: goodCredentials };
     const info = await call<RepositoryInfo>('createRepository', { path: `s3://${bucket}/site/a`, s3, blockSize: 65536 });
-    assert.deepEqual(info.store, { kind: 's3', endpoint: RGW_ENDPOINT, bucket, prefix: 'site/a', region: 'us-east-1', pathStyle: true });
+    assert.deepEqual(info.store, { kind: 's3', endpoint: RGW_ENDPOINT, bucket, prefix: 'site/a', region: 'us-east-1', pathStyle: true, metadataFile: join(dir, 'state', 'blockvault', 'repositories', info.settings.id, 'metadata.sqlite') });
     assert.deepEqual((await call<RepositoryInfo>('getRepository', {})).store, info.store);
 
     const found = await test(`s3://${bucket}/site/a`, RGW_ENDPOINT);

@@ -183,6 +183,8 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     } else {
       toRead = Array.from({ length: blockCount }, (_, idx) => idx);
     }
+    // Sources read here (NBD, qemu-nbd) read the next planned blocks ahead.
+    if (source.size !== null) reader.readAhead(toRead.filter((idx) => !unallocated.has(idx)).map((idx) => ({ offset: idx * blockSize, length: blockLength(idx) })), options.signal);
     versionId = meta.transaction(() => {
       const id = meta.createVersion({ uid, name: options.name, snapshot: options.snapshot ?? '', date: started, size, blockSize, baseUid: base?.uid ?? null, source: options.source });
       for (const tag of tags) meta.addTag(id, tag);

@@ -155,6 +155,8 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
         baseUid: version.base_uid, source: version.source,
       });
       for (const tag of version.tags ? version.tags.split(',') : []) dmeta.addTag(id, tag);
+      const note = source.meta.note(uid);
+      if (note !== undefined) dmeta.setNote(uid, note);
       return id;
     });
     const vid = versionId;

@@ -67,7 +67,10 @@ class BufferPool {
 // up for O_DIRECT reads, which read whole 4 KiB units past the end of the file.
 const objectBuffers = new BufferPool(IO_DEPTH, roundUp(codec.encodedCapacity) + UNIT);
 const plainBuffers = new BufferPool(IO_DEPTH, settings.blockSize);
-const encodeBuffers = new BufferPool(IO_DEPTH, codec.encodedCapacity);
+// An encoded object's buffer is held until its put returns. A folder put is a disk write; an
+// S3 PUT waits out a network round trip, during which every slot of the worker may have its
+// own PUT in flight: with two buffers per worker, a backup kept about 3 of its 16 PUTs going.
+const encodeBuffers = new BufferPool(settings.store.kind === 's3' ? Math.max(IO_DEPTH, settings.slots) : IO_DEPTH, codec.encodedCapacity);
 
 /** The O_DIRECT descriptor when the transfer is aligned for it, else the ordinary one. */
 function pick(io: OpenedIo, position: number, length: number): number {

@@ -1,9 +1,11 @@
 // Policies: what runs on its own. The list of the repository's policies (backup per disk,
 // verify, cleanup) with schedule, next and last run; an editor for one policy (schedule,
 // retention, verify/cleanup options) whose retention is previewed before saving on a timeline
-// of the disk's existing versions: which the rules keep, which they remove, and why.
+// of the disk's existing versions: which the rules keep, which they remove, and why. A backup
+// policy's change source (dirty bitmap, RBD snapshots, hints command) is offered for the
+// source kinds it applies to and checked with the same schema the services use.
 import { useEffect, useMemo, useState } from 'react';
-import type { Policy, PolicyInfo, PrunePlan, Retention } from '../../../src-shared/api/policy';
+import { bitmapApplies, policySchema, policySourceKind, type Policy, type PolicyInfo, type PrunePlan, type Retention } from '../../../src-shared/api/policy';
 import { describeSchedule } from '../../../src-shared/api/schedule';
 import { toApiError } from '../../api/client';
 import { EmptyState, ErrorBox, formatDate } from '../../components/common';
@@ -18,6 +20,9 @@ const RULES: Array<[keyof Retention, string]> = [
   ['keepMonthly', 'Monthly'],
   ['keepYearly', 'Yearly'],
 ];
+
+/** Fields whose problems the editor shows beside the field itself. */
+const INLINE_FIELDS = new Set(['source', 'bitmap', 'rbdSnapshots', 'hintsCommand']);
 
 type Draft = Policy & { scheduleKind: 'cron' | 'every' | 'none' };
 
@@ -87,6 +92,15 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
     }
   };
 
+  // The services' own schema: a message per field, and no save while any is left.
+  const problems = useMemo(() => {
+    const result = policySchema.safeParse(policy);
+    const byField = new Map<string, string>();
+    if (!result.success) for (const issue of result.error.issues) if (!byField.has(String(issue.path[0] ?? ''))) byField.set(String(issue.path[0] ?? ''), issue.message);
+    return byField;
+  }, [policy]);
+  // Problems of fields that show no message of their own, said beside the save button.
+  const otherProblems = [...problems].filter(([field]) => !INLINE_FIELDS.has(field)).map(([field, message]) => `${field || 'policy'} ${message}`);
   const removals = plan?.decisions.filter((d) => !d.keep).length ?? 0;
   return (
     <section className="card" aria-label={`Policy ${draft.name || 'new'}`}>
@@ -97,7 +111,7 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
         </label>
         {isNew && (
           <label>Kind
-            <select value={draft.kind} onChange={(e) => set({ kind: e.target.value as Policy['kind'], ...(e.target.value === 'backup' ? {} : { source: undefined, retention: undefined }) })}>
+            <select value={draft.kind} onChange={(e) => set({ kind: e.target.value as Policy['kind'], ...(e.target.value === 'backup' ? {} : { source: undefined, retention: undefined, bitmap: undefined, rbdSnapshots: undefined, hintsCommand: undefined }) })}>
               <option value="backup">backup</option>
               <option value="verify">verify</option>
               <option value="cleanup">cleanup</option>
@@ -105,12 +119,14 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
           </label>
         )}
         {draft.kind === 'backup' && (
-          <label>Source
-            <input className="mono" value={draft.source ?? ''} placeholder="/dev/vg0/web" onChange={(e) => set({ source: e.target.value || undefined })} />
+          <label className="wide">Source
+            <input className="mono" value={draft.source ?? ''} placeholder="/dev/vg0/web" aria-invalid={problems.has('source') || undefined} onChange={(e) => set({ source: e.target.value || undefined })} />
+            {problems.has('source') && <span className="hint bad">{problems.get('source')}</span>}
           </label>
         )}
         <label className="checkbox"><input type="checkbox" checked={draft.enabled} onChange={(e) => set({ enabled: e.target.checked })} /> Enabled</label>
       </div>
+      {draft.kind === 'backup' && <ChangeSource draft={draft} problems={problems} set={set} />}
 
       <h3>Schedule</h3>
       <div className="form-grid">
@@ -154,7 +170,7 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
           </div>
           <h3>Preview <span className="muted small-text">{plan ? `${plan.decisions.length - removals} kept, ${removals} removed` : ''}</span></h3>
           {planError && <ErrorBox title="Preview" code={planError.code} message={planError.message} />}
-          {!planError && !plan && <p className="muted">Set a keep rule to see which versions it keeps.</p>}
+          {!planError && !plan && <p className="muted">{policy.retention ? 'Previewing…' : 'Set a keep rule to see which versions it keeps.'}</p>}
           {plan && <RetentionTimeline decisions={plan.decisions} />}
         </>
       )}
@@ -176,10 +192,60 @@ function Editor({ initial, isNew, onSaved }: { initial: Policy; isNew: boolean; 
       )}
       {saveError && <ErrorBox title="Save" code={saveError.code} message={saveError.message} />}
       <div className="row">
-        <button type="button" className="primary" onClick={() => void save()}>{isNew ? 'Add policy' : 'Save policy'}</button>
+        <button type="button" className="primary" disabled={problems.size > 0} title={problems.size ? [...problems.values()].join('; ') : undefined} onClick={() => void save()}>{isNew ? 'Add policy' : 'Save policy'}</button>
         {saved && <span className="muted" role="status">Saved.</span>}
+        {otherProblems.length > 0 && <span className="hint bad">To save: {otherProblems.join('; ')}</span>}
       </div>
     </section>
+  );
+}
+
+const SOURCE_KIND_TEXT: Record<ReturnType<typeof policySourceKind>, string> = {
+  rbd: 'For an RBD image the policy can make a snapshot each run and read only what rbd diff reports since the base version\'s snapshot.',
+  'rbd-snapshot': 'For an RBD image the policy can make a snapshot each run (give the image, rbd:POOL/IMAGE, without @SNAP).',
+  qcow2: 'For a qcow2 image a persistent dirty bitmap marks what the guest wrote since the last run.',
+  nbd: 'For an NBD export that exposes a persistent dirty bitmap, the bitmap marks what was written since the last run.',
+  path: 'For a file or device, a hints command can say what changed (a qcow2 file also takes a dirty bitmap).',
+  other: 'A hints command can say what changed.',
+};
+
+/**
+ * How an incremental run learns what changed since the base (the latest valid version of the
+ * disk): each option only for the source kinds it applies to (or when already set, so a
+ * value that no longer fits can be seen and cleared).
+ */
+function ChangeSource({ draft, problems, set }: { draft: Draft; problems: Map<string, string>; set: (patch: Partial<Draft>) => void }) {
+  const kind = policySourceKind(draft.source);
+  const rbd = kind === 'rbd' || kind === 'rbd-snapshot';
+  // A plain path may hold a qcow2 (its guest disk is read): offered when it is named like one.
+  const showBitmap = (bitmapApplies(draft.source) && (kind !== 'path' || /\.qcow2?$/i.test(draft.source ?? ''))) || draft.bitmap !== undefined;
+  const showSnapshots = rbd || Boolean(draft.rbdSnapshots);
+  const hint = (field: string, text: string) => (
+    <span id={`policy-${field}-hint`} className={`hint ${problems.has(field) ? 'bad' : ''}`} role={problems.has(field) ? 'alert' : undefined}>{problems.get(field) ?? text}</span>
+  );
+  return (
+    <>
+      <h3>Changes since the last backup</h3>
+      <p className="muted">Incremental runs copy unchanged blocks from the latest valid version of this disk without reading them when a change source says what changed; without one they read everything (unchanged blocks are deduplicated). {SOURCE_KIND_TEXT[kind]}</p>
+      <div className="form-grid change-source">
+        {showBitmap && (
+          <label>Dirty bitmap (qcow2 or NBD)
+            <input className="mono" aria-label="dirty bitmap" value={draft.bitmap ?? ''} placeholder="blockvault" aria-invalid={problems.has('bitmap') || undefined} aria-describedby="policy-bitmap-hint" onChange={(e) => set({ bitmap: e.target.value || undefined })} />
+            {hint('bitmap', 'the first run adds it; every run starts it afresh')}
+          </label>
+        )}
+        {showSnapshots && (
+          <div className="checkbox-field">
+            <label className="checkbox"><input type="checkbox" checked={Boolean(draft.rbdSnapshots)} aria-describedby="policy-rbdSnapshots-hint" onChange={(e) => set({ rbdSnapshots: e.target.checked || undefined })} /> Manage RBD snapshots</label>
+            {hint('rbdSnapshots', 'each run snapshots the image, reads rbd diff since the last one, keeps only its own')}
+          </div>
+        )}
+        <label className="wide">Hints command
+          <input className="mono" aria-label="hints command" value={draft.hintsCommand ?? ''} placeholder='storage-cli changed-extents --since "$BLOCKVAULT_BASE_DATE"' aria-invalid={problems.has('hintsCommand') || undefined} aria-describedby="policy-hintsCommand-hint" onChange={(e) => set({ hintsCommand: e.target.value || undefined })} />
+          {hint('hintsCommand', 'prints the changes since the base as rbd diff --format=json does')}
+        </label>
+      </div>
+    </>
   );
 }
 
@@ -219,7 +285,7 @@ export function PoliciesView() {
             {policies.map((p) => (
               <tr key={p.name} className={selected?.policy.name === p.name ? 'selected' : undefined}>
                 <td className="mono">{p.name}</td>
-                <td>{p.kind}{p.enabled ? '' : ' (off)'}</td>
+                <td>{p.kind}{p.enabled ? '' : ' (off)'}{changeSourceLabel(p) && <span className="muted small-text"> · {changeSourceLabel(p)}</span>}</td>
                 <td>{p.schedule ? describeSchedule(p.schedule) : 'when started'}</td>
                 <td>{p.nextRun ? formatDate(p.nextRun) : '—'}</td>
                 <td className={p.run.lastState === 'failed' ? 'bad' : undefined}>{p.run.lastState ? `${p.run.lastState} ${formatDate(p.run.lastEnded)}` : 'never'}</td>
@@ -232,6 +298,10 @@ export function PoliciesView() {
       {selected && <Editor key={`${selected.policy.name}-${selected.isNew}`} initial={stripInfo(selected.policy)} isNew={selected.isNew} onSaved={() => { load(); if (selected.isNew) setSelected(null); }} />}
     </div>
   );
+}
+
+function changeSourceLabel(policy: Policy): string {
+  return policy.bitmap ? `bitmap ${policy.bitmap}` : policy.rbdSnapshots ? 'RBD snapshots' : policy.hintsCommand ? 'hints command' : '';
 }
 
 function stripInfo(policy: Policy | PolicyInfo): Policy {

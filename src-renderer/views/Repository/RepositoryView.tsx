@@ -9,7 +9,7 @@ import { humanBytes, plural } from '../../../src-shared/api/format';
 import { MAX_PASSPHRASE_LENGTH, MIN_PASSPHRASE_LENGTH, passphraseStrength } from '../../../src-shared/api/passphrase';
 import { EmptyState, formatDate, humanAge, KeyValue, LockIcon, Stat } from '../../components/common';
 import { PathField } from '../../components/PathField';
-import { EMPTY_S3_LOCATION, S3LocationFields, s3ConnectionOf, s3LocationOf, s3LocationReady, S3TestConnection, type S3LocationValue } from '../../components/S3LocationFields';
+import { EMPTY_S3_LOCATION, S3LocationFields, s3ConnectionOf, s3LocationOf, s3LocationReady, S3TestConnection, StoreKindSwitch, type S3LocationValue } from '../../components/S3LocationFields';
 import { DisksDashboard } from './DisksDashboard';
 import { HealthVerdict, VerificationStat } from './Health';
 import { useApp } from '../../store';
@@ -93,6 +93,7 @@ function StoreLine({ store }: { store: StoreLocation }) {
         ['Prefix', store.prefix || '(none)'],
         ['Region', store.region],
         ['Addressing', store.pathStyle ? 'path-style' : 'virtual-hosted'],
+        ['Metadata cache', store.metadataFile],
       ];
   return (
     <div className="store-line" data-testid="store-line" data-kind={store.kind}>
@@ -104,19 +105,6 @@ function StoreLine({ store }: { store: StoreLocation }) {
           <div key={label}><dt>{label}</dt><dd className={label === 'Addressing' ? '' : 'mono'}>{value}</dd></div>
         ))}
       </dl>
-    </div>
-  );
-}
-
-/** Folder | S3: where a repository to open or create lives. */
-function StoreKindSwitch({ value, onChange, label }: { value: 'folder' | 's3'; onChange(value: 'folder' | 's3'): void; label: string }) {
-  return (
-    <div className="segmented" role="radiogroup" aria-label={label}>
-      {(['folder', 's3'] as const).map((kind) => (
-        <button key={kind} type="button" role="radio" aria-checked={value === kind} className={value === kind ? 'selected' : ''} onClick={() => onChange(kind)}>
-          {kind === 'folder' ? 'Folder' : 'S3'}
-        </button>
-      ))}
     </div>
   );
 }

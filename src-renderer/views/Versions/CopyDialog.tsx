@@ -1,5 +1,6 @@
-// "Copy to...": copies versions into another repository (a folder) as a job. The dialog says
-// what will be copied, asks for the destination (and its passphrase when it is encrypted),
+// "Copy to...": copies versions into another repository (a folder, or an S3 bucket and prefix
+// through the shared S3LocationFields) as a job. The dialog says what will be copied, asks for
+// the destination (and its passphrase when it is encrypted),
 // shows a refusal (not a repository, other block size, encrypted into plain) with its reason,
 // then the job's progress and what it did: objects sent and already there, retries, failure.
 import { useEffect, useRef, useState } from 'react';
@@ -12,6 +13,7 @@ import type { Version } from '../../../src-shared/model';
 import { toApiError } from '../../api/client';
 import { ErrorBox, formatDate, JobProgress, StatusBadge } from '../../components/common';
 import { PathField } from '../../components/PathField';
+import { EMPTY_S3_LOCATION, S3LocationFields, s3ConnectionOf, s3LocationOf, s3LocationReady, S3TestConnection, StoreKindSwitch, type S3LocationValue } from '../../components/S3LocationFields';
 import { useApi, useApp } from '../../store';
 import { navigate } from '../../store/navigate';
 
@@ -40,7 +42,7 @@ function Chosen({ versions, facts }: { versions: Version[]; facts: Map<string, V
       </div>
       <p className="small-text">
         {plural(versions.length, 'version')}, {humanBytes(size)} of disk{facts.size > 0 && <>, at most {humanBytes(stored)} stored</>}. Each keeps its
-        UID, name, snapshot, date, tags and protection. Only objects the destination lacks are sent, each checked against its digest on the way;
+        UID, name, snapshot, date, tags, note and protection. Only objects the destination lacks are sent, each checked against its digest on the way;
         a version becomes valid there once all its data is in.
       </p>
     </div>
@@ -49,7 +51,8 @@ function Chosen({ versions, facts }: { versions: Version[]; facts: Map<string, V
 
 function Result({ job }: { job: Job }) {
   if (job.state === 'failed') {
-    return <ErrorBox title="The copy failed" code={job.error?.code} message={`${job.error?.message ?? 'no reason given'}. No version became valid in the destination that was not complete; running the same copy again resumes it.`} />;
+    // The reason is shown with the job's progress above; what it means for the destination here.
+    return <p className="small-text copy-failed" role="status">The copy failed (reason above). A version becomes valid in the destination only once all its data is there; copying again resumes an interrupted copy.</p>;
   }
   if (job.state === 'canceled') return <div className="notice info" role="status">Canceled. Versions not finished are not valid in the destination; copying again resumes where this stopped.</div>;
   if (job.result?.kind !== 'copy') return null;
@@ -85,7 +88,9 @@ export function CopyDialog({ uids, onClose }: { uids: string[]; onClose(): void 
   const cancelJob = useApp((s) => s.cancelJob);
   const [jobId, setJobId] = useState<string | null>(null);
   const job = useApp((s) => (jobId ? s.jobs[jobId] : undefined));
+  const [kind, setKind] = useState<'folder' | 's3'>('folder');
   const [to, setTo] = useState('');
+  const [s3, setS3] = useState<S3LocationValue>(EMPTY_S3_LOCATION);
   const [info, setInfo] = useState<PathInfo | null>(null);
   const [passphrase, setPassphrase] = useState('');
   const [busy, setBusy] = useState(false);
@@ -104,7 +109,8 @@ export function CopyDialog({ uids, onClose }: { uids: string[]; onClose(): void 
   const start = async (): Promise<void> => {
     setBusy(true);
     setRefusal(null);
-    const args: CopyArgs = { uids: versions.map((v) => v.uid), to: to.trim(), ...(passphrase ? { toPassphrase: passphrase } : {}) };
+    const place = kind === 'folder' ? { to: to.trim() } : { to: s3LocationOf(s3), toS3: s3ConnectionOf(s3) };
+    const args: CopyArgs = { uids: versions.map((v) => v.uid), ...place, ...(passphrase ? { toPassphrase: passphrase } : {}) };
     try {
       const started = await api.startCopy(args);
       upsertJob(started);
@@ -119,6 +125,7 @@ export function CopyDialog({ uids, onClose }: { uids: string[]; onClose(): void 
   };
 
   const running = job !== undefined && !isFinished(job.state);
+  const placeReady = kind === 'folder' ? to.trim() !== '' : s3LocationReady(s3);
   return (
     <dialog
       ref={ref}
@@ -132,7 +139,7 @@ export function CopyDialog({ uids, onClose }: { uids: string[]; onClose(): void 
       <form
         onSubmit={(event) => {
           event.preventDefault();
-          if (!jobId && !busy && to.trim()) void start();
+          if (!jobId && !busy && placeReady) void start();
         }}
       >
         <h2 id="copy-title">Copy {versions.length === 1 ? 'version' : plural(versions.length, 'version')} to another repository</h2>
@@ -142,17 +149,30 @@ export function CopyDialog({ uids, onClose }: { uids: string[]; onClose(): void 
         )}
         {!jobId ? (
           <>
-            <PathField
-              label="Destination repository (a folder)"
-              value={to}
-              onChange={(value) => { setTo(value); setRefusal(null); }}
-              purpose="openRepository"
-              placeholder="/mnt/offsite/repo"
-              onInfo={setInfo}
-              autoFocus
-            />
-            {info && !info.isRepository && (
-              <p className="hint bad not-repository" role="status">Not a Blockvault repository: create one there first (Repository screen, or <code>blockvault init</code>) with the same block size{repository ? ` (${humanBytes(repository.settings.blockSize)})` : ''}.</p>
+            <div className="row copy-kind">
+              <span className="label-like">Destination repository</span>
+              <StoreKindSwitch value={kind} onChange={(value) => { setKind(value); setRefusal(null); }} label="Where the destination repository is" />
+            </div>
+            {kind === 'folder' ? (
+              <>
+                <PathField
+                  label="Destination repository (a folder)"
+                  value={to}
+                  onChange={(value) => { setTo(value); setRefusal(null); }}
+                  purpose="openRepository"
+                  placeholder="/mnt/offsite/repo"
+                  onInfo={setInfo}
+                  autoFocus
+                />
+                {info && !info.isRepository && (
+                  <p className="hint bad not-repository" role="status">Not a Blockvault repository: create one there first (Repository screen, or <code>blockvault init</code>) with the same block size{repository ? ` (${humanBytes(repository.settings.blockSize)})` : ''}.</p>
+                )}
+              </>
+            ) : (
+              <>
+                <S3LocationFields value={s3} onChange={(value) => { setS3(value); setRefusal(null); }} legend="S3 bucket and prefix of the destination repository" />
+                <S3TestConnection value={s3} purpose="copy" />
+              </>
             )}
             <div className="field">
               <label htmlFor="copy-passphrase">Destination passphrase <span className="muted">(only for an encrypted destination)</span></label>
@@ -162,7 +182,7 @@ export function CopyDialog({ uids, onClose }: { uids: string[]; onClose(): void 
             {refusal && <ErrorBox title="Refused" code={refusal.code} message={`${refusal.message}${/[.!?]$/.test(refusal.message) ? '' : '.'} Nothing was copied.`} />}
             <div className="wizard-nav">
               <button type="button" onClick={onClose}>Cancel</button>
-              <button type="submit" className="primary" disabled={busy || !to.trim() || notValid.length > 0 || versions.length === 0}>{busy ? 'Checking…' : `Copy ${plural(versions.length, 'version')}`}</button>
+              <button type="submit" className="primary" disabled={busy || !placeReady || notValid.length > 0 || versions.length === 0}>{busy ? 'Checking…' : `Copy ${plural(versions.length, 'version')}`}</button>
             </div>
           </>
         ) : (

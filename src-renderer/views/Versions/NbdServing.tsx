@@ -1,6 +1,7 @@
 // "Serve over NBD": exports a version on a Unix socket or a 127.0.0.1 port (read-only, or with
-// a copy-on-write overlay), then shows its address and the commands that attach it, each
-// ready to copy; the list of active servings with their counters and Stop.
+// a copy-on-write overlay whose changes may be saved as a new version when it stops), then
+// shows its address and the commands that attach it, each ready to copy; the list of active
+// servings with their counters and Stop.
 import { useEffect, useRef, useState, type RefObject } from 'react';
 import { plural, shortUid } from '../../../src-shared/api/format';
 import type { ServeNbdArgs } from '../../../src-shared/api/contract';
@@ -74,6 +75,7 @@ export function ServingDetails({ serving }: { serving: NbdServing }) {
         {plural(serving.connections, 'client')} connected · {plural(serving.blocksVerified, 'block')} read and verified
         {serving.cow && <> · {plural(serving.changedBlocks, 'block')} changed in the overlay</>}
       </p>
+      {serving.cow && <p className="small-text">{serving.saveAs ? <>When it stops, the changes are saved as a new version <strong>{serving.saveAs}</strong> (base: this version).</> : 'When it stops, the changes are dropped.'}</p>}
       {serving.lastError && <ErrorBox title="Last error sent to a client" message={serving.lastError} />}
       <h3>Attach it</h3>
       <ul className="attach-list">
@@ -93,6 +95,29 @@ export function useServings(): NbdServing[] {
     return () => clearInterval(timer);
   }, [load]);
   return servings;
+}
+
+/** Stop (and save, for a copy-on-write serving with a name): busy while its save job runs. */
+function StopButton({ serving, stop, onStopped, large }: { serving: NbdServing; stop(id: string): Promise<NbdServing | null>; onStopped?: () => void; large?: boolean }) {
+  const [busy, setBusy] = useState(false);
+  const label = serving.saveAs ? 'Stop and save' : large ? 'Stop serving' : 'Stop';
+  return (
+    <button
+      type="button"
+      className={large ? 'danger' : 'small danger'}
+      disabled={busy}
+      title={serving.saveAs ? `stops serving and saves the changes as a new version ${serving.saveAs}` : undefined}
+      onClick={() => {
+        setBusy(true);
+        void stop(serving.id).then((stopped) => {
+          setBusy(false);
+          if (stopped) onStopped?.();
+        });
+      }}
+    >
+      {busy ? (serving.saveAs ? 'Saving…' : 'Stopping…') : label}
+    </button>
+  );
 }
 
 /** Active servings (of one version, or all) with Stop; nothing when there are none. */
@@ -123,11 +148,11 @@ export function ServingsList({ uid, title }: { uid?: string; title: string }) {
                       </ul>
                     </details>
                   </td>
-                  <td>{s.cow ? `copy-on-write (${plural(s.changedBlocks, 'block')} changed)` : 'read-only'}{s.lastError && <div className="bad small-text">last error: {s.lastError}</div>}</td>
+                  <td>{s.cow ? `copy-on-write (${plural(s.changedBlocks, 'block')} changed${s.saveAs ? `, saved as ${s.saveAs} at stop` : ''})` : 'read-only'}{s.lastError && <div className="bad small-text">last error: {s.lastError}</div>}</td>
                   <td className="nowrap">{humanAge(Date.now() - s.started)}</td>
                   <td className="num">{s.connections}</td>
                   <td className="num">{s.blocksVerified.toLocaleString()}</td>
-                  <td><button type="button" className="small danger" onClick={() => void stop(s.id)}>Stop</button></td>
+                  <td className="nowrap"><StopButton serving={s} stop={stop} /></td>
                 </tr>
               );
             })}
@@ -148,6 +173,7 @@ export function ServeNbdDialog({ version, onClose }: { version: Version; onClose
   const [socket, setSocket] = useState(`/tmp/blockvault-nbd-${version.uid.slice(0, 8)}.sock`);
   const [port, setPort] = useState('0');
   const [cow, setCow] = useState(false);
+  const [saveAs, setSaveAs] = useState('');
   const [busy, setBusy] = useState(false);
   const [refusal, setRefusal] = useState<{ code: string; message: string } | null>(null);
   const ref = useRef<HTMLDialogElement>(null);
@@ -162,7 +188,8 @@ export function ServeNbdDialog({ version, onClose }: { version: Version; onClose
   const start = async (): Promise<void> => {
     setBusy(true);
     setRefusal(null);
-    const args: ServeNbdArgs = kind === 'socket' ? { uid: version.uid, socket: socket.trim(), cow } : { uid: version.uid, port: portNumber, cow };
+    const save = cow && saveAs.trim() ? { saveAs: saveAs.trim() } : {};
+    const args: ServeNbdArgs = kind === 'socket' ? { uid: version.uid, socket: socket.trim(), cow, ...save } : { uid: version.uid, port: portNumber, cow, ...save };
     try {
       setServingId((await startServing(args)).id);
     } catch (error) {
@@ -220,7 +247,14 @@ export function ServeNbdDialog({ version, onClose }: { version: Version; onClose
             <label className="checkbox">
               <input type="checkbox" checked={cow} onChange={(e) => setCow(e.target.checked)} /> Copy-on-write: accept writes into a temporary overlay
             </label>
-            <div className="hint">{cow ? 'Writes stay in memory and are dropped when the serving stops; the version itself never changes.' : 'Read-only: clients that write get an error.'}</div>
+            <div className="hint">{cow ? 'Writes go to a temporary file, removed when the serving stops; the version itself never changes.' : 'Read-only: clients that write get an error.'}</div>
+            {cow && (
+              <div className="field indent save-as">
+                <label htmlFor="serve-save-as">Save the changes as a new version named <span className="muted">(optional)</span></label>
+                <input id="serve-save-as" value={saveAs} placeholder={version.name} onChange={(e) => setSaveAs(e.target.value)} />
+                <div className="hint">{saveAs.trim() ? `When the serving stops, its disk becomes a new version "${saveAs.trim()}" whose base is this one (only the changed blocks are read); a job in Jobs.` : 'Empty: the changes are dropped when the serving stops.'}</div>
+              </div>
+            )}
             {refusal && <ErrorBox title="Refused" code={refusal.code} message={refusal.message} />}
             <div className="wizard-nav">
               <button type="button" onClick={onClose}>Cancel</button>
@@ -232,7 +266,7 @@ export function ServeNbdDialog({ version, onClose }: { version: Version; onClose
             <div className="notice success" role="status">Serving. It runs until you stop it or Blockvault exits.</div>
             <ServingDetails serving={serving} />
             <div className="wizard-nav">
-              <button type="button" className="danger" onClick={() => void stopServing(serving.id).then(onClose)}>Stop serving</button>
+              <StopButton serving={serving} stop={stopServing} onStopped={onClose} large />
               <button type="button" className="primary" onClick={onClose}>Close (keeps serving)</button>
             </div>
           </>

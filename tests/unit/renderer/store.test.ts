@@ -117,6 +117,35 @@ test('an encrypted repository asks for its passphrase: WRONG_KEY opens the dialo
   assert.equal(store.getState().passphrasePrompt, null);
 });
 
+test('an encrypted S3 repository: the passphrase dialog keeps how it is reached, and the open call sends it with the passphrase', async () => {
+  const s3 = { endpoint: 'http://rgw.example:7480', pathStyle: true, credentialsFile: '/etc/blockvault/s3' };
+  const path = 's3://backups/site-a';
+  const opened = { ...repository, path, store: { kind: 's3' as const, endpoint: s3.endpoint, bucket: 'backups', prefix: 'site-a', region: 'us-east-1', pathStyle: true, metadataFile: '/home/u/.local/state/blockvault/repositories/r/metadata.sqlite' }, settings: { ...repository.settings, encrypted: true } };
+  const seen: unknown[] = [];
+  const fake = fakeClient({
+    openRepository: (args) => {
+      seen.push(args);
+      if ((args as { passphrase?: string }).passphrase === undefined) throw new ApiError('WRONG_KEY', `${path} is encrypted: enter its passphrase to open it`);
+      return opened;
+    },
+    listRecentRepositories: () => [{ path, lastOpened: '2024-01-01T00:00:00.000Z', encrypted: true, s3 }],
+    getSummary: () => ({}),
+    listVersions: () => [],
+    listJobs: () => [],
+  });
+  const store = createAppStore(fake.client);
+  assert.equal(await store.getState().openRepository(path, undefined, s3), false);
+  assert.deepEqual(store.getState().passphrasePrompt, { path, s3, busy: false, error: null });
+  const prompt = store.getState().passphrasePrompt!;
+  assert.equal(await store.getState().openRepository(prompt.path, 'right passphrase', prompt.s3), true);
+  assert.deepEqual(seen, [{ path, s3 }, { path, s3, passphrase: 'right passphrase' }]);
+  assert.equal(store.getState().repository?.store.kind, 's3');
+  assert.equal(store.getState().recent[0].s3?.credentialsFile, '/etc/blockvault/s3');
+  // From the recent list: the dialog opens with the remembered connection.
+  store.getState().askPassphrase(path, s3);
+  assert.deepEqual(store.getState().passphrasePrompt?.s3, s3);
+});
+
 test('the desktop app asks for the passphrase of its last repository at start when it is encrypted', async () => {
   const answers = (mode: 'electron' | 'web') => fakeClient({
     getAppInfo: () => ({ version: '0.1.0', mode, nativeDialogs: mode === 'electron', platform: 'linux' }),

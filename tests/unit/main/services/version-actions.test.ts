@@ -1,6 +1,7 @@
 // The services behind the GUI's "Copy to…" and "Serve over NBD…": a copy of an invalid version
 // is refused at once (no job, nothing in the destination); a copy job's outcome says what it
-// sent and what was already there, in the words the jobs list and the CLI show; an encrypted
+// sent and what was already there, in the words the jobs list and the CLI show (and the
+// version's note travels with it); an encrypted
 // destination is refused without its passphrase (WRONG_KEY) and copied into with it, and an
 // encrypted source is refused into a plain destination; the attach
 // commands of a serving work when pasted into a shell as they are, for a socket path with a
@@ -67,7 +68,8 @@ test('a copy that names an invalid version is refused at once: no job, the desti
   await refusedWith('INVALID_ARGUMENT', 'startCopy', { uids: [good], to: 'relative/path' });
 });
 
-test('a copy job\'s outcome says what it sent, and a repeat that the version is already there', async () => {
+test('a copy job\'s outcome says what it sent, and a repeat that the version is already there; the note travels', async () => {
+  await call('setVersionNote', { uid: good, note: 'golden image\nticket OPS-7' });
   const first = await services.context.jobs.wait((await call<Job>('startCopy', { uids: [good], to: repoB })).id);
   assert.equal(first.state, 'succeeded', JSON.stringify(first.error));
   // 8 blocks, one of them zero: 7 objects.
@@ -76,6 +78,9 @@ test('a copy job\'s outcome says what it sent, and a repeat that the version is 
   assert.deepEqual(jobOutcome(first), { tone: 'good', label: `copied 1 version: 7 objects sent (${humanBytes(sent)}), none already there` });
   const again = await services.context.jobs.wait((await call<Job>('startCopy', { uids: [good], to: repoB })).id);
   assert.equal(jobOutcome(again).label, 'nothing to copy: the version is already in the destination');
+  await call('openRepository', { path: repoB });
+  assert.equal((await call<Version[]>('listVersions', {})).find((v) => v.uid === good)?.note, 'golden image\nticket OPS-7');
+  await call('openRepository', { path: repoA });
 });
 
 test('an encrypted destination needs its passphrase; an encrypted source is refused into a plain one', async () => {

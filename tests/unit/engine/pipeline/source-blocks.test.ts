@@ -1,0 +1,78 @@
+// Read ahead for sources read on the main thread (NBD, qemu-nbd): the planned blocks come back
+// exact, each read from the source once, with reads overlapping; a block read again later
+// starts no reads ahead; a read ahead that fails fails the caller's read of that block, and
+// close waits for reads ahead nobody took.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Source } from '../../../../src-main/engine/io/port';
+import { SourceBlocks } from '../../../../src-main/engine/pipeline/source-blocks';
+import type { WorkerPool } from '../../../../src-main/engine/workers/pool';
+
+const BLOCK = 64 * 1024;
+const byteAt = (offset: number): number => (offset * 7 + (offset >> 11)) & 0xff;
+
+/** An in-memory sized source whose reads take a few milliseconds and are logged. */
+class SlowSource implements Source {
+  readonly description = 'memory';
+  readonly sequential = false;
+  readonly reads: number[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  failAt: number | null = null;
+  constructor(readonly size: number) {}
+  async read(offset: number, buffer: Buffer, length: number): Promise<number> {
+    this.reads.push(offset);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    this.inFlight--;
+    if (offset === this.failAt) throw new Error(`read error at ${offset}`);
+    for (let i = 0; i < length; i++) buffer[i] = byteAt(offset + i);
+    return length;
+  }
+  async close(): Promise<void> {}
+}
+
+// no spec: the pool is never asked to open anything
+const noPool = {} as WorkerPool;
+
+function bytesOf(read: { input: unknown }): Buffer {
+  const input = read.input as { data: Uint8Array };
+  return Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength);
+}
+
+function expected(offset: number, length: number): Buffer {
+  return Buffer.from(Array.from({ length }, (_, i) => byteAt(offset + i)));
+}
+
+test('planned blocks come back exact, each read once, reads overlapping; a later re-read starts nothing ahead', async () => {
+  const source = new SlowSource(16 * BLOCK);
+  const blocks = await SourceBlocks.open(source, noPool);
+  const plan = [1, 3, 4, 7, 9, 15].map((idx) => ({ offset: idx * BLOCK, length: BLOCK }));
+  blocks.readAhead(plan);
+  for (const { offset, length } of plan) {
+    const read = await blocks.read(offset, length);
+    assert.equal(read.length, length);
+    assert.ok(bytesOf(read).equals(expected(offset, length)), `block at ${offset}`);
+  }
+  assert.deepEqual([...source.reads].sort((a, b) => a - b), plan.map((b) => b.offset), 'every planned block read once, nothing else');
+  assert.ok(source.maxInFlight >= 2, `reads did not overlap (${source.maxInFlight} at most)`);
+  source.reads.length = 0;
+  assert.ok(bytesOf(await blocks.read(3 * BLOCK, BLOCK)).equals(expected(3 * BLOCK, BLOCK)));
+  await blocks.close();
+  assert.deepEqual(source.reads, [3 * BLOCK], 'a block read again is read alone');
+});
+
+test('a read ahead that fails fails the read of its block; close waits for reads nobody took', async () => {
+  const source = new SlowSource(8 * BLOCK);
+  source.failAt = 2 * BLOCK;
+  const blocks = await SourceBlocks.open(source, noPool);
+  blocks.readAhead([0, 1, 2, 3, 4].map((idx) => ({ offset: idx * BLOCK, length: BLOCK })));
+  await blocks.read(0, BLOCK);
+  await blocks.read(BLOCK, BLOCK);
+  await assert.rejects(blocks.read(2 * BLOCK, BLOCK), /read error at 131072/);
+  // blocks 3 and 4 were started ahead; close returns only once they ended
+  await blocks.close();
+  assert.equal(source.inFlight, 0);
+  assert.ok(source.reads.includes(4 * BLOCK));
+});
