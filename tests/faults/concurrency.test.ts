@@ -110,9 +110,11 @@ describe('fault suite: concurrency', { timeout: 900_000 }, () => {
         tally.set(key, (tally.get(key) ?? 0) + 1);
         if (outcome.timedOut) failures.push(`${label}: ${outcome.what} hung (killed after ${BOUND_MS / 1000} s)`);
         else if (outcome.code !== 0) {
-          // A clean refusal: the repository was locked by the full cleanup, or the base went away,
+          // A clean refusal: the repository was locked by the full cleanup, or the base went away
+          // (also before its rm: the prune took it),
           // or a prune that names the versions it left because a running job used them.
           const refusedCleanly = code === 'LOCKED' || (['incremental backup', 'restore'].includes(outcome.what) && (code === 'NOT_FOUND' || code === 'INVALID_ARGUMENT'))
+            || (outcome.what === 'rm of its base' && code === 'NOT_FOUND') // the prune removed it first
             || partial;
           if (!refusedCleanly) failures.push(`${label}: ${outcome.what} failed: ${outcome.stderr.trim()}`);
         }

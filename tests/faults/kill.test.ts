@@ -253,7 +253,8 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
     for (let kill = 0; kill < KILLS; kill++) {
       const op = plan[kill];
       const repo = repos[WRITES[op]];
-      const from = Math.floor(startup * 0.7);
+      // (never past half the operation: `ls` may have been slow when it was measured)
+      const from = Math.floor(Math.min(startup * 0.7, durations.get(op)! * 0.5));
       const at = from + Math.floor(rnd() * Math.max(1, durations.get(op)! * 1.1 - from));
       const label = `kill ${kill} (${op} at ${at} ms, seed ${seed})`;
       const problems: string[] = [];
