@@ -241,7 +241,9 @@ async function importChecked(repo: Repository, versions: ParsedVersion[]): Promi
       if (!object || present.has(object[0])) continue;
       const row = meta.objectByDigest(Buffer.from(object[0], 'hex'));
       if (row && row.state !== ObjectState.deleting) hadRow.add(object[0]);
-      present.set(object[0], row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(objectKey(object[0])));
+      // A row in state `invalid` is an object known missing or damaged: not present.
+      present.set(object[0], row?.state === ObjectState.invalid ? null
+        : row && row.state !== ObjectState.deleting ? row.stored_size : await repo.store.size(objectKey(object[0])));
     }
   }
   const incompleteData: string[] = [];

@@ -9,7 +9,7 @@ import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { manifestKeyOf } from '../describe';
-import { objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
+import { MANIFEST_PREFIX, objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
 import { RunRetries } from './retries';
@@ -152,8 +152,20 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   }
 }
 
-/** Full cleanup only: objects in the store that no object row names, and leftovers of interrupted writes. */
+/**
+ * Full cleanup only: objects in the store that no object row names, manifests of no version
+ * (an rm or prune killed between the version's rows and its manifest), and leftovers of
+ * interrupted writes. Under the exclusive lock nothing writes a new version meanwhile.
+ */
 async function sweepStore(repo: Repository, result: CleanupResult): Promise<void> {
+  const versions = new Set(repo.meta.listVersions().map((version) => manifestKeyOf(version.uid)));
+  for await (const entry of repo.store.list(MANIFEST_PREFIX)) {
+    if (!entry.temporary && versions.has(entry.key)) continue;
+    const size = entry.size ?? (await repo.store.size(entry.key)) ?? 0;
+    await repo.store.delete(entry.key);
+    result.bytesFreed += size;
+    if (entry.temporary) result.temporaryFilesDeleted++;
+  }
   const known = repo.meta.sql('SELECT 1 FROM objects WHERE digest = ?');
   for await (const entry of repo.store.list(OBJECT_PREFIX)) {
     if (!entry.temporary && known.get(Buffer.from(objectDigest(entry.key)!, 'hex'))) continue;
