@@ -5,7 +5,7 @@
 // (create, open) and by the "Copy to..." dialog; `s3LocationOf` / `s3ConnectionOf` turn the
 // fields into the API's `path` and `s3` arguments. `S3TestConnection` is the "Test connection"
 // button with its verdict: the exact failure, or what the prefix holds.
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useState, type KeyboardEvent } from 'react';
 import type { S3ConnectionFailure, S3ConnectionTest } from '../../src-shared/api/types';
 import { toApiError } from '../api/client';
 import { useApi } from '../store';
@@ -158,12 +158,23 @@ export function S3TestConnection({ value, purpose }: { value: S3LocationValue; p
   );
 }
 
-/** Folder | S3: where a repository to open, create or copy into lives. */
+/**
+ * Folder | S3: where a repository to open, create or copy into lives. A radio group as the
+ * ARIA pattern has it: one tab stop (the chosen kind), arrow keys move the choice.
+ */
 export function StoreKindSwitch({ value, onChange, label }: { value: 'folder' | 's3'; onChange(value: 'folder' | 's3'): void; label: string }) {
+  const kinds = ['folder', 's3'] as const;
+  const onKeyDown = (event: KeyboardEvent<HTMLDivElement>): void => {
+    if (!['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown'].includes(event.key)) return;
+    event.preventDefault();
+    const next = value === 'folder' ? 's3' : 'folder';
+    onChange(next);
+    event.currentTarget.querySelector<HTMLButtonElement>(`[data-kind="${next}"]`)?.focus();
+  };
   return (
-    <div className="segmented" role="radiogroup" aria-label={label}>
-      {(['folder', 's3'] as const).map((kind) => (
-        <button key={kind} type="button" role="radio" aria-checked={value === kind} className={value === kind ? 'selected' : ''} onClick={() => onChange(kind)}>
+    <div className="segmented" role="radiogroup" aria-label={label} onKeyDown={onKeyDown}>
+      {kinds.map((kind) => (
+        <button key={kind} type="button" role="radio" data-kind={kind} aria-checked={value === kind} tabIndex={value === kind ? 0 : -1} className={value === kind ? 'selected' : ''} onClick={() => onChange(kind)}>
           {kind === 'folder' ? 'Folder' : 'S3'}
         </button>
       ))}

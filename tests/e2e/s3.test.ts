@@ -60,7 +60,11 @@ after(async () => {
 });
 
 async function fillS3(form: Locator, bucketName: string): Promise<void> {
-  await form.getByRole('radio', { name: 'S3' }).click();
+  // Folder | S3 is a radio group: the chosen kind is the tab stop, an arrow key moves the choice.
+  await form.getByRole('radio', { name: 'Folder' }).focus();
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await form.getByRole('radio', { name: 'S3' }).getAttribute('aria-checked'), 'true');
+  assert.equal(await form.getByRole('radio', { name: 'S3' }).evaluate((button: { matches(selector: string): boolean }) => button.matches(':focus')), true, 'the focus follows the choice');
   await form.getByLabel('Endpoint URL').fill(RGW_ENDPOINT);
   await form.getByLabel('Bucket').fill(bucketName);
   await form.getByLabel('Prefix').fill('site-a');

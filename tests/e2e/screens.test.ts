@@ -271,7 +271,7 @@ test('health is derived from every version and names the ones that make it so', 
   assert.ok(!text.includes(uids.v2.slice(0, 8)), 'the clean version is not blamed');
   // No "Last scrub: no problems" beside "Health: error": verification counts every version.
   const verified = await page.locator('.stat', { hasText: 'Verified' }).innerText();
-  assert.match(verified, /2 of 3 versions/);
+  assert.match(verified, /Verified versions\s+2 of 3\b/);
   assert.match(verified, /1 failed/);
   // What can be changed is not listed as fixed at creation.
   const fixed = await page.locator('h3', { hasText: 'Fixed at creation' }).locator('..').innerText();

@@ -1,7 +1,6 @@
 // The repository's health, derived on the server from every version's state (valid,
 // invalid, incomplete, never verified, verified long ago): the verdict, the reasons naming
 // the versions that cause them, and a verification stat that cannot contradict the verdict.
-import { plural } from '../../../src-shared/api/format';
 import type { RepositorySummary } from '../../../src-shared/api/types';
 import { formatDate, humanAge, Stat } from '../../components/common';
 
@@ -26,8 +25,8 @@ export function VerificationStat({ summary }: { summary: RepositorySummary }) {
   const last = summary.lastScrub ? `last scrub ${humanAge(Date.now() - Date.parse(summary.lastScrub.date))} ago (${summary.lastScrub.mode}, ${formatDate(summary.lastScrub.date, 'minutes')})` : 'never scrubbed';
   return (
     <Stat
-      label="Verified"
-      value={`${v.verified - v.stale} of ${plural(checkable, 'version')}`}
+      label="Verified versions"
+      value={`${v.verified - v.stale} of ${checkable}`}
       hint={<>{parts.join(' · ')}<br />{last}</>}
       tone={v.failed ? 'bad' : v.neverVerified || v.stale ? 'warn' : 'good'}
     />
