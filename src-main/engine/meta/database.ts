@@ -106,6 +106,9 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** settings key: the highest version id ever given (ids are never reused) */
+const LAST_VERSION_ID = 'last_version_id';
+
 export class Metadata {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -189,12 +192,24 @@ export class Metadata {
   }
 
   // ---- versions
+  /**
+   * A new version row. Its id is never one a removed version had: SQLite would give the
+   * highest id again once that row is gone, and a job still holding the removed version's id
+   * (a scrub marking it, a backup reading its base's rows) would then act on another version.
+   * The highest id ever given is kept in settings (`last_version_id`).
+   */
   createVersion(v: { uid: string; name: string; snapshot: string; date: number; size: number; blockSize: number; baseUid: string | null; source: string; state?: VersionStateId; protected?: boolean }): number {
-    const result = this.sql(
-      `INSERT INTO versions(uid, name, snapshot, date, size, block_size, state, protected, base_uid, source)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(v.uid, v.name, v.snapshot, v.date, v.size, v.blockSize, v.state ?? VersionState.incomplete, v.protected ? 1 : 0, v.baseUid, v.source);
-    return Number(result.lastInsertRowid);
+    const insert = (): number => {
+      const highest = (this.sql('SELECT COALESCE(MAX(id), 0) AS id FROM versions').get() as { id: number }).id;
+      const id = Math.max(highest, Number(this.getSetting(LAST_VERSION_ID) ?? 0)) + 1;
+      this.sql(
+        `INSERT INTO versions(id, uid, name, snapshot, date, size, block_size, state, protected, base_uid, source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(id, v.uid, v.name, v.snapshot, v.date, v.size, v.blockSize, v.state ?? VersionState.incomplete, v.protected ? 1 : 0, v.baseUid, v.source);
+      this.setSetting(LAST_VERSION_ID, String(id));
+      return id;
+    };
+    return this.db.inTransaction ? insert() : this.transaction(insert);
   }
 
   getVersion(uid: string): VersionRow | undefined {
