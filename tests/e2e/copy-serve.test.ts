@@ -20,7 +20,7 @@ import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Version } from '../../src-shared/model';
 import { createBucket, RGW_ENDPOINT, removeBucket } from '../ceph/rgw';
-import { axeCheck, CLI, ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
+import { axeCheck, CLI, ensureRendererBuilt, openApp, screenshot, type Served } from './harness';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -69,12 +69,7 @@ before(async () => {
   cli(['init', repoB(), '--block-size', '64K']);
   cli(['init', join(dir, 'big-blocks'), '--block-size', '4M']);
   mkdirSync(join(dir, 'empty'));
-  server = await serve(['--repo', repoA()], { XDG_CONFIG_HOME: join(dir, 'config'), XDG_STATE_HOME: join(dir, 'state') });
-  context = await launch(join(dir, 'profile'), { viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error.message));
-  await page.goto(server.url);
-  await page.locator('.conn-open').waitFor();
+  ({ server, context, page } = await openApp(['--repo', repoA()], { XDG_CONFIG_HOME: join(dir, 'config'), XDG_STATE_HOME: join(dir, 'state') }, join(dir, 'profile'), { viewport: { width: 1280, height: 900 } }));
 });
 
 after(async () => {

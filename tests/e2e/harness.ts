@@ -80,6 +80,28 @@ export async function launch(profile: string, options: { viewport?: { width: num
   });
 }
 
+/** What most e2e files start with: web mode serving, Chromium on it, the page connected. */
+export interface OpenedApp {
+  server: Served;
+  context: BrowserContext;
+  page: Page;
+}
+
+/**
+ * Starts web mode (`serve` with these arguments and environment), opens Chromium with a fresh
+ * profile on its URL (the token once; the page keeps it for the session) and waits until the
+ * page is connected. Page errors are printed.
+ */
+export async function openApp(serveArgs: string[], env: Record<string, string>, profile: string, options: Parameters<typeof launch>[1] = {}): Promise<OpenedApp> {
+  const server = await serve(serveArgs, env);
+  const context = await launch(profile, options);
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error.message));
+  await page.goto(server.url);
+  await page.locator('.conn-open').waitFor();
+  return { server, context, page };
+}
+
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { PolicyInfo } from '../../src-shared/api/policy';
-import { CLI, ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
+import { CLI, ensureRendererBuilt, openApp, screenshot, type Served } from './harness';
 
 let dir: string;
 let server: Served;
@@ -38,13 +38,7 @@ before(async () => {
   const db = new Database(join(repo(), 'metadata.sqlite'));
   uids.forEach((uid, i) => db.prepare('UPDATE versions SET date = ? WHERE uid = ?').run(Date.now() - (29 - i) * 25 * 86_400_000, uid));
   db.close();
-  server = await serve(['--repo', repo()], { XDG_CONFIG_HOME: join(dir, 'config') });
-  context = await launch(join(dir, 'profile'));
-  page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error.message));
-  // The URL with the token once; the page keeps it for the session.
-  await page.goto(server.url);
-  await page.locator('.conn-open').waitFor();
+  ({ server, context, page } = await openApp(['--repo', repo()], { XDG_CONFIG_HOME: join(dir, 'config') }, join(dir, 'profile')));
 });
 
 after(async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { PolicyInfo } from '../../src-shared/api/policy';
-import { CLI, ensureRendererBuilt, launch, screenshot, serve, type Served } from './harness';
+import { CLI, ensureRendererBuilt, openApp, screenshot, type Served } from './harness';
 
 let dir: string;
 let server: Served;
@@ -28,12 +28,7 @@ before(async () => {
   ensureRendererBuilt();
   dir = mkdtempSync(join(tmpdir(), 'bv-e2e-policy-sources-'));
   assert.equal(cli(['init', repo(), '--block-size', '64K']).status, 0);
-  server = await serve(['--repo', repo()], { XDG_CONFIG_HOME: join(dir, 'config') });
-  context = await launch(join(dir, 'profile'));
-  page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error.message));
-  await page.goto(server.url);
-  await page.locator('.conn-open').waitFor();
+  ({ server, context, page } = await openApp(['--repo', repo()], { XDG_CONFIG_HOME: join(dir, 'config') }, join(dir, 'profile')));
 });
 
 after(async () => {
