@@ -18,6 +18,8 @@ export interface NbdOpenOptions {
   /** bound on negotiation and every request (default 30 s) */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** why the export cannot change while it is read (Source.unchanging), when it cannot */
+  unchanging?: string;
 }
 
 /** Connects, asking for base:allocation when the server has it and for the bitmap, which it must have. */
@@ -41,12 +43,13 @@ export class NbdSource implements Source {
     readonly description: string,
     private readonly bitmap: string | undefined,
     private readonly server: QemuNbd | undefined,
+    readonly unchanging: string | undefined,
   ) {}
 
   /** Opens an export; `server` (a private qemu-nbd) is stopped when the source closes or fails to open. */
   static async open(address: NbdAddress, description: string, options: NbdOpenOptions = {}, server?: QemuNbd): Promise<NbdSource> {
     try {
-      return new NbdSource(await connectFor(address, options), description, options.bitmap, server);
+      return new NbdSource(await connectFor(address, options), description, options.bitmap, server, options.unchanging);
     } catch (error) {
       await server?.stop();
       throw error;
