@@ -26,6 +26,7 @@ async function digestOf(io: BlockReading, idx: number): Promise<string | null> {
   const block = await io.reader.read(idx * io.blockSize, io.blockLength(idx), io.signal);
   if (block.length !== io.blockLength(idx)) throw new EngineError('IO_ERROR', `source ended at byte ${idx * io.blockSize + block.length} when block ${idx} was read again`);
   const result = await io.pool.run({ op: 'hashOnly', input: block.input }, block.transfer);
+  block.release();
   return result.zero ? null : result.digest!;
 }
 

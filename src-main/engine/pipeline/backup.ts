@@ -275,6 +275,8 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
           }
           addRow(idx, decision.id);
         }
+        // the worker is done with the block's bytes: its buffer may take another block
+        read.release();
         pool!.releaseSlot(slot);
         released = true;
         c.blocksDone++;

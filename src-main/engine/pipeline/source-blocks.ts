@@ -1,7 +1,10 @@
 // Blocks of a source for the workers: a source with a spec (a file or device) is opened by
 // every worker and read there (the fast path, nothing crosses threads but offsets); any other
-// source (a stream, later NBD) is read here on the main thread into a fresh buffer that is
-// transferred, not copied, to the worker. In-flight blocks are bounded by the caller's slots.
+// source (a stream, NBD) is read here on the main thread into a block buffer of shared memory
+// that the worker reads in place (nothing is copied). A block's buffer is used again once the
+// caller *releases* the block (its worker is done with the bytes): a fresh 4 MiB buffer costs a
+// page fault per 4 KiB when it is filled, about as much CPU as hashing the block. In-flight
+// blocks are bounded by the caller's slots.
 import type { Source } from '../io/port';
 import type { WorkerPool } from '../workers/pool';
 import type { BlockInput } from '../workers/protocol';
@@ -11,7 +14,15 @@ export interface BlockRead {
   transfer?: ArrayBuffer[];
   /** bytes the block has: `length`, or fewer at the end of a stream */
   length: number;
+  /**
+   * The block's bytes are no longer needed (the worker that hashed or stored them answered):
+   * its buffer may hold another block. A block that is never released is left to the GC.
+   */
+  release(): void;
 }
+
+/** block buffers kept for reuse at most (the blocks in flight are bounded by the slots anyway) */
+const SPARE_BUFFERS = 16;
 
 /** blocks read ahead of the one asked for, for a source read on the main thread (8 MiB at 4 MiB blocks) */
 const READ_AHEAD = 2;
@@ -24,6 +35,8 @@ export class SourceBlocks {
   private aheadSignal: AbortSignal | undefined;
   /** the furthest block of the plan asked for so far */
   private reached = -1;
+  /** released block buffers (shared memory), filled again by later reads */
+  private spare: Buffer[] = [];
 
   private constructor(readonly source: Source, private readonly pool: WorkerPool, private readonly handle: number | null) {}
 
@@ -47,7 +60,7 @@ export class SourceBlocks {
 
   /** The block at `offset`; a sized source that ends early is an error, a stream's end is not. */
   async read(offset: number, length: number, signal?: AbortSignal): Promise<BlockRead> {
-    if (this.handle !== null) return { input: { io: this.handle, offset, length }, length };
+    if (this.handle !== null) return { input: { io: this.handle, offset, length }, length, release: () => undefined };
     const at = this.planAt.get(offset);
     // a block outside the plan, or one read again later (a sample at the end): no read ahead
     if (at === undefined || at <= this.reached) return this.readHere(offset, length, signal);
@@ -69,15 +82,24 @@ export class SourceBlocks {
   }
 
   private async readHere(offset: number, length: number, signal?: AbortSignal): Promise<BlockRead> {
-    const buffer = Buffer.allocUnsafeSlow(length);
+    const at = this.spare.findIndex((spare) => spare.length >= length);
+    const buffer = at >= 0 ? this.spare.splice(at, 1)[0] : Buffer.from(new SharedArrayBuffer(length));
+    // (a failed read's buffer is not used again: a canceled NBD read may still be landing in it)
     const n = await this.source.read(offset, buffer, length, signal);
-    return { input: { data: buffer.subarray(0, n) }, transfer: [buffer.buffer as ArrayBuffer], length: n };
+    let released = false;
+    // a view of shared memory is posted as it is: the worker reads the same pages
+    return { input: { data: buffer.subarray(0, n) }, length: n, release: () => { if (!released) { released = true; this.keep(buffer); } } };
+  }
+
+  private keep(buffer: Buffer): void {
+    if (this.spare.length < SPARE_BUFFERS) this.spare.push(buffer);
   }
 
   async close(): Promise<void> {
     // reads ahead that nobody took (the backup failed or was canceled) end before the source closes
     await Promise.allSettled(this.ahead.values());
     this.ahead.clear();
+    this.spare = [];
     if (this.handle !== null) await this.pool.closeIo(this.handle);
   }
 }

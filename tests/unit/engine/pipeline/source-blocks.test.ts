@@ -76,3 +76,22 @@ test('a read ahead that fails fails the read of its block; close waits for reads
   assert.equal(source.inFlight, 0);
   assert.ok(source.reads.includes(4 * BLOCK));
 });
+
+test('block buffers are shared memory; a released one takes a later block, an unreleased one keeps its bytes', async () => {
+  const source = new SlowSource(8 * BLOCK);
+  const blocks = await SourceBlocks.open(source, noPool);
+  const memory = (read: { input: unknown }): ArrayBufferLike => (read.input as { data: Uint8Array }).data.buffer;
+  const first = await blocks.read(0, BLOCK);
+  assert.ok(memory(first) instanceof SharedArrayBuffer, 'a worker reads the block where it landed');
+  const held = await blocks.read(BLOCK, BLOCK);
+  first.release();
+  first.release();
+  const third = await blocks.read(2 * BLOCK, BLOCK);
+  const fourth = await blocks.read(3 * BLOCK, BLOCK);
+  assert.equal(memory(third), memory(first), 'the released buffer took the next block');
+  assert.ok(memory(fourth) !== memory(first) && memory(fourth) !== memory(held), 'a buffer released twice is handed out once');
+  assert.ok(bytesOf(held).equals(expected(BLOCK, BLOCK)), 'the unreleased block is intact');
+  assert.ok(bytesOf(third).equals(expected(2 * BLOCK, BLOCK)));
+  assert.ok(bytesOf(fourth).equals(expected(3 * BLOCK, BLOCK)));
+  await blocks.close();
+});
