@@ -32,8 +32,15 @@ export interface DescribedRepository {
 
 /** Writes a version's manifest from its rows and makes it durable. */
 export async function publishManifest(repo: DescribedRepository, uid: string, signal?: AbortSignal): Promise<void> {
-  const version = repo.meta.requireVersion(uid);
-  const sealed = encodeManifest(manifestOf(repo.meta, version), repo.keys?.meta ?? null);
+  await writeManifest(repo, uid, encodeVersionManifest(repo, uid), signal);
+}
+
+/** A version's manifest, from its rows, sealed for the store. */
+function encodeVersionManifest(repo: DescribedRepository, uid: string): Buffer {
+  return encodeManifest(manifestOf(repo.meta, repo.meta.requireVersion(uid)), repo.keys?.meta ?? null);
+}
+
+async function writeManifest(repo: DescribedRepository, uid: string, sealed: Buffer, signal?: AbortSignal): Promise<void> {
   try {
     await repo.store.put(manifestKeyOf(uid), sealed, signal);
     await repo.store.barrier(signal);
@@ -48,18 +55,23 @@ export async function publishManifest(repo: DescribedRepository, uid: string, si
  * state in a durable transaction, so a version is never valid without a manifest a rebuild
  * can read. `sealed` runs inside the sealing transaction (checks of the digest, protection
  * that the manifest must carry); `settled` inside the state's transaction (statistics).
+ * `objectsDurable` is the caller's barrier over the version's objects, still running: the
+ * block list is sealed and the manifest encoded meanwhile, and the manifest is written only
+ * once it resolved (never durable before the objects it lists).
  */
 export async function finishVersion(
   repo: DescribedRepository,
   versionId: number,
   uid: string,
-  options: { state: VersionStateId; sealed?: (digest: Buffer) => void; settled?: () => void; signal?: AbortSignal },
+  options: { state: VersionStateId; sealed?: (digest: Buffer) => void; settled?: () => void; signal?: AbortSignal; objectsDurable?: Promise<void> },
 ): Promise<void> {
   repo.meta.transaction(() => {
     const digest = repo.meta.sealBlockList(versionId);
     options.sealed?.(digest);
   });
-  await publishManifest(repo, uid, options.signal);
+  const manifest = encodeVersionManifest(repo, uid);
+  await options.objectsDurable;
+  await writeManifest(repo, uid, manifest, options.signal);
   repo.meta.durableTransaction(() => {
     repo.meta.setVersionState(versionId, options.state);
     options.settled?.();

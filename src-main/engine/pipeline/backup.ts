@@ -133,6 +133,15 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
 
   let pool: WorkerPool | undefined;
   let blocks: SourceBlocks | undefined;
+  let closing: Promise<void> | null = null;
+  /** Closes the source once (reads ahead nobody took end first); early when everything was read. */
+  const closeSource = (): Promise<void> => (closing ??= (async () => {
+    try {
+      await blocks?.close();
+    } finally {
+      await source.close();
+    }
+  })());
   let versionId: number | undefined;
   const retries = new RunRetries(repo.store, options.retries);
   const lockName = `backup:${uid}`;
@@ -349,12 +358,16 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     throwIfAborted(options.signal, 'backup');
 
     tracker.phase('syncing');
+    // Everything is read: the source closes (a private qemu-nbd stops) while the version is finished.
+    void closeSource().catch(() => undefined);
     if (source.size === null) meta.setVersionSize(vid, size);
     rows.flush();
-    if (syncing) await syncing;
-    if (!(options.syncEachObject ?? false) || stats.blocksWritten > 0) await syncStore();
     const count = meta.blockCount(vid);
     if (count !== blockCount) throw new EngineError('INTERNAL', `version ${uid} has ${count} block rows, expected ${blockCount}`);
+    if (syncing) await syncing;
+    // The objects' barrier runs while finishVersion seals the block list and encodes the manifest.
+    const objectsDurable = !(options.syncEachObject ?? false) || stats.blocksWritten > 0 ? syncStore() : Promise.resolve();
+    objectsDurable.catch(() => undefined);
     throwIfAborted(options.signal, 'backup');
 
     const result: BackupStats = {
@@ -367,7 +380,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       durationMs: Date.now() - started,
     };
     // Valid only once its manifest is durable in the store: a rebuild from the store sees it.
-    await finishVersion(repo, vid, uid, { state: VersionState.valid, signal: options.signal, settled: () => {
+    await finishVersion(repo, vid, uid, { state: VersionState.valid, signal: options.signal, objectsDurable, settled: () => {
       meta.insertStats({
         date: started, version_uid: uid, version_name: options.name, size_bytes: size, size_blocks: blockCount,
         bytes_read: stats.bytesRead, blocks_read: stats.blocksRead, bytes_written: stats.bytesWritten, blocks_written: stats.blocksWritten,
@@ -387,8 +400,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     if (options.signal?.aborted) throw new EngineError('CANCELED', 'backup canceled; no version was created');
     throw toEngineError(error);
   } finally {
-    await blocks?.close();
-    await source.close();
+    await closeSource();
     await retries.finish(pool);
     await pool?.release();
     meta.releaseLock(lockName);
