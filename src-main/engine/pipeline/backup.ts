@@ -6,6 +6,7 @@
 // gets its size when the stream ends. *Hints* (a hints file, a dirty bitmap, rbd diff) name the
 // extents to read: on an incremental every other block comes from the base, on a first backup
 // every other block is recorded sparse (backup-checks.ts samples both).
+import { takeWriterLock, type HeldStoreLock } from '../store-locks';
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats, SourceCheck } from '../../../src-shared/model';
 import { finishVersion, manifestKeyOf } from '../describe';
@@ -137,8 +138,11 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   const retries = new RunRetries(repo.store, options.retries);
   const lockName = `backup:${uid}`;
   let releasePath = (): void => {};
+  let storeLock: HeldStoreLock | null = null;
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    // Another machine sharing the bucket: its cleanup first (see store-locks.ts).
+    storeLock = await takeWriterLock(repo, `backup of ${options.source} as ${options.name}`, { signal: options.signal, onWaiting: (what) => { c.phase = what ?? 'backup'; } });
     releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     await retries.takePool(pool);
@@ -388,6 +392,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     await source.close();
     await retries.finish(pool);
     await pool?.release();
+    await storeLock?.release();
     meta.releaseLock(lockName);
     releasePath();
   }
