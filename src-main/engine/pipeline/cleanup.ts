@@ -10,7 +10,7 @@ import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { manifestKeyOf } from '../describe';
-import { MANIFEST_PREFIX, objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
+import { MANIFEST_PREFIX, objectDigest, objectKey, OBJECT_PREFIX, type StoreEntry } from '../store/index';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
 import { RunRetries } from './retries';
@@ -90,6 +90,7 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
     result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
     // A backup killed between its manifest and its valid mark leaves a manifest: it goes too.
     for (const uid of result.incompleteVersionsRemoved) await repo.store.delete(manifestKeyOf(uid));
+    if (!full) result.bytesFreed += await completeRemovals(repo, options.signal);
     const unreferenced = `NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = o.id)`;
 
     // Mark: candidates become `deleting` in one transaction, so no backup can pick them now.
@@ -155,6 +156,33 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
     await storeLock?.release();
     meta.releaseLock(lockName);
   }
+}
+
+/**
+ * Fast cleanup: the removals cut short here (an rm or prune killed between the version's rows
+ * and its manifest, or this step above) are completed: their manifests go, before the
+ * version's objects do, so `recover` or another machine's cache never brings back a version
+ * whose data is deleted. The listing comes before the rows are read: every writer creates a
+ * version's row before its manifest, so a manifest listed then that has no row had its version
+ * removed. In an S3 repository another machine's new version has no row here yet: only a
+ * manifest this cache has seen as a version (its listing stamp unchanged since) goes; one it
+ * has not seen is a version the next sync adds (the removal undone). Returns the bytes freed.
+ */
+async function completeRemovals(repo: Repository, signal?: AbortSignal): Promise<number> {
+  const listed: StoreEntry[] = [];
+  for await (const entry of repo.store.list(MANIFEST_PREFIX, signal)) if (!entry.temporary) listed.push(entry);
+  const versions = new Set(repo.meta.listVersions().map((version) => manifestKeyOf(version.uid)));
+  const seen = repo.store.kind === 'folder' ? null : repo.meta.manifestStamps();
+  let freed = 0;
+  for (const entry of listed) {
+    if (versions.has(entry.key)) continue;
+    if (seen && (entry.stamp === undefined || seen.get(entry.key) !== entry.stamp)) continue;
+    const size = entry.size ?? (await repo.store.size(entry.key)) ?? 0;
+    await repo.store.delete(entry.key);
+    if (seen) repo.meta.forgetManifestStamp(entry.key);
+    freed += size;
+  }
+  return freed;
 }
 
 /**
