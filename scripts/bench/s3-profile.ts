@@ -3,11 +3,11 @@
 // time, this process's CPU seconds by thread (main, workers, libuv), and the CPU seconds of
 // the Ceph daemons (RGW and the OSD run on the same cores). CPU seconds survive a busy
 // machine better than wall time. Not part of `npm run bench`; run it with
-//   node scripts/build-node.mjs && node out/node/s3-profile.js [--size 1G] [--image FILE] [--runs N] [--workers N]
+//   node scripts/build-node.mjs && node out/node/s3-profile.js [--size 1G] [--image FILE] [--runs N] [--workers N] [--no-reference]
 // (`--cpu-prof` on node, or NODE_OPTIONS=--cpu-prof, profiles the main thread and the workers).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { backup } from '../../src-main/engine/pipeline/backup';
@@ -15,96 +15,34 @@ import { Repository } from '../../src-main/engine/repository';
 import { s3OptionsFromEnvironment, s3Spec } from '../../src-main/engine/store/location';
 import type { S3Spec } from '../../src-main/engine/store/s3';
 import { planImage, writeImage } from './image';
+import { cpuNow, threadCpu, withS3Cpu } from './s3-cpu';
 import { listObjects, sdkUpload } from './s3-reference';
 import { parseSizeArg } from './tools';
 
-const TICK = 100;
-
-/** CPU seconds of every thread of this process, by thread name. */
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cpu = (Number(fields[11]) + Number(fields[12])) / TICK;
-      const key = name.startsWith('libuv-worker') ? 'libuv pool' : tid === String(process.pid) ? 'main' : `${name}:${tid}`;
-      out.set(key, (out.get(key) ?? 0) + cpu);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
-
-/** The Ceph daemons' process ids (RGW and the OSD run on the same cores as the engine). */
-let cephPids: string[] | null = null;
-function cephProcesses(): string[] {
-  cephPids ??= readdirSync('/proc').filter((pid) => {
-    try {
-      return /^\d+$/.test(pid) && /\((radosgw|ceph-osd|ceph-mon|ceph-mgr)\)/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return false;
-    }
-  });
-  return cephPids;
-}
-
-/** CPU seconds of the Ceph daemons and of everything (all cores, from /proc/stat). */
-function systemCpu(): { ceph: number; all: number } {
-  let ceph = 0;
-  for (const pid of cephProcesses()) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ceph += (Number(fields[11]) + Number(fields[12])) / TICK;
-    } catch {
-      // gone
-    }
-  }
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { ceph, all: (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / TICK };
-}
-
-/** This process's CPU seconds so far (all threads). */
-function ownCpu(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
+/** Runs `run`, then prints its wall time and CPU seconds: this process by thread, Ceph, the rest. */
 async function measure<T>(what: string, run: () => Promise<T>): Promise<T> {
-  // A timeline: every 250 ms this process's, Ceph's and everything else's share of the 2 cores.
+  // A timeline: every 250 ms this process's, Ceph's and everything else's share of the cores.
   const timeline: string[] = [];
-  let last = { t: performance.now(), own: ownCpu(), ...systemCpu() };
+  let last = cpuNow();
   const ticker = setInterval(() => {
-    const now = { t: performance.now(), own: ownCpu(), ...systemCpu() };
-    const capacity = ((now.t - last.t) / 1000) * 2;
+    const now = cpuNow();
+    const capacity = (now.t - last.t) * availableParallelism();
     const own = now.own - last.own;
     const ceph = now.ceph - last.ceph;
-    const other = now.all - last.all - own - ceph;
-    const pct = (x: number): string => String(Math.max(0, Math.round((100 * x) / capacity))).padStart(3);
-    timeline.push(`${pct(own)}${pct(ceph)}${pct(other)}${pct(capacity - (now.all - last.all))}`);
+    const pct = (x: number): string => String(Math.max(0, Math.round((100 * x) / capacity))).padStart(4);
+    timeline.push(`${pct(own)}${pct(ceph)}${pct(now.all - last.all - own - ceph)}${pct(capacity - (now.all - last.all))}`);
     last = now;
   }, 250);
-  const t0 = performance.now();
   const threads0 = threadCpu();
-  const sys0 = systemCpu();
   const cpu0 = process.cpuUsage();
-  const value = await run();
+  const { value, cpu: s } = await withS3Cpu(run);
   const cpu = process.cpuUsage(cpu0);
   clearInterval(ticker);
-  const seconds = (performance.now() - t0) / 1000;
-  const sys = systemCpu();
   const threads = threadCpu();
-  const ours = (cpu.user + cpu.system) / 1e6;
-  const ceph = sys.ceph - sys0.ceph;
-  const other = sys.all - sys0.all - ours - ceph;
-  const idle = 2 * seconds - (sys.all - sys0.all);
-  const parts = [...threads].map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const).filter(([, s]) => s >= 0.01).sort((a, b) => b[1] - a[1]);
-  process.stdout.write(`${what}: ${seconds.toFixed(2)} s wall; this process ${ours.toFixed(2)} CPU-s (user ${(cpu.user / 1e6).toFixed(2)}, sys ${(cpu.system / 1e6).toFixed(2)}); ceph ${ceph.toFixed(2)} CPU-s; other ${other.toFixed(2)} CPU-s (${Math.round((100 * other) / (2 * seconds))} % of 2 cores); idle ${idle.toFixed(2)} CPU-s\n`);
-  process.stdout.write(`  threads: ${parts.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}\n`);
-  if (process.env.S3_PROFILE_TIMELINE) process.stdout.write(`  per 250 ms, % of 2 cores (ours ceph other idle):\n${timeline.map((line, i) => `   ${(i * 0.25).toFixed(2).padStart(5)} ${line}`).join('\n')}\n`);
+  const parts = [...threads].map(([name, t]) => [name, t - (threads0.get(name) ?? 0)] as const).filter(([, t]) => t >= 0.01).sort((a, b) => b[1] - a[1]);
+  process.stdout.write(`${what}: ${s.seconds.toFixed(2)} s wall; this process ${s.ownCpuSeconds.toFixed(2)} CPU-s (user ${(cpu.user / 1e6).toFixed(2)}, sys ${(cpu.system / 1e6).toFixed(2)}); ceph ${s.cephCpuSeconds.toFixed(2)} CPU-s; other ${s.otherCpuPct} % of the cores; idle ${s.idleCpuSeconds.toFixed(2)} CPU-s; peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);
+  process.stdout.write(`  threads: ${parts.map(([n, t]) => `${n} ${t.toFixed(2)}`).join(', ')}\n`);
+  if (process.env.S3_PROFILE_TIMELINE) process.stdout.write(`  per 250 ms, % of the cores (ours ceph other idle):\n${timeline.map((line, i) => `   ${(i * 0.25).toFixed(2).padStart(5)} ${line}`).join('\n')}\n`);
   return value;
 }
 
@@ -138,9 +76,16 @@ async function main(): Promise<void> {
       await bucket(spec, true);
       const repo = await Repository.initS3(spec, { blockSize: 4 * 1024 * 1024, compression: 'zstd:1' });
       try {
-        await measure('engine backup', () => backup(repo, { source: image!, name: 'prof', workers }));
+        const phases: string[] = [];
+        let phase = '';
+        const t0 = performance.now();
+        await measure('engine backup', () => backup(repo, {
+          source: image!, name: 'prof', workers, progressIntervalMs: 50,
+          onProgress: (p) => { if (p.phase !== phase) { phase = p.phase; phases.push(`${phase} at ${((performance.now() - t0) / 1000).toFixed(2)} s`); } },
+        }));
+        process.stdout.write(`  phases: ${phases.join(', ')}, done at ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
         const objects = await listObjects(spec);
-        await measure(`SDK put of ${objects.length} objects`, () => sdkUpload(spec, objects, 'sdk-reference'));
+        if (!argv.includes('--no-reference')) await measure(`SDK put of ${objects.length} objects`, () => sdkUpload(spec, objects, 'sdk-reference'));
       } finally {
         for await (const entry of repo.store.list('')) await repo.store.delete(entry.key);
         repo.close();
