@@ -247,6 +247,17 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       return claim;
     };
 
+    // An S3 object is put from this thread: a worker busy compressing the next block would
+    // leave its PUTs' sockets unserved (RGW then waits); the worker encodes into its slot's
+    // shared buffer, which stays the slot's until the slot is released after the put.
+    const putHere = repo.store.kind === 's3';
+    const storeObject = async (slot: Slot, key: string): Promise<number> => {
+      if (!putHere) return (await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, key })).storedSize!;
+      const { data } = await pool!.runOn(slot.worker, { op: 'encode', slot: slot.slot });
+      await repo.store.put(key, Buffer.from(data!.buffer, data!.byteOffset, data!.byteLength), options.signal);
+      return data!.byteLength;
+    };
+
     const processBlock = async (idx: number, slot: Slot, read: BlockRead): Promise<void> => {
       const length = read.length;
       let released = false;
@@ -263,14 +274,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
         } else {
           const decision = await decide(hashed.digest!, length);
           if (decision.write) {
-            const stored = await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, key: objectKey(hashed.digest!) });
+            const storedSize = await storeObject(slot, objectKey(hashed.digest!));
             stats.blocksWritten++;
             stats.bytesWritten += length;
-            stats.bytesStored += stored.storedSize!;
-            storedSinceSync += stored.storedSize!;
+            stats.bytesStored += storedSize;
+            storedSinceSync += storedSize;
             c.blocksNew++;
-            c.bytesWritten += stored.storedSize!;
-            rows.live(decision.id, stored.storedSize!);
+            c.bytesWritten += storedSize;
+            rows.live(decision.id, storedSize);
             maybeSync();
           } else {
             stats.blocksDedup++;
