@@ -221,7 +221,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     // Blocks read again at the end (a source that changes while it is read is reported).
     const sampleCount = options.sourceSamples ?? SOURCE_SAMPLES;
     const samples = new Map<number, string | null>();
-    const sampled = new Set(source.size === null ? [] : pickSamples(toRead.filter((idx) => !unallocated.has(idx)), sampleCount));
+    const sampled = new Set(source.size === null || source.unchanging ? [] : pickSamples(toRead.filter((idx) => !unallocated.has(idx)), sampleCount));
 
     // ---- the block loop
     const rows = new BlockRowWriter(meta, vid, ROW_BATCH, ROW_FLUSH_MS);
@@ -352,6 +352,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     let sourceCheck: SourceCheck;
     if (source.size === null) sourceCheck = { sampled: 0, changed: [], skipped: `${source.description} is a stream: its blocks cannot be read again to check that it did not change` };
     else if (sampleCount <= 0) sourceCheck = { sampled: 0, changed: [], skipped: 'not asked for (no samples)' };
+    else if (source.unchanging) sourceCheck = { sampled: 0, changed: [], skipped: source.unchanging };
     else if (samples.size === 0) sourceCheck = { sampled: 0, changed: [], skipped: 'no block was read from the source' };
     else {
       tracker.phase('checking source');
