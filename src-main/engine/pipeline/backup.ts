@@ -6,6 +6,7 @@
 // gets its size when the stream ends. *Hints* (a hints file, a dirty bitmap, rbd diff) name the
 // extents to read: on an incremental every other block comes from the base, on a first backup
 // every other block is recorded sparse (backup-checks.ts samples both).
+import { takeWriterLock, type HeldStoreLock } from '../store-locks';
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats, SourceCheck } from '../../../src-shared/model';
 import { finishVersion, manifestKeyOf } from '../describe';
@@ -146,8 +147,11 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   const retries = new RunRetries(repo.store, options.retries);
   const lockName = `backup:${uid}`;
   let releasePath = (): void => {};
+  let storeLock: HeldStoreLock | null = null;
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    // Another machine sharing the bucket: its cleanup first (see store-locks.ts).
+    storeLock = await takeWriterLock(repo, `backup of ${options.source} as ${options.name}`, { signal: options.signal, onWaiting: (what) => { c.phase = what ?? 'backup'; } });
     releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     await retries.takePool(pool);
@@ -252,6 +256,17 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       return claim;
     };
 
+    // An S3 object is put from this thread: a worker busy compressing the next block would
+    // leave its PUTs' sockets unserved (RGW then waits); the worker encodes into its slot's
+    // shared buffer, which stays the slot's until the slot is released after the put.
+    const putHere = repo.store.kind === 's3';
+    const storeObject = async (slot: Slot, key: string): Promise<number> => {
+      if (!putHere) return (await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, key })).storedSize!;
+      const { data } = await pool!.runOn(slot.worker, { op: 'encode', slot: slot.slot });
+      await repo.store.put(key, Buffer.from(data!.buffer, data!.byteOffset, data!.byteLength), options.signal);
+      return data!.byteLength;
+    };
+
     const processBlock = async (idx: number, slot: Slot, read: BlockRead): Promise<void> => {
       const length = read.length;
       let released = false;
@@ -268,14 +283,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
         } else {
           const decision = await decide(hashed.digest!, length);
           if (decision.write) {
-            const stored = await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, key: objectKey(hashed.digest!) });
+            const storedSize = await storeObject(slot, objectKey(hashed.digest!));
             stats.blocksWritten++;
             stats.bytesWritten += length;
-            stats.bytesStored += stored.storedSize!;
-            storedSinceSync += stored.storedSize!;
+            stats.bytesStored += storedSize;
+            storedSinceSync += storedSize;
             c.blocksNew++;
-            c.bytesWritten += stored.storedSize!;
-            rows.live(decision.id, stored.storedSize!);
+            c.bytesWritten += storedSize;
+            rows.live(decision.id, storedSize);
             maybeSync();
           } else {
             stats.blocksDedup++;
@@ -403,6 +418,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     await closeSource();
     await retries.finish(pool);
     await pool?.release();
+    await storeLock?.release();
     meta.releaseLock(lockName);
     releasePath();
   }
