@@ -236,8 +236,8 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     const rows = new BlockRowWriter(meta, vid, ROW_BATCH, ROW_FLUSH_MS);
     const addRow = (idx: number, objectId: number | null): void => rows.add(idx, objectId);
 
-    // In a worker thread: starting the sync process would block this thread for 20-30 ms.
-    const syncStore = async (): Promise<void> => { await pool!.run({ op: 'barrier' }); };
+    // A folder store syncs through its syncer, started once (store/folder-sync.ts).
+    const syncStore = (): Promise<void> => repo.store.barrier(options.signal);
     let storedSinceSync = 0;
     let syncing: Promise<void> | null = null;
     const maybeSync = (): void => {

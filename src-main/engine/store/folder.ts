@@ -8,10 +8,11 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { threadId } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { EngineError, toEngineError } from '../errors';
 import { OBJECTS_DIR, objectRelativePath } from '../format';
 import { DirectMode, readWholeFile, writeNewFile } from './folder-io';
+import { Syncer } from './folder-sync';
 import { OBJECT_PREFIX, type ByteRange, type ObjectStore, type StoreEntry, type StoreSpec } from './port';
 
 const run = promisify(execFile);
@@ -33,6 +34,7 @@ export class FolderStore implements ObjectStore {
   readonly kind = 'folder' as const;
   readonly location: string;
   private readonly direct: DirectMode;
+  private syncer: Syncer | undefined;
 
   constructor(private readonly folder: FolderSpec) {
     this.location = folder.root;
@@ -183,13 +185,15 @@ export class FolderStore implements ObjectStore {
 
   /**
    * Makes every item written so far durable: syncfs(2) of the store's file system, through
-   * `sync --file-system` (Node has no syncfs). Starting a process blocks the calling thread for
-   * 20-30 ms in a process of a few hundred MB, so a backup asks a worker thread to do it and
-   * keeps its main thread, which serves the GUI, responsive.
+   * `sync --file-system` (Node has no syncfs). On the main thread a syncer (folder-sync.ts)
+   * does it, started at the first barrier and kept until the store closes: starting a process
+   * blocks the calling thread for 10-40 ms in a process of a few hundred MB. A worker thread
+   * starts `sync` itself (a process it started would not be reaped once the worker ended).
    */
   async barrier(): Promise<void> {
     try {
-      await run('sync', ['--file-system', this.folder.root]);
+      if (isMainThread) await (this.syncer ??= new Syncer(this.folder.root)).sync();
+      else await run('sync', ['--file-system', this.folder.root]);
     } catch (error) {
       throw new EngineError('IO_ERROR', `cannot sync object store ${this.location}: ${(error as Error).message}`, { cause: error });
     }
@@ -201,7 +205,8 @@ export class FolderStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    // nothing held open between calls
+    this.syncer?.close();
+    this.syncer = undefined;
   }
 }
 
