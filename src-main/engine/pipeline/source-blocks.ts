@@ -56,6 +56,15 @@ export class SourceBlocks {
     this.plan = blocks;
     this.planAt = new Map(blocks.map((block, i) => [block.offset, i]));
     this.aheadSignal = signal;
+    // the first blocks are read at once, while the caller prepares (the base's rows, the version)
+    for (let next = 0; next <= READ_AHEAD && next < blocks.length; next++) this.startAhead(blocks[next]);
+  }
+
+  private startAhead(block: { offset: number; length: number }): void {
+    if (this.ahead.has(block.offset)) return;
+    const reading = this.readHere(block.offset, block.length, this.aheadSignal);
+    reading.catch(() => undefined); // its error reaches the caller when it asks for the block
+    this.ahead.set(block.offset, reading);
   }
 
   /** The block at `offset`; a sized source that ends early is an error, a stream's end is not. */
@@ -65,19 +74,13 @@ export class SourceBlocks {
     // a block outside the plan, or one read again later (a sample at the end): no read ahead
     if (at === undefined || at <= this.reached) return this.readHere(offset, length, signal);
     this.reached = at;
-    for (let next = at + 1; next <= at + READ_AHEAD && next < this.plan.length; next++) {
-      const block = this.plan[next];
-      if (this.ahead.has(block.offset)) continue;
-      const reading = this.readHere(block.offset, block.length, this.aheadSignal);
-      reading.catch(() => undefined); // its error reaches the caller when it asks for the block
-      this.ahead.set(block.offset, reading);
-    }
     const early = this.ahead.get(offset);
-    if (early) {
-      this.ahead.delete(offset);
-      const read = await early;
-      if (read.length <= length) return read;
-    }
+    this.ahead.delete(offset);
+    // this block is asked first when it was not read ahead (the server answers in order), then the next ones
+    const reading = early ?? this.readHere(offset, length, signal);
+    for (let next = at + 1; next <= at + READ_AHEAD && next < this.plan.length; next++) this.startAhead(this.plan[next]);
+    const read = await reading;
+    if (!early || read.length <= length) return read;
     return this.readHere(offset, length, signal);
   }
 

@@ -95,3 +95,15 @@ test('block buffers are shared memory; a released one takes a later block, an un
   assert.ok(bytesOf(fourth).equals(expected(3 * BLOCK, BLOCK)));
   await blocks.close();
 });
+
+test('the plan\'s first blocks are read as soon as it is given; a block not read ahead is asked before the next ones', async () => {
+  const source = new SlowSource(16 * BLOCK);
+  const blocks = await SourceBlocks.open(source, noPool);
+  const plan = [0, 1, 2, 3, 4, 5, 6, 7].map((idx) => ({ offset: idx * BLOCK, length: BLOCK }));
+  blocks.readAhead(plan);
+  assert.deepEqual(source.reads, [0, 1, 2].map((idx) => idx * BLOCK), 'read while the caller prepares');
+  const read = await blocks.read(4 * BLOCK, BLOCK);
+  assert.ok(bytesOf(read).equals(expected(4 * BLOCK, BLOCK)));
+  assert.deepEqual(source.reads.slice(3), [4, 5, 6].map((idx) => idx * BLOCK), 'the asked block first, then the next ones');
+  await blocks.close();
+});
