@@ -24,6 +24,7 @@ const OBJECT_NAME = /^[0-9a-f]{4,128}$/;
 const HEX_DIR = /^[0-9a-f]{2}$/;
 const LEFTOVER = /\.tmp-[0-9a-z-]+$/;
 let putCounter = 0;
+const BUFFERED = new DirectMode(false);
 
 /** Creates the folders of a new folder store (its root and objects/), as `init` does. */
 export function prepareFolderStore(root: string): void {
@@ -65,13 +66,16 @@ export class FolderStore implements ObjectStore {
     // Unique per process and thread: workers of two jobs may write the same item at once.
     const tmp = `${file}.tmp-${process.pid}-${threadId}-${putCounter++}`;
     const sync = this.folder.syncEachPut ?? false;
+    // O_DIRECT is for objects; a manifest or the config (small, read back by recover) is one
+    // buffered write instead of a direct open and a second open for its tail.
+    const direct = key.startsWith(OBJECT_PREFIX) ? this.direct : BUFFERED;
     try {
       try {
-        await writeNewFile(tmp, data, this.direct, sync);
+        await writeNewFile(tmp, data, direct, sync);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         await fs.mkdir(dirname(tmp), { recursive: true });
-        await writeNewFile(tmp, data, this.direct, sync);
+        await writeNewFile(tmp, data, direct, sync);
       }
       if (signal?.aborted) throw new EngineError('CANCELED', `put of ${key} canceled`);
       await fs.rename(tmp, file);
