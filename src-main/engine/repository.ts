@@ -25,6 +25,7 @@ import {
   RESERVE_FILE,
 } from './format';
 import { publishConfig, repositoryConfigBody } from './describe';
+import { decodeRepositoryConfig, type RepositoryConfigBody } from './meta/manifest';
 import { AUTO_TAGS_SETTING } from './autotags';
 import { Metadata } from './meta/database';
 import { prepareFolderStore } from './store/folder';
@@ -72,9 +73,58 @@ export interface RepositoryConfigFile {
   formatVersion: number;
   id: string;
   created: string;
-  encryption?: { algorithm: 'aes-256-gcm'; keys: KeySlot[] };
+  encryption?: KeySlots;
   /** in the config of a store that is not a folder: the settings fixed at init */
   settings?: { blockSize: number; hash: string; compression: string };
+}
+
+/**
+ * The key slots of an encrypted repository. `generation` counts key changes (absent: 0): a
+ * change writes the store's copy (`repository/config`, which recover reads) first and the
+ * config second, so a change cut short between the two leaves the store's copy one generation
+ * ahead, and every open takes the newer slots (a changed or removed passphrase stops working
+ * at once, in recover too) and completes the change.
+ */
+export interface KeySlots {
+  algorithm: 'aes-256-gcm';
+  keys: KeySlot[];
+  generation?: number;
+}
+
+function keyGeneration(slots: KeySlots | undefined): number {
+  const generation = slots?.generation;
+  return typeof generation === 'number' && Number.isSafeInteger(generation) && generation > 0 ? generation : 0;
+}
+
+/** The store copy's slots when a key change cut short left them newer than the config's; otherwise null. */
+function newerPublishedKeys(config: RepositoryConfigFile, published: RepositoryConfigBody | null): KeySlots | null {
+  if (!config.encryption || !published?.encryption || published.id !== config.id) return null;
+  return keyGeneration(published.encryption) > keyGeneration(config.encryption) ? published.encryption : null;
+}
+
+/** The store's copy of the settings in a repository folder, or null (missing or damaged: recover reports that). */
+function readPublishedConfigFile(root: string): RepositoryConfigBody | null {
+  try {
+    return decodeRepositoryConfig(readFileSync(join(root, ...REPOSITORY_CONFIG_KEY.split('/'))));
+  } catch {
+    return null;
+  }
+}
+
+/** The store's copy of the settings, or null when missing or damaged. */
+async function readPublishedConfig(store: ObjectStore): Promise<RepositoryConfigBody | null> {
+  let data: Buffer;
+  try {
+    data = await store.get(REPOSITORY_CONFIG_KEY);
+  } catch (error) {
+    if (error instanceof EngineError && error.code === 'OBJECT_MISSING') return null;
+    throw error;
+  }
+  try {
+    return decodeRepositoryConfig(data);
+  } catch {
+    return null;
+  }
 }
 
 /** Where an S3 repository keeps its config (the folder repository's blockvault.json). */
@@ -333,7 +383,17 @@ export class Repository {
     const store = openStore(spec);
     let meta: Metadata | undefined;
     try {
-      const config = await readStoreConfig(store);
+      let config = await readStoreConfig(store);
+      const newer = config.encryption ? newerPublishedKeys(config, await readPublishedConfig(store)) : null;
+      if (newer) {
+        // A key change was cut short after the store's copy: its slots count, and the change is completed.
+        config = { ...config, encryption: newer };
+        try {
+          config = await replaceStoreConfig(store, () => newer);
+        } catch {
+          // Read-only credentials: the newer slots still count for this open.
+        }
+      }
       const master = unlock(config, credentials);
       repositoryStateDir(config.id);
       meta = await openCache(store, config.id, master ? deriveSubKeys(master.key, config.id).meta : null, options);
@@ -358,7 +418,17 @@ export class Repository {
   /** Opens a repository; an encrypted one needs credentials (WRONG_KEY otherwise). */
   static open(path: string, credentials: Credentials = {}): Repository {
     const root = resolve(path);
-    const config = readConfig(root);
+    let config = readConfig(root);
+    const newer = config.encryption ? newerPublishedKeys(config, readPublishedConfigFile(root)) : null;
+    if (newer) {
+      // A key change was cut short after the store's copy: its slots count, and the change is completed.
+      config = { ...config, encryption: newer };
+      try {
+        writeConfig(root, config);
+      } catch {
+        // A read-only repository: the newer slots still count for this open.
+      }
+    }
     const master = unlock(config, credentials);
     keepReserve(root);
     const metadataFile = join(root, METADATA_FILE);
@@ -434,22 +504,37 @@ export class Repository {
 
   /**
    * Applies a change to the key slots as they are now in the repository (another process or
-   * machine may have changed them), then publishes them to the store's `repository/config`.
+   * machine may have changed them), as the next generation. The store's `repository/config`
+   * is written first and the config second (see KeySlots): cut short between the two, every
+   * open and recover already use the new slots.
    */
   private async updateKeys(change: (keys: KeySlot[]) => KeySlot[]): Promise<void> {
+    const current = this.store.kind === 'folder' ? readConfig(this.path) : await readStoreConfig(this.store);
+    const published = await readPublishedConfig(this.store);
+    const base = newerPublishedKeys(current, published) ?? current.encryption;
+    const encryption: KeySlots = {
+      algorithm: 'aes-256-gcm',
+      keys: change(base?.keys ?? []),
+      generation: Math.max(keyGeneration(current.encryption), keyGeneration(published?.encryption)) + 1,
+    };
+    await publishConfig(this.store, repositoryConfigBody(this.settings, encryption));
     if (this.store.kind === 'folder') {
-      const current = readConfig(this.path);
-      const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
-      writeConfig(this.path, merged);
-      this.config = merged;
+      this.config = { ...current, encryption };
+      writeConfig(this.path, this.config);
     } else {
-      this.config = await replaceStoreConfig(this.store, change);
+      this.config = await replaceStoreConfig(this.store, () => encryption);
     }
-    await this.publishConfig();
   }
 
-  /** Writes the settings and key slots to the store (`repository/config`), durably. */
+  /**
+   * Writes the settings and key slots to the store (`repository/config`), durably: the slots
+   * as the config holds them now (another process may have changed them since this one opened).
+   */
   async publishConfig(): Promise<void> {
+    if (this.config.encryption) {
+      const current = this.store.kind === 'folder' ? readConfig(this.path) : await readStoreConfig(this.store);
+      if (current.id === this.config.id && current.encryption && keyGeneration(current.encryption) >= keyGeneration(this.config.encryption)) this.config = { ...this.config, encryption: current.encryption };
+    }
     await publishConfig(this.store, repositoryConfigBody(this.settings, this.config.encryption));
   }
 
@@ -492,10 +577,10 @@ export const PREVIOUS_STORE_CONFIG_KEY = `${REPOSITORY_PREFIX}previous-${REPOSIT
  * kept copy deleted, since it holds the old slots (a changed passphrase must stop working).
  * A failure on the way leaves the old config in place or recoverable from the kept copy.
  */
-async function replaceStoreConfig(store: ObjectStore, change: (keys: KeySlot[]) => KeySlot[]): Promise<RepositoryConfigFile> {
+async function replaceStoreConfig(store: ObjectStore, slots: (current: KeySlots | undefined) => KeySlots): Promise<RepositoryConfigFile> {
   const oldBytes = await store.get(STORE_CONFIG_KEY);
   const current = parseStoreConfig(store, oldBytes);
-  const merged: RepositoryConfigFile = { ...current, encryption: { algorithm: 'aes-256-gcm', keys: change(current.encryption?.keys ?? []) } };
+  const merged: RepositoryConfigFile = { ...current, encryption: slots(current.encryption) };
   const newBytes = Buffer.from(`${JSON.stringify(merged, null, 2)}\n`);
   await store.put(PREVIOUS_STORE_CONFIG_KEY, oldBytes);
   await store.put(STORE_CONFIG_KEY, newBytes);

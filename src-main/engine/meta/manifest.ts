@@ -55,7 +55,7 @@ export interface RepositoryConfigBody {
   compression: string;
   minAgeDays: number;
   cleanupGraceSeconds: number;
-  encryption?: { algorithm: 'aes-256-gcm'; keys: KeySlot[] };
+  encryption?: { algorithm: 'aes-256-gcm'; keys: KeySlot[]; generation?: number };
 }
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
