@@ -246,6 +246,10 @@ async function handle(request: WorkerRequest): Promise<Reply> {
       });
       return done(request.id);
     }
+    case 'verify': {
+      decodeAndVerify(transferred(request.object), request.digest, request.length, transferred(request.plain));
+      return done(request.id);
+    }
     case 'decode': {
       let copy: Buffer | undefined;
       await withVerifiedObject(request.key, request.digest, request.length, (plaintext) => {
