@@ -130,8 +130,7 @@ async function restoreThroughThisThread(
 ): Promise<void> {
   const repeated = repo.meta.repeatedObjects(version.id);
   const inFlight = pool.size * RESTORE_REQUESTS_PER_WORKER;
-  const objectSize = roundUp(encodedCapacity(version.block_size)) + UNIT;
-  const free = Array.from({ length: inFlight }, () => ({ object: sharedAlignedBuffer(objectSize), plain: sharedAlignedBuffer(version.block_size) }));
+  const free = takeBuffers(version.block_size, inFlight);
   await runBounded(rows, inFlight, signal, async (block) => {
     const offset = block.idx * version.block_size;
     const length = Math.min(version.block_size, version.size - offset);
@@ -163,16 +162,39 @@ async function restoreThroughThisThread(
       free.push(buffers);
     }
     step(positions.length, length, false);
-  });
+  }).finally(() => keepBuffers(version.block_size, free));
+}
+
+interface BlockBuffers { object: Buffer; plain: Buffer }
+/**
+ * The shared buffers of the last restore, kept for the next one of the same block size: a
+ * restore of 4 MiB blocks needs 12 pairs (96 MiB), whose fresh pages would cost ~25,000 page
+ * faults each time (about 14 µs each on these VMs), and the garbage collector frees shared
+ * memory late, so each restore's own set would pile up.
+ */
+let kept: { blockSize: number; buffers: BlockBuffers[] } | null = null;
+
+function takeBuffers(blockSize: number, count: number): BlockBuffers[] {
+  const reused = kept?.blockSize === blockSize ? kept.buffers : [];
+  kept = null;
+  const objectSize = roundUp(encodedCapacity(blockSize)) + UNIT;
+  while (reused.length < count) reused.push({ object: sharedAlignedBuffer(objectSize), plain: sharedAlignedBuffer(blockSize) });
+  return reused;
+}
+
+/** Called when a restore is over: every pair is back (none is in use any more). */
+function keepBuffers(blockSize: number, buffers: BlockBuffers[]): void {
+  kept = { blockSize, buffers };
 }
 
 /**
  * Blocks in flight per worker when this thread does a restore's I/O (reads, verifications and
  * writes together), each with an object and a block buffer (8 MiB for 4 MiB blocks). On the
- * 2-core VM (8-14 alternating runs each, 2 GiB bench image, shared machine): 3 workers' worth of in-flight blocks gave 0.9x
- * the disk floor, 4 gave 1.08x, 6 gave 1.19x (the workers writing the target themselves: 0.92x).
+ * 2-core VM (8-14 alternating runs each, 2 GiB bench image, shared machine): 3 per worker gave
+ * 0.9x the disk floor, 4 gave 1.08x, 6 gave 1.19x (the workers writing the target themselves:
+ * 0.92x); 6 would keep 96 MiB, past the bench's 400 MB peak RSS with a backup's buffers.
  */
-const RESTORE_REQUESTS_PER_WORKER = 6;
+const RESTORE_REQUESTS_PER_WORKER = 4;
 
 /** Workers write the target themselves (files and devices): any order, many in flight. */
 async function restoreInWorkers(
