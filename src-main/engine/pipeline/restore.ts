@@ -15,11 +15,10 @@ import { lockPath } from './path-locks';
 import type { BlockRow, VersionRow } from '../meta/database';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
-import { encodedCapacity, sharedAlignedBuffer } from '../codec/object';
-import { roundUp, UNIT } from '../store/folder-io';
 import { objectKey } from '../store/index';
 import { defaultWorkerCount, WorkerPool, type PoolRequest } from '../workers/pool';
 import { RunRetries } from './retries';
+import { keepBuffers, takeBuffers } from './block-buffers';
 import { runBounded } from './bounded';
 import { ProgressTracker, type RunOptions } from './progress';
 
@@ -163,28 +162,6 @@ async function restoreThroughThisThread(
     }
     step(positions.length, length, false);
   }).finally(() => keepBuffers(version.block_size, free));
-}
-
-interface BlockBuffers { object: Buffer; plain: Buffer }
-/**
- * The shared buffers of the last restore, kept for the next one of the same block size: a
- * restore of 4 MiB blocks needs 12 pairs (96 MiB), whose fresh pages would cost ~25,000 page
- * faults each time (about 14 µs each on these VMs), and the garbage collector frees shared
- * memory late, so each restore's own set would pile up.
- */
-let kept: { blockSize: number; buffers: BlockBuffers[] } | null = null;
-
-function takeBuffers(blockSize: number, count: number): BlockBuffers[] {
-  const reused = kept?.blockSize === blockSize ? kept.buffers : [];
-  kept = null;
-  const objectSize = roundUp(encodedCapacity(blockSize)) + UNIT;
-  while (reused.length < count) reused.push({ object: sharedAlignedBuffer(objectSize), plain: sharedAlignedBuffer(blockSize) });
-  return reused;
-}
-
-/** Called when a restore is over: every pair is back (none is in use any more). */
-function keepBuffers(blockSize: number, buffers: BlockBuffers[]): void {
-  kept = { blockSize, buffers };
 }
 
 /**
