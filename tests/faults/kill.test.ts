@@ -1,8 +1,19 @@
 // Fault suite, kill: `kill -9` at random moments of backup (into a folder and into an S3
 // repository on the shared RGW), restore, fast and full cleanup (folder and S3), import, prune
 // and copy (folder -> folder and folder -> S3). The kills are spread evenly over these
-// operations (each gets KILLS / 10, in a shuffled order). After each kill, in every repository
-// the killed job wrote to:
+// operations (each gets KILLS / 10, in a shuffled order).
+//
+// Every kill lands inside its operation. An operation's time runs from when its command starts
+// running (its first line in its --log-file, written once Node has loaded the CLI) to when it
+// has ended (the job's final progress line or the result it prints). Each operation's duration
+// is measured unkilled first and again whenever a run ends on its own; a kill aims at a random
+// moment of that duration, timed from the start line the test watches for. An attempt whose
+// operation ended first is not a kill: what it did stays (a completed backup, import or copy
+// leaves a valid version that is checked like any other; a completed restore's file is removed;
+// a cleanup or prune gets new work before each attempt) and the trial tries again at a moment
+// aimed earlier, up to MAX_ATTEMPTS (the suite fails when a trial cannot land its kill).
+//
+// After each kill, in every repository the killed job wrote to:
 //   - the repository opens, every valid version deep-scrubs clean and restores bit-exact;
 //   - a killed restore leaves no target that looks complete;
 //   - a killed copy leaves no valid version that is not whole in the destination, and running
@@ -14,10 +25,11 @@
 //     version.
 // At the end a full cleanup of each repository leaves no byte that no version references,
 // temporary files included. Every failed check is collected with its seed and kill, so the
-// figure counts kills survived.
+// figure counts kills survived. BLOCKVAULT_FAULT_OPS=backup,prune limits the operations (to
+// try one quickly).
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openStore, MANIFEST_PREFIX, OBJECT_PREFIX, type ObjectStore } from '../../src-main/engine/store/index';
@@ -31,19 +43,53 @@ const KILLS = Number(process.env.BLOCKVAULT_FAULT_KILLS ?? 50);
 const BOUND_MS = 45_000;
 /** Versions kept in each repository between kills (the oldest go, not killed). */
 const MAX_VERSIONS = 4;
+/** Attempts a trial may take to land its kill (each one after a run that ended first aims earlier). */
+const MAX_ATTEMPTS = 8;
 
 type RepoName = 'folder' | 's3' | 'copies';
 type Op = 'backup' | 'backup s3' | 'restore' | 'cleanup' | 'cleanup --full' | 'cleanup s3' | 'import' | 'prune' | 'copy' | 'copy s3';
-const OPS: Op[] = ['backup', 'backup s3', 'restore', 'cleanup', 'cleanup --full', 'cleanup s3', 'import', 'prune', 'copy', 'copy s3'];
+const ALL_OPS: Op[] = ['backup', 'backup s3', 'restore', 'cleanup', 'cleanup --full', 'cleanup s3', 'import', 'prune', 'copy', 'copy s3'];
+const OPS: Op[] = process.env.BLOCKVAULT_FAULT_OPS ? process.env.BLOCKVAULT_FAULT_OPS.split(',').map((op) => {
+  if (!ALL_OPS.includes(op as Op)) throw new Error(`BLOCKVAULT_FAULT_OPS: unknown operation "${op}" (one of ${ALL_OPS.join(', ')})`);
+  return op as Op;
+}) : ALL_OPS;
 /** The repository each operation writes to: the one checked after its kill. */
 const WRITES: Record<Op, RepoName> = {
   backup: 'folder', 'backup s3': 's3', restore: 'folder', cleanup: 'folder', 'cleanup --full': 'folder', 'cleanup s3': 's3',
   import: 'folder', prune: 'folder', copy: 'copies', 'copy s3': 's3',
 };
 
+/**
+ * A line a command logs once its operation has ended: a job's final progress line, or the
+ * result it prints (a backup's or import's UID, a copy's per-version line, the summaries of
+ * backup, restore, cleanup, prune and copy, a prune's decision table).
+ */
+const ENDED = /% .* done$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:|$)|^(backed up|restored|deleted \d+ objects|removed \d+ version|copied \d+ version)|^date +uid/;
+
 interface Outcome { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number; timedOut: boolean }
 
-function run(child: ChildProcess, timeoutMs: number, killAfterMs?: number): Promise<Outcome> {
+/** One run of an operation with a kill aimed at it. */
+interface Attempt {
+  outcome: Outcome;
+  /** the kill landed: sent while the operation ran, and the process died of it */
+  landed: boolean;
+  /** ms from the operation's start to the kill, when one was sent */
+  killedAt?: number;
+  /** ms from the operation's start to its end, when it ended on its own (before the kill) */
+  endedAt?: number;
+  /** the command failed on its own */
+  failed: boolean;
+}
+
+/** The lines of a --log-file: time (ms since the epoch) and text. */
+function logLines(path: string): Array<{ at: number; text: string }> {
+  return readFileSync(path, 'utf8').split('\n').filter((line) => /^\d{4}-\d\d-\d\dT[\d:.]{12}Z /.test(line))
+    .map((line) => ({ at: Date.parse(line.slice(0, 24)), text: line.slice(25) }));
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+
+function run(child: ChildProcess, timeoutMs: number): Promise<Outcome> {
   const started = Date.now();
   let stdout = '';
   let stderr = '';
@@ -51,10 +97,9 @@ function run(child: ChildProcess, timeoutMs: number, killAfterMs?: number): Prom
   child.stdout!.on('data', (d) => { stdout += d; });
   child.stderr!.on('data', (d) => { stderr += d; });
   child.stdin!.end();
-  const timers = [setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs)];
-  if (killAfterMs !== undefined) timers.push(setTimeout(() => child.kill('SIGKILL'), killAfterMs));
+  const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
   return new Promise((resolve) => child.on('close', (code, signal) => {
-    for (const timer of timers) clearTimeout(timer);
+    clearTimeout(timer);
     resolve({ code, signal, stdout, stderr, ms: Date.now() - started, timedOut });
   }));
 }
@@ -70,6 +115,9 @@ interface Repo {
 
 interface Version { uid: string; name: string; valid: boolean }
 
+/** An operation ready to run: its command line and what the checks after its kill need. */
+interface Started { args: string[]; target?: string; restored?: string; copied?: string }
+
 describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
   timePart(PART);
   const dir = tempDir('bv-faults-kill-');
@@ -78,14 +126,14 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)];
   /** image name -> its path and hash; a version's name is its image's name */
   const images = new Map<string, { path: string; sha256: string }>();
-  const backedUp = (): string[] => [...images.keys()].filter((n) => n !== 'img4');
+  const backedUp = (): string[] => [...images.keys()].filter((n) => n !== 'img4' && n !== 'junk');
   const exportFile = join(dir, 'imported.export');
   let importedUid = '';
   let bucket = '';
   const repos = {} as Record<RepoName, Repo>;
-  /** how long each operation took unkilled, and how long a command takes to open a repository */
-  const durations = new Map<Op, number>();
-  let startup = 0;
+  /** how long each operation took (start to end, ms) in the runs that ended on their own */
+  const durations = new Map<Op, number[]>();
+  const logFile = join(dir, 'operation.log');
   // S3 repositories reach RGW through the environment; their metadata caches live in dir.
   Object.assign(process.env, {
     XDG_STATE_HOME: join(dir, 'state'), AWS_ACCESS_KEY_ID: RGW_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: RGW_CREDENTIALS.secretAccessKey,
@@ -109,6 +157,11 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
       writeBlocks(path, seeds);
       images.set(`img${i}`, { path, sha256: await sha256File(path) });
     }
+    // Work for the cleanups: a 4 MiB image no other image shares a block with, backed up and
+    // removed before each cleanup attempt.
+    const junk = join(dir, 'junk.img');
+    writeBlocks(junk, Array.from({ length: 64 }, (_, b) => 90_000 + b));
+    images.set('junk', { path: junk, sha256: await sha256File(junk) });
     const folder = repos.folder.location;
     importedUid = await backupCli(folder, images.get('img4')!.path, 'img4');
     await ok(['--repo', folder, 'export', importedUid, '-f', exportFile]);
@@ -139,37 +192,83 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
     return uid;
   }
 
-  /** Starts one operation as a child process (and any unkilled preparation it needs). */
-  async function start(op: Op): Promise<{ child: ChildProcess; target?: string; copied?: string }> {
+  /**
+   * Prepares one operation (unkilled: work for a cleanup or prune, a restore target that is
+   * not there yet, a version the destination of a copy lacks) and returns its command line.
+   */
+  async function start(op: Op): Promise<Started> {
     const folder = repos.folder.location;
     switch (op) {
       case 'backup':
       case 'backup s3': {
         const name = pick(backedUp());
-        return { child: spawnCli(['--repo', repos[WRITES[op]].location, 'backup', images.get(name)!.path, name]) };
+        return { args: ['--repo', repos[WRITES[op]].location, 'backup', images.get(name)!.path, name] };
       }
       case 'restore': {
         const version = pick(await validVersions(repos.folder));
         const target = join(dir, 'killed-restore.img');
         rmSync(target, { force: true });
-        return { child: spawnCli(['--repo', folder, 'restore', version.uid, target]), target };
+        return { args: ['--repo', folder, 'restore', version.uid, target], target, restored: version.uid };
       }
       case 'import':
         if (query(repos.folder.metaDir, 'SELECT 1 FROM versions WHERE uid = ?', importedUid).length) await ok(['--repo', folder, 'rm', '--force', importedUid]);
-        return { child: spawnCli(['--repo', folder, 'import', '-f', exportFile]) };
-      case 'prune':
-        // one version of each disk stays; the others go
-        return { child: spawnCli(['--repo', folder, 'prune', '--keep-last', '1']) };
+        return { args: ['--repo', folder, 'import', '-f', exportFile] };
+      case 'prune': {
+        // one version of each disk stays; the others go (at least one, backed up now if needed)
+        const names = (await validVersions(repos.folder)).map((v) => v.name);
+        if (names.every((name, i) => names.indexOf(name) === i)) {
+          const name = pick(names.filter((n) => backedUp().includes(n))) ?? pick(backedUp());
+          await backupCli(folder, images.get(name)!.path, name);
+        }
+        return { args: ['--repo', folder, 'prune', '--keep-last', '1'] };
+      }
       case 'copy':
       case 'copy s3': {
         const to = repos[WRITES[op]];
         const uid = await copyable(to);
-        return { child: spawnCli(['--repo', folder, 'copy', uid, '--to', to.location]), copied: uid };
+        return { args: ['--repo', folder, 'copy', uid, '--to', to.location], copied: uid };
       }
-      case 'cleanup s3':
-        return { child: spawnCli(['--repo', repos.s3.location, 'cleanup', ...(rnd() < 0.5 ? ['--full'] : []), '--grace-seconds', '0']) };
-      default:
-        return { child: spawnCli(['--repo', folder, ...op.split(' '), '--grace-seconds', '0']) };
+      default: {
+        // a cleanup: the objects of a version removed just now are its work
+        const repo = repos[WRITES[op]];
+        const uid = await backupCli(repo.location, images.get('junk')!.path, 'junk');
+        await ok(['--repo', repo.location, 'rm', '--force', uid]);
+        const full = op === 'cleanup --full' || (op === 'cleanup s3' && rnd() < 0.5);
+        return { args: ['--repo', repo.location, 'cleanup', ...(full ? ['--full'] : []), '--grace-seconds', '0'] };
+      }
+    }
+  }
+
+  /**
+   * Runs an operation and sends SIGKILL `aimMs` after it starts (its first log line; no kill
+   * when aimMs is Infinity). The kill landed when it was sent before the operation ended (no
+   * line of its end in the log) and the process died of it.
+   */
+  async function attempt(args: string[], aimMs: number): Promise<Attempt> {
+    writeFileSync(logFile, '');
+    let startedAt: number | undefined;
+    let killedAt: number | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let child: ChildProcess | undefined;
+    const watcher = watch(logFile, () => {
+      if (startedAt !== undefined || !Number.isFinite(aimMs)) return;
+      const [first] = logLines(logFile);
+      if (!first) return;
+      startedAt = first.at;
+      timer = setTimeout(() => { killedAt = Date.now() - first.at; child!.kill('SIGKILL'); }, Math.max(0, first.at + aimMs - Date.now()));
+    });
+    try {
+      child = spawnCli(['--log-file', logFile, ...args]);
+      const outcome = await run(child, BOUND_MS);
+      clearTimeout(timer);
+      const lines = logLines(logFile);
+      const ended = lines.find((line) => ENDED.test(line.text));
+      const landed = killedAt !== undefined && outcome.signal === 'SIGKILL' && !outcome.timedOut && !ended && lines.length > 0;
+      const failed = !landed && (!ended || (outcome.signal !== 'SIGKILL' && outcome.code !== 0));
+      return { outcome, landed, killedAt, endedAt: ended && lines[0] ? ended.at - lines[0].at : undefined, failed };
+    } finally {
+      watcher.close();
+      clearTimeout(timer);
     }
   }
 
@@ -228,17 +327,13 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
   }
 
   it(`survives ${KILLS} kill -9 spread over backup (folder and S3), restore, cleanups, import, prune and copy`, async () => {
-    // How long each operation takes here: kills land uniformly from when a command has opened
-    // its repository (70 % of the time `ls` takes) to 10 % past the operation's end (measured
-    // here first, and again whenever an operation ends before its kill).
-    const opened = await run(spawnCli(['--repo', repos.folder.location, 'ls']), BOUND_MS);
-    startup = opened.ms;
+    // How long each operation takes here, unkilled (again whenever a run ends before its kill).
     for (const op of OPS) {
-      const { child, target } = await start(op);
-      const outcome = await run(child, BOUND_MS);
-      assert.equal(outcome.code, 0, `${op}: ${outcome.stderr}`);
-      durations.set(op, outcome.ms);
-      if (target) rmSync(target, { force: true });
+      const started = await start(op);
+      const first = await attempt(started.args, Infinity);
+      assert.ok(!first.failed && first.endedAt !== undefined, `${op}: exit ${first.outcome.code}: ${first.outcome.stderr}`);
+      durations.set(op, [first.endedAt!]);
+      if (started.target) rmSync(started.target, { force: true });
       if (op === 'prune') await backupCli(repos.folder.location, images.get('img3')!.path, 'img3');
     }
     const plan = Array.from({ length: KILLS }, (_, i) => OPS[i % OPS.length]);
@@ -247,32 +342,60 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
       [plan[i], plan[j]] = [plan[j], plan[i]];
     }
     const failures: string[] = [];
-    const perOp = new Map<Op, { kills: number; midway: number }>();
-    let killedMidway = 0;
+    /** per operation: the kills that landed, at what fraction of its duration, and the attempts */
+    const perOp = new Map<Op, { landed: number; attempts: number; fractions: number[] }>(OPS.map((op) => [op, { landed: 0, attempts: 0, fractions: [] }]));
+    let landedKills = 0;
+    let attempts = 0;
+    let mostAttempts = 0;
     let leftoverAfterNext = 0;
     for (let kill = 0; kill < KILLS; kill++) {
       const op = plan[kill];
       const repo = repos[WRITES[op]];
-      // (never past half the operation: `ls` may have been slow when it was measured)
-      const from = Math.floor(Math.min(startup * 0.7, durations.get(op)! * 0.5));
-      const at = from + Math.floor(rnd() * Math.max(1, durations.get(op)! * 1.1 - from));
-      const label = `kill ${kill} (${op} at ${at} ms, seed ${seed})`;
+      const tally = perOp.get(op)!;
       const problems: string[] = [];
-      const { child, target, copied } = await start(op);
-      const outcome = await run(child, BOUND_MS, at);
-      const tally = perOp.get(op) ?? { kills: 0, midway: 0 };
-      tally.kills++;
-      if (outcome.signal === 'SIGKILL') { killedMidway++; tally.midway++; }
-      else if (outcome.code !== 0) problems.push(`${op} failed before the kill: ${outcome.stderr.trim()}`);
-      // It ended first: the machine is faster now than when it was measured; the next kill of it aims by this run.
-      else durations.set(op, outcome.ms);
-      perOp.set(op, tally);
+      let label = `kill ${kill} (${op}, seed ${seed})`;
+      let started: Started | undefined;
+      let landed = false;
+      // The first attempt aims anywhere in the operation's typical duration; each run that
+      // ends first narrows the window to below its own duration.
+      let window = median(durations.get(op)!);
+      try {
+        for (let n = 1; n <= MAX_ATTEMPTS && !landed; n++) {
+          started = await start(op);
+          const typical = median(durations.get(op)!);
+          const aim = Math.floor(rnd() * window);
+          const result = await attempt(started.args, aim);
+          attempts++;
+          tally.attempts++;
+          mostAttempts = Math.max(mostAttempts, n);
+          if (result.landed) {
+            landed = true;
+            landedKills++;
+            tally.landed++;
+            tally.fractions.push(result.killedAt! / typical);
+            label = `kill ${kill} (${op} at ${result.killedAt} ms of ~${typical} ms, attempt ${n}, seed ${seed})`;
+          } else if (result.failed) {
+            const { outcome } = result;
+            problems.push(`${op} failed before the kill (attempt ${n}): ${outcome.timedOut ? `did not end within ${BOUND_MS / 1000} s` : `exit ${outcome.code ?? outcome.signal}`}: ${outcome.stderr.trim()}`);
+            break;
+          } else {
+            // It ended first: what it did stays (checked below like the rest); aim earlier.
+            durations.get(op)!.push(result.endedAt!);
+            window = Math.min(window, result.endedAt!) * 0.8;
+            if (started.target) rmSync(started.target, { force: true });
+          }
+        }
+      } catch (error) {
+        problems.push(`preparing or running the operation failed: ${(error as Error).message}`);
+      }
+      if (!landed && !problems.length) problems.push(`no kill landed inside the operation in ${MAX_ATTEMPTS} attempts (it took ${durations.get(op)!.slice(-MAX_ATTEMPTS).join(', ')} ms)`);
+      process.stderr.write(`${label}: ${landed ? 'landed' : 'NOT landed'}\n`);
+      const { target, restored, copied } = started ?? {};
 
       try {
         // A killed restore: no file at the target, or one that is the whole version.
         if (target && existsSync(target)) {
-          const uid = /restore (\S+)/.exec(child.spawnargs.join(' '))![1];
-          const [row] = query<{ name: string }>(repo.metaDir, 'SELECT name FROM versions WHERE uid = ?', uid);
+          const [row] = query<{ name: string }>(repo.metaDir, 'SELECT name FROM versions WHERE uid = ?', restored);
           const image = images.get(row.name)!;
           if (statSync(target).size === statSync(image.path).size && (await sha256File(target)) !== image.sha256) {
             problems.push(`the killed restore left ${target} at full size with wrong content`);
@@ -333,11 +456,21 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
       leftoverBytes += left.bytes;
       leftoverItems.push(...left.items.map((item) => `${repo.name}: ${item}`));
     }
+    const spread = (fractions: number[]): string => {
+      if (!fractions.length) return '-';
+      const sorted = [...fractions].sort((a, b) => a - b);
+      return [sorted[0], median(sorted), sorted[sorted.length - 1]].map((f) => f.toFixed(2)).join('/');
+    };
+    recordFigure(PART, 'kills landed inside their operation', `${landedKills}/${KILLS}`, `${KILLS}/${KILLS}`);
+    recordFigure(PART, 'attempts (runs that ended before their kill: retried)', `${attempts} for ${KILLS} kills, at most ${mostAttempts} for one`, `<= ${MAX_ATTEMPTS} per kill`);
     recordFigure(PART, 'kills survived / kills', `${KILLS - failures.length}/${KILLS}`, 'all, >= 50');
-    recordFigure(PART, 'kills (before the end) per operation', OPS.map((op) => `${op} ${perOp.get(op)?.kills ?? 0} (${perOp.get(op)?.midway ?? 0})`).join(', '));
-    recordFigure(PART, 'killed before the operation ended', `${killedMidway}/${KILLS}`);
+    for (const op of OPS) {
+      const { landed, attempts: tries, fractions } = perOp.get(op)!;
+      recordFigure(PART, `${op}: kills landed/attempts, moment (min/median/max of its duration)`, `${landed}/${tries}, ${spread(fractions)} of ${median(durations.get(op)!)} ms`);
+    }
     recordFigure(PART, 'leftover bytes after the next cleanup, all kills', leftoverAfterNext, '0');
     recordFigure(PART, 'leftover bytes after a full cleanup', `${leftoverBytes} (${leftoverItems.length} items)`, '0');
+    assert.equal(landedKills, KILLS, `only ${landedKills} of ${KILLS} kills landed inside their operation:\n${failures.join('\n')}`);
     assert.deepEqual(failures, [], `failed kills:\n${failures.join('\n')}`);
     assert.deepEqual(leftoverItems, [], 'left over after a full cleanup');
   });

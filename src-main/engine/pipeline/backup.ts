@@ -6,6 +6,7 @@
 // gets its size when the stream ends. *Hints* (a hints file, a dirty bitmap, rbd diff) name the
 // extents to read: on an incremental every other block comes from the base, on a first backup
 // every other block is recorded sparse (backup-checks.ts samples both).
+import { takeWriterLock, type HeldStoreLock } from '../store-locks';
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats, SourceCheck } from '../../../src-shared/model';
 import { finishVersion, manifestKeyOf } from '../describe';
@@ -137,8 +138,11 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   const retries = new RunRetries(repo.store, options.retries);
   const lockName = `backup:${uid}`;
   let releasePath = (): void => {};
+  let storeLock: HeldStoreLock | null = null;
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    // Another machine sharing the bucket: its cleanup first (see store-locks.ts).
+    storeLock = await takeWriterLock(repo, `backup of ${options.source} as ${options.name}`, { signal: options.signal, onWaiting: (what) => { c.phase = what ?? 'backup'; } });
     releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     await retries.takePool(pool);
@@ -217,7 +221,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     // Blocks read again at the end (a source that changes while it is read is reported).
     const sampleCount = options.sourceSamples ?? SOURCE_SAMPLES;
     const samples = new Map<number, string | null>();
-    const sampled = new Set(source.size === null ? [] : pickSamples(toRead.filter((idx) => !unallocated.has(idx)), sampleCount));
+    const sampled = new Set(source.size === null || source.unchanging ? [] : pickSamples(toRead.filter((idx) => !unallocated.has(idx)), sampleCount));
 
     // ---- the block loop
     const rows = new BlockRowWriter(meta, vid, ROW_BATCH, ROW_FLUSH_MS);
@@ -348,6 +352,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     let sourceCheck: SourceCheck;
     if (source.size === null) sourceCheck = { sampled: 0, changed: [], skipped: `${source.description} is a stream: its blocks cannot be read again to check that it did not change` };
     else if (sampleCount <= 0) sourceCheck = { sampled: 0, changed: [], skipped: 'not asked for (no samples)' };
+    else if (source.unchanging) sourceCheck = { sampled: 0, changed: [], skipped: source.unchanging };
     else if (samples.size === 0) sourceCheck = { sampled: 0, changed: [], skipped: 'no block was read from the source' };
     else {
       tracker.phase('checking source');
@@ -399,6 +404,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     await source.close();
     await retries.finish(pool);
     await pool?.release();
+    await storeLock?.release();
     meta.releaseLock(lockName);
     releasePath();
   }

@@ -4,12 +4,13 @@
 // one transaction before removing them, so a backup never dedupes onto a dying object.
 // *Full* cleanup is a mark-and-sweep of the whole store under the exclusive repository lock.
 // No object referenced by any version, valid or not, is ever deleted.
+import { takeCleanupLock, type HeldStoreLock } from '../store-locks';
 import type { CleanupResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { manifestKeyOf } from '../describe';
-import { MANIFEST_PREFIX, objectDigest, objectKey, OBJECT_PREFIX } from '../store/index';
+import { MANIFEST_PREFIX, objectDigest, objectKey, OBJECT_PREFIX, type StoreEntry } from '../store/index';
 import { ProgressTracker, type RunOptions } from './progress';
 import { runBounded } from './bounded';
 import { RunRetries } from './retries';
@@ -78,14 +79,18 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   const lockName = full ? 'repository' : `cleanup:${process.pid}`;
   const retries = new RunRetries(repo.store, options.retries);
   meta.acquireLock(lockName, full ? 'exclusive' : 'shared', full ? 'full cleanup' : 'cleanup');
+  let storeLock: HeldStoreLock | null = null;
   const result: CleanupResult = { full, objectsDeleted: 0, bytesFreed: 0, temporaryFilesDeleted: 0, incompleteVersionsRemoved: [], objectsWaiting: 0, bytesWaiting: 0 };
   try {
+    // Never while another machine writes a version into a shared store (store-locks.ts).
+    storeLock = await takeCleanupLock(repo, full ? 'full cleanup' : 'cleanup', options.signal);
     // An S3 repository's cache first learns what other machines added or removed: an object
     // only their versions use is referenced here too.
     await repo.syncWithStore(options.signal);
     result.incompleteVersionsRemoved = removeAbandonedVersions(repo);
     // A backup killed between its manifest and its valid mark leaves a manifest: it goes too.
     for (const uid of result.incompleteVersionsRemoved) await repo.store.delete(manifestKeyOf(uid));
+    if (!full) result.bytesFreed += await completeRemovals(repo, options.signal);
     const unreferenced = `NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = o.id)`;
 
     // Mark: candidates become `deleting` in one transaction, so no backup can pick them now.
@@ -148,8 +153,36 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
     throw toEngineError(error);
   } finally {
     await retries.finish();
+    await storeLock?.release();
     meta.releaseLock(lockName);
   }
+}
+
+/**
+ * Fast cleanup: the removals cut short here (an rm or prune killed between the version's rows
+ * and its manifest, or this step above) are completed: their manifests go, before the
+ * version's objects do, so `recover` or another machine's cache never brings back a version
+ * whose data is deleted. The listing comes before the rows are read: every writer creates a
+ * version's row before its manifest, so a manifest listed then that has no row had its version
+ * removed. In an S3 repository another machine's new version has no row here yet: only a
+ * manifest this cache has seen as a version (its listing stamp unchanged since) goes; one it
+ * has not seen is a version the next sync adds (the removal undone). Returns the bytes freed.
+ */
+async function completeRemovals(repo: Repository, signal?: AbortSignal): Promise<number> {
+  const listed: StoreEntry[] = [];
+  for await (const entry of repo.store.list(MANIFEST_PREFIX, signal)) if (!entry.temporary) listed.push(entry);
+  const versions = new Set(repo.meta.listVersions().map((version) => manifestKeyOf(version.uid)));
+  const seen = repo.store.kind === 'folder' ? null : repo.meta.manifestStamps();
+  let freed = 0;
+  for (const entry of listed) {
+    if (versions.has(entry.key)) continue;
+    if (seen && (entry.stamp === undefined || seen.get(entry.key) !== entry.stamp)) continue;
+    const size = entry.size ?? (await repo.store.size(entry.key)) ?? 0;
+    await repo.store.delete(entry.key);
+    if (seen) repo.meta.forgetManifestStamp(entry.key);
+    freed += size;
+  }
+  return freed;
 }
 
 /**
