@@ -220,8 +220,17 @@ describe('cleanup beside a running backup, and a killed backup', { timeout: 240_
 
   it('fast cleanup never takes what a running backup needs, even with --grace-seconds 0; --full is refused meanwhile', async () => {
     await makeDyingObjects();
-    const child = start(['--repo', repo, 'backup', big, 'big']);
+    // Through stdin, the first half first: the old objects of the second half are not reached
+    // until the rest comes, however fast the backup runs.
+    const data = readFileSync(big);
+    const child = start(['--repo', repo, 'backup', '-', 'big']);
     const done = exited(child);
+    // A few blocks at a time (block rows are written every half second while blocks come).
+    let fed = 0;
+    for (; fed < data.length / 2 && !runningBackup(repo, 24); fed += 4 * BS) {
+      child.stdin!.write(data.subarray(fed, fed + 4 * BS));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await waitFor('the backup to write rows', () => runningBackup(repo, 24));
     // Frozen mid-run: some old objects are already deduplicated, others not yet; some new
     // objects are written but not yet referenced by any row.
@@ -236,6 +245,7 @@ describe('cleanup beside a running backup, and a killed backup', { timeout: 240_
     assert.equal(full.code, 1);
     assert.match(full.stderr, /\[LOCKED\].*backup of/);
     child.kill('SIGCONT');
+    child.stdin!.end(data.subarray(fed));
     const backup = await done;
     assert.equal(backup.code, 0, backup.stderr);
     const uid = backup.stdout.trim().split('\n').pop()!;
@@ -255,20 +265,26 @@ describe('cleanup beside a running backup, and a killed backup', { timeout: 240_
 
   it('fast cleanups racing a running backup leave it restorable', async () => {
     await makeDyingObjects();
-    const child = start(['--repo', repo, 'backup', big, 'big']);
+    // The image comes through stdin in six parts with two cleanups after each, so every
+    // cleanup runs while the backup does (however fast the machine), between and during its reads.
+    const data = readFileSync(big);
+    const child = start(['--repo', repo, 'backup', '-', 'big']);
     const done = exited(child);
-    let running = true;
-    void done.then(() => { running = false; });
-    await waitFor('the backup to start', () => runningBackup(repo, 0), 30_000, 5);
+    const part = Math.ceil(data.length / 6);
     let cleanups = 0;
-    while (running) {
-      const result = await cli(['--repo', repo, 'cleanup', '--grace-seconds', String(cleanups % 2 === 0 ? 3600 : 0)]);
-      assert.equal(result.code, 0, result.stderr);
-      cleanups++;
+    for (let offset = 0; offset < data.length; offset += part) {
+      child.stdin!.write(data.subarray(offset, offset + part));
+      for (const grace of [3600, 0]) {
+        const result = await cli(['--repo', repo, 'cleanup', '--grace-seconds', String(grace)]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(child.exitCode, null, 'the backup still runs: it waits for the rest of its input');
+        cleanups++;
+      }
     }
+    child.stdin!.end();
     const backup = await done;
     assert.equal(backup.code, 0, backup.stderr);
-    assert.ok(cleanups >= 2, `${cleanups} cleanups ran during the backup`);
+    assert.equal(cleanups, 12);
     const uid = backup.stdout.trim().split('\n').pop()!;
     await restoreEquals(repo, uid, join(dir, 'race.restored'), big);
     const scrub = await cli(['--repo', repo, 'scrub', uid, '--deep']);
@@ -320,11 +336,14 @@ describe('cleanup beside a running backup, and a killed backup', { timeout: 240_
     // process left pending are rewritten, not trusted.
     const other = join(dir, 'other.img');
     writeBlocks(other, Array.from({ length: 96 }, (_, i) => 9000 + i));
-    const child = start(['--repo', repo, 'backup', other, 'killed-early']);
+    // Through stdin, and only its first half: the backup is still running when it is killed.
+    const child = start(['--repo', repo, 'backup', '-', 'killed-early']);
     const done = exited(child);
+    child.stdin!.on('error', () => undefined); // EPIPE once it is killed
+    child.stdin!.write(readFileSync(other).subarray(0, 48 * BS));
     await waitFor('an object file', () => objectNames(repo).some((n) => n === digestOf(9000) || n === digestOf(9001)) || undefined, 30_000, 5);
     child.kill('SIGKILL');
-    await done;
+    assert.equal((await done).signal, 'SIGKILL');
     execFileSync('sync');
     const uid = await backupCli(repo, other, 'retry');
     await restoreEquals(repo, uid, join(dir, 'retry.restored'), other);
