@@ -98,7 +98,13 @@ export type FakeMode =
   | 'stall-handshake'
   | 'unknown-cookie'
   | 'error-chunk'
-  | 'zero-extent';
+  | 'zero-extent'
+  | 'two-maps';
+
+/** 'two-maps': base:allocation alternates data (flags 0) and zero holes (3) every 100000 bytes */
+export const twoMapsAllocation = (offset: number): number => (Math.floor(offset / 100_000) % 2 ? 3 : 0);
+/** 'two-maps': the dirty extents of qemu:dirty-bitmap:b0 */
+export const TWO_MAPS_DIRTY: Array<[number, number]> = [[300_000, 350_000], [700_000, 710_000]];
 
 export const FAKE_SIZE = 1024 * 1024;
 
@@ -202,7 +208,7 @@ async function serve(socket: Socket, mode: FakeMode): Promise<void> {
         const n = data.readUInt32BE(at);
         const query = data.subarray(at + 4, at + 4 + n).toString();
         at += 4 + n;
-        if (query === 'base:allocation') {
+        if (query === 'base:allocation' || (mode === 'two-maps' && query === 'qemu:dirty-bitmap:b0')) {
           contexts.push(query);
           socket.write(optionReply(option, 4, Buffer.concat([u32(contexts.length), Buffer.from(query)])));
         }
@@ -226,6 +232,23 @@ async function serve(socket: Socket, mode: FakeMode): Promise<void> {
     if (type === 2) { socket.end(); return; }
     const data = Buffer.alloc(length);
     for (let i = 0; i < length; i++) data[i] = fakeByte(offset + i);
+    if (type === 7 && mode === 'two-maps') {
+      // base:allocation: one extent, up to the next 100000 boundary (an answer in part, as
+      // servers may give); the bitmap: the whole request, in as many extents as it takes
+      const end = offset + length;
+      const allocation = Math.min(end, (Math.floor(offset / 100_000) + 1) * 100_000) - offset;
+      const bitmap: Buffer[] = [];
+      for (let at = offset; at < end;) {
+        const inside = TWO_MAPS_DIRTY.find(([from, to]) => at >= from && at < to);
+        const next = inside ? inside[1] : Math.min(...TWO_MAPS_DIRTY.map(([from]) => from).filter((from) => from > at), end);
+        const to = Math.min(next, end);
+        bitmap.push(u32(to - at), u32(inside ? 1 : 0));
+        at = to;
+      }
+      socket.write(chunk(0, 5, cookie, Buffer.concat([u32(2), ...bitmap])));
+      socket.write(chunk(1, 5, cookie, Buffer.concat([u32(1), u32(allocation), u32(twoMapsAllocation(offset))])));
+      continue;
+    }
     if (type === 7) {
       const status = mode === 'zero-extent' ? Buffer.concat([u32(1), u32(0), u32(0)]) : Buffer.concat([u32(1), u32(length), u32(0)]);
       socket.write(chunk(1, 5, cookie, status));

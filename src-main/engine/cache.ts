@@ -18,7 +18,7 @@ import { EngineError, toEngineError } from './errors';
 import { METADATA_FILE } from './format';
 import { Metadata, type VersionRow } from './meta/database';
 import { decodeManifest, type Manifest } from './meta/manifest';
-import { VersionState } from './meta/schema';
+import { ObjectState, VersionState } from './meta/schema';
 import { manifestKeyOf } from './describe';
 import { addVersionFromManifest, buildDatabase, moveDatabaseAside, readStoreSettings } from './recover';
 import { MANIFEST_PREFIX, type ObjectStore } from './store/index';
@@ -164,7 +164,13 @@ export async function syncCache(meta: Metadata, store: ObjectStore, metaKey: Buf
       if (listed.has(key) || version.state === VersionState.incomplete) continue;
       const current = meta.getVersion(version.uid);
       if (!current || current.state === VersionState.incomplete) continue;
+      // Objects only this version used may be deleted by the other machine's cleanup at any
+      // time now: they become `pending`, so a backup here stores them again instead of
+      // deduplicating onto a name the bucket may no longer hold.
+      const used = meta.sql('SELECT DISTINCT object_id AS id FROM blocks WHERE version_id = ? AND object_id IS NOT NULL').all(current.id) as Array<{ id: number }>;
       meta.deleteVersion(current.id, Date.now());
+      const orphan = meta.sql(`UPDATE objects SET state = ${ObjectState.pending} WHERE id = ? AND state = ${ObjectState.live} AND NOT EXISTS (SELECT 1 FROM blocks WHERE object_id = ?)`);
+      for (const { id } of used) orphan.run(id, id);
       result.removed.push(version.uid);
     }
     for (const key of known.keys()) if (!listed.has(key)) meta.forgetManifestStamp(key);

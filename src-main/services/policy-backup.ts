@@ -5,7 +5,7 @@
 // each backup. Everything a run does to the source (snapshots, hints) happens inside the job,
 // so it is in the job's log, and a failed or canceled run undoes what it made.
 import { parseRbdSpec } from '../engine/io/rbd';
-import { createRbdSnapshot, isManagedRbdSnapshot, listRbdSnapshots, managedRbdSnapshotName, removeRbdSnapshot } from '../engine/io/rbd-snapshots';
+import { createRbdSnapshot, isPolicyRbdSnapshot, listRbdSnapshots, managedRbdSnapshotName, removeRbdSnapshot } from '../engine/io/rbd-snapshots';
 import { VersionState } from '../engine/meta/schema';
 import { parseHints } from '../engine/pipeline/hints';
 import type { Policy } from '../../src-shared/api/policy';
@@ -35,7 +35,7 @@ export function submitPolicyBackup(ctx: ServiceContext, policy: Policy, now: num
   const from = base && base.state === VersionState.valid ? base : undefined;
   // RBD snapshots: this run reads the snapshot it makes; the image's spec keeps conf and id.
   const image = policy.rbdSnapshots ? parseRbdSpec(policy.source!) : null;
-  const snapshot = image ? managedRbdSnapshotName(now) : undefined;
+  const snapshot = image ? managedRbdSnapshotName(policy.name, now) : undefined;
   const where = image ? `${image.pool}/${image.image}` : '';
   let created = false;
   let succeeded = false;
@@ -61,7 +61,7 @@ export function submitPolicyBackup(ctx: ServiceContext, policy: Policy, now: num
         if (from) {
           const baseImage = from.source.startsWith('rbd:') ? parseRbdSpec(from.source) : null;
           const sameImage = baseImage !== null && baseImage.pool === image.pool && baseImage.image === image.image;
-          const exists = sameImage && isManagedRbdSnapshot(from.snapshot) && listRbdSnapshots(image).includes(from.snapshot);
+          const exists = sameImage && isPolicyRbdSnapshot(from.snapshot, policy.name) && listRbdSnapshots(image).includes(from.snapshot);
           if (exists) {
             changes.fromSnap = from.snapshot;
             log(`changes since the base version ${from.uid}: rbd diff --from-snap ${from.snapshot}`);
@@ -91,10 +91,11 @@ export function submitPolicyBackup(ctx: ServiceContext, policy: Policy, now: num
     after: async (log, signal, uid) => {
       succeeded = true;
       if (image && snapshot) {
-        // Only the snapshot just read stays: it is the next run's --from-snap.
+        // Of this policy's snapshots only the one just read stays: the next run's --from-snap
+        // (another policy's on the same image are its own).
         try {
           for (const name of listRbdSnapshots(image)) {
-            if (name === snapshot || !isManagedRbdSnapshot(name)) continue;
+            if (name === snapshot || !isPolicyRbdSnapshot(name, policy.name)) continue;
             removeRbdSnapshot(image, name);
             log(`removed the older snapshot ${where}@${name}`);
           }

@@ -49,10 +49,11 @@ export interface Policy {
    */
   bitmap?: string;
   /**
-   * An `rbd:POOL/IMAGE` source: each run creates the snapshot `blockvault-<UTC time>`, backs
-   * it up incrementally with `rbd diff --from-snap` the snapshot of the base version (when it
-   * still exists), then removes the older blockvault-made snapshots of the image; a failed or
-   * canceled run removes the one it created. Snapshots not made by Blockvault are never touched.
+   * An `rbd:POOL/IMAGE` source: each run creates the snapshot `blockvault-<policy>-<UTC time>`,
+   * backs it up incrementally with `rbd diff --from-snap` the snapshot of the base version (when
+   * it still exists), then removes this policy's older snapshots of the image; a failed or
+   * canceled run removes the one it created. Snapshots of other policies, and those not made by
+   * Blockvault, are never touched.
    */
   rbdSnapshots?: boolean;
   /**

@@ -1,5 +1,5 @@
 // A backup policy that manages RBD snapshots, on the real one-node Ceph, through the scheduler
-// on a controllable clock: each run snapshots the image (blockvault-<UTC time>), backs the
+// on a controllable clock: each run snapshots the image (blockvault-<policy>-<UTC time>), backs the
 // snapshot up incrementally with rbd diff --from-snap the base version's snapshot (reading
 // only the changed blocks), restores bit-exact (sha256 against `rbd export` of that snapshot),
 // and leaves only its own snapshot (and every snapshot Blockvault did not make). A canceled or
@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import type { PolicyInfo } from '../../src-shared/api/policy';
 import type { Job } from '../../src-shared/api/types';
 import { createServices, type Services } from '../../src-main/services';
+import { rbdSnapshotTag } from '../../src-main/engine/io/rbd-snapshots';
 import { tempDir } from '../helpers';
 import { run } from '../nbd-helpers';
 import { caller } from '../unit/main/services/caller';
@@ -78,26 +79,26 @@ test('a policy with RBD snapshots: incrementals read only the changes, restore b
   };
 
   // 1: a full backup of the first snapshot.
-  const first = await runAt('2025-04-07T01:00:00Z', 'blockvault-20250407T010000Z');
+  const first = await runAt('2025-04-07T01:00:00Z', 'blockvault-vm-20250407T010000Z');
   const v1 = result(first.job).uid;
   const [version1] = await api.call<Array<{ snapshot: string; uid: string }>>('listVersions', { name: 'vm' });
-  assert.equal(version1.snapshot, 'blockvault-20250407T010000Z', 'the version records the snapshot it was read from');
+  assert.equal(version1.snapshot, 'blockvault-vm-20250407T010000Z', 'the version records the snapshot it was read from');
   assert.equal(await restoreSha(v1, 'r1'), first.exported);
 
   // 2: three blocks written; the incremental reads them (and the ten blocks it samples against
   // the base). The writes land in RADOS objects (4 MiB) that exist at the base snapshot: in an
   // object created since, rbd diff reports everything from the object's start.
   qemuIo(`write -P 0x43 ${2 * MiB} 64k`, `write -P 0x44 ${11 * MiB} 128k`);
-  const second = await runAt('2025-04-07T02:00:00Z', 'blockvault-20250407T020000Z');
+  const second = await runAt('2025-04-07T02:00:00Z', 'blockvault-vm-20250407T020000Z');
   assert.equal(second.job.params.from, v1);
-  assert.match(await logOf(second.job), /rbd diff --from-snap blockvault-20250407T010000Z/);
+  assert.match(await logOf(second.job), /rbd diff --from-snap blockvault-vm-20250407T010000Z/);
   assert.equal(result(second.job).stats.blocksFromBase, BLOCKS - 3);
   assert.ok(result(second.job).stats.bytesRead <= (3 + 10) * BLOCK, `read ${result(second.job).stats.bytesRead} bytes`);
   assert.equal(await restoreSha(result(second.job).uid, 'r2'), second.exported);
 
   // 3: one block rewritten, one discarded.
   qemuIo(`write -P 0x45 ${3 * MiB} 4k`, `write -z ${10 * MiB} 64k`);
-  const third = await runAt('2025-04-07T03:00:00Z', 'blockvault-20250407T030000Z');
+  const third = await runAt('2025-04-07T03:00:00Z', 'blockvault-vm-20250407T030000Z');
   assert.equal(result(third.job).stats.blocksFromBase, BLOCKS - 2);
   assert.ok(result(third.job).stats.bytesRead <= (2 + 10) * BLOCK, `read ${result(third.job).stats.bytesRead} bytes`);
   assert.equal(await restoreSha(result(third.job).uid, 'r3'), third.exported);
@@ -115,30 +116,50 @@ test('a policy with RBD snapshots: incrementals read only the changes, restore b
   const cancelRun = (await backups()).pop()!;
   assert.equal(cancelRun.id, canceled.id);
   assert.equal(cancelRun.state, 'canceled');
-  assert.match(await logOf(cancelRun), /removed the snapshot rbd\/.*@blockvault-20250407T040000Z this run made \(it did not finish\)/);
-  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-20250407T030000Z']);
+  assert.match(await logOf(cancelRun), /removed the snapshot rbd\/.*@blockvault-vm-20250407T040000Z this run made \(it did not finish\)/);
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-vm-20250407T030000Z']);
   assert.equal((await api.call<unknown[]>('listVersions', { name: 'vm' })).length, 3, 'no version from the canceled run');
 
   // 5 fails after making its snapshot: the base's snapshot was replaced behind Blockvault's back
   // with newer content, so rbd diff misses changes and the samples against the base catch it.
   // The run removes the snapshot it made; the base's stays for the next run.
   qemuIo(`write -P 0x46 0 16M`);
-  rbdCli('snap', 'rm', '--no-progress', `rbd/${image}@blockvault-20250407T030000Z`);
-  rbdCli('snap', 'create', '--no-progress', `rbd/${image}@blockvault-20250407T030000Z`);
+  rbdCli('snap', 'rm', '--no-progress', `rbd/${image}@blockvault-vm-20250407T030000Z`);
+  rbdCli('snap', 'create', '--no-progress', `rbd/${image}@blockvault-vm-20250407T030000Z`);
   await clock.moveTo('2025-04-07T05:00:00Z', settle);
   const failed = (await backups()).pop()!;
   assert.equal(failed.state, 'failed');
   assert.match(failed.error!.message, /hints call unchanged/);
-  assert.match(await logOf(failed), /removed the snapshot rbd\/.*@blockvault-20250407T050000Z this run made \(it did not finish\)/);
-  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-20250407T030000Z']);
+  assert.match(await logOf(failed), /removed the snapshot rbd\/.*@blockvault-vm-20250407T050000Z this run made \(it did not finish\)/);
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-vm-20250407T030000Z']);
   assert.equal((await api.call<PolicyInfo[]>('listPolicies', {}))[0].run.lastState, 'failed');
 
   // 6: the base's snapshot is gone: a full read, said in the log; restores bit-exact.
-  rbdCli('snap', 'rm', '--no-progress', `rbd/${image}@blockvault-20250407T030000Z`);
-  const fifth = await runAt('2025-04-07T06:00:00Z', 'blockvault-20250407T060000Z');
-  assert.match(await logOf(fifth.job), /snapshot blockvault-20250407T030000Z, which no longer exists: this run reads the whole image/);
+  rbdCli('snap', 'rm', '--no-progress', `rbd/${image}@blockvault-vm-20250407T030000Z`);
+  const fifth = await runAt('2025-04-07T06:00:00Z', 'blockvault-vm-20250407T060000Z');
+  assert.match(await logOf(fifth.job), /snapshot blockvault-vm-20250407T030000Z, which no longer exists: this run reads the whole image/);
   assert.equal(result(fifth.job).stats.blocksFromBase, 0);
   assert.equal(await restoreSha(result(fifth.job).uid, 'r5'), fifth.exported);
   assert.equal(sha256(join(dir, 'r5.raw')), createHash('sha256').update(Buffer.alloc(16 * MiB, 0x46)).digest('hex'));
-  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-20250407T060000Z']);
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-vm-20250407T060000Z']);
+
+  // 7: a second policy on the same image keeps its own snapshot, and leaves the first one's.
+  await api.call('savePolicy', { policy: { name: 'vm db', kind: 'backup', enabled: true, schedule: { cron: '30 * * * *' }, source, rbdSnapshots: true }, create: true });
+  const dbSnap = (time: string): string => `blockvault-${rbdSnapshotTag('vm db')}-${time}`;
+  assert.match(dbSnap('20250407T063000Z'), /^blockvault-vm_db_[0-9a-f]{8}-20250407T063000Z$/);
+  await clock.moveTo('2025-04-07T06:30:00Z', settle);
+  assert.equal((await backups()).pop()!.state, 'succeeded');
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-vm-20250407T060000Z', dbSnap('20250407T063000Z')].sort());
+  qemuIo(`write -P 0x47 ${5 * MiB} 64k`);
+  await clock.moveTo('2025-04-07T07:00:00Z', settle);
+  const vmRun = (await backups()).pop()!;
+  assert.equal(vmRun.state, 'succeeded');
+  assert.match(await logOf(vmRun), /rbd diff --from-snap blockvault-vm-20250407T060000Z/);
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-vm-20250407T070000Z', dbSnap('20250407T063000Z')].sort(), "the first policy removed only its own older snapshot");
+  await clock.moveTo('2025-04-07T07:30:00Z', settle);
+  const dbRun = (await backups()).pop()!;
+  assert.equal(dbRun.state, 'succeeded');
+  assert.match(await logOf(dbRun), new RegExp(`rbd diff --from-snap ${dbSnap('20250407T063000Z')}`));
+  assert.deepEqual(snapshots(), ['admin-keep', 'blockvault-vm-20250407T070000Z', dbSnap('20250407T073000Z')].sort());
+  assert.equal(await restoreSha(result(dbRun).uid, 'r-db'), await restoreSha(result(vmRun).uid, 'r-vm'), 'both policies read the same unchanged image');
 });

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { EngineError } from '../../src-main/engine/errors';
-import { qcow2Bitmaps } from '../../src-main/engine/io/qcow2';
+import { openQcow2Source, qcow2Bitmaps } from '../../src-main/engine/io/qcow2';
 import { backup } from '../../src-main/engine/pipeline/backup';
 import { restore } from '../../src-main/engine/pipeline/restore';
 import { Repository } from '../../src-main/engine/repository';
@@ -96,6 +96,20 @@ test('qcow2 given as a path: the guest disk unless --raw; a missing bitmap or --
     qemuIo(image, ['write -P 0x77 1M 128k']);
     const guest = await backup(repo, { source: image, name: 'guest' });
     const container = await backup(repo, { source: image, name: 'container', raw: true });
+    // The guest disk is read through our read-only qemu-nbd, which holds the image's lock: no
+    // QEMU process can write it meanwhile, so no block is read again at the end. The container
+    // file is a plain file: it is sampled.
+    assert.equal(guest.sourceCheck?.sampled, 0);
+    assert.match(guest.sourceCheck?.skipped ?? '', /held locked by Blockvault's read-only qemu-nbd/);
+    assert.ok((container.sourceCheck?.sampled ?? 0) > 0 && container.sourceCheck?.skipped === null, 'a plain file is read again at the end');
+    const source = await openQcow2Source(image);
+    try {
+      const writer = spawnSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x78 0 4k', image], { encoding: 'utf8' });
+      assert.notEqual(writer.status, 0, 'qemu-io cannot write the image while the source is open');
+      assert.match(writer.stderr, /lock/);
+    } finally {
+      await source.close();
+    }
     const out = join(dir, 'guest.raw');
     await restore(repo, { uid: guest.uid, target: out });
     identical(out, 'raw', image, 'qcow2');

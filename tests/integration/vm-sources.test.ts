@@ -13,6 +13,7 @@ import { EngineError } from '../../src-main/engine/errors';
 import type { Extent, Source } from '../../src-main/engine/io/port';
 import { createQcow2Target, isQcow2File, openQcow2Source, parseQcow2Spec, qcow2Bitmaps, rotateQcow2Bitmap } from '../../src-main/engine/io/qcow2';
 import { openRbdTarget, parseRbdDiff, parseRbdSpec, RbdSource } from '../../src-main/engine/io/rbd';
+import { QemuNbd } from '../../src-main/engine/nbd/qemu-nbd';
 import { tempDir } from '../helpers';
 import { run } from '../nbd-helpers';
 
@@ -82,6 +83,19 @@ test('qcow2 source: the guest disk, its allocation map and the dirty bitmap; rot
   await assert.rejects(openQcow2Source(raw), (error: EngineError) => error.code === 'INVALID_ARGUMENT');
   assert.equal(qemuNbdChildren(), 0);
   assert.deepEqual(readdirSync(dir).sort(), ['vm.qcow2', 'vm.raw']);
+});
+
+test('qemu-nbd stopped right after it starts listening ends cleanly (SIGTERM repeated, no SIGKILL) and is reaped', { timeout: 120000 }, async () => {
+  const dir = tempDir();
+  const image = join(dir, 'vm.qcow2');
+  run('qemu-img', ['create', '-q', '-f', 'qcow2', image, '8M']);
+  // qemu-nbd loses a SIGTERM that comes just as it listens (seen in about half of such stops)
+  for (let i = 0; i < 6; i++) {
+    const server = await QemuNbd.start({ image: { driver: 'qcow2', path: image }, readOnly: true });
+    await server.stop();
+    assert.equal(server.exitStatus, 'status 0', `stop ${i}: qemu-nbd ended by ${server.exitStatus}`);
+    assert.equal(qemuNbdChildren(), 0);
+  }
 });
 
 test('qcow2 target: a new image written through qemu-nbd compares identical; abort leaves nothing; existing refused', { timeout: 120000 }, async () => {

@@ -6,7 +6,7 @@
 // `qemu:dirty-bitmap:NAME` (a dirty extent marks every block it touches).
 import { EngineError } from '../errors';
 import { parseNbdUrl, type NbdAddress } from '../nbd/address';
-import { NbdClient } from '../nbd/client';
+import { NbdClient, type BlockStatusExtent } from '../nbd/client';
 import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_HOLE, STATE_ZERO } from '../nbd/protocol';
 import type { QemuNbd } from '../nbd/qemu-nbd';
 import type { AllocationExtent, Extent, Source, SourceOptions, Target, TargetOptions } from './port';
@@ -18,6 +18,8 @@ export interface NbdOpenOptions {
   /** bound on negotiation and every request (default 30 s) */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** why the export cannot change while it is read (Source.unchanging), when it cannot */
+  unchanging?: string;
 }
 
 /** Connects, asking for base:allocation when the server has it and for the bitmap, which it must have. */
@@ -35,18 +37,20 @@ async function connectFor(address: NbdAddress, options: NbdOpenOptions): Promise
 
 export class NbdSource implements Source {
   readonly sequential = false;
+  private maps: Promise<Map<string, BlockStatusExtent[]>> | null = null;
 
   private constructor(
     readonly client: NbdClient,
     readonly description: string,
     private readonly bitmap: string | undefined,
     private readonly server: QemuNbd | undefined,
+    readonly unchanging: string | undefined,
   ) {}
 
   /** Opens an export; `server` (a private qemu-nbd) is stopped when the source closes or fails to open. */
   static async open(address: NbdAddress, description: string, options: NbdOpenOptions = {}, server?: QemuNbd): Promise<NbdSource> {
     try {
-      return new NbdSource(await connectFor(address, options), description, options.bitmap, server);
+      return new NbdSource(await connectFor(address, options), description, options.bitmap, server, options.unchanging);
     } catch (error) {
       await server?.stop();
       throw error;
@@ -72,9 +76,19 @@ export class NbdSource implements Source {
     return n;
   }
 
+  /**
+   * The maps of every negotiated meta context (base:allocation, the bitmap), asked once: the
+   * server describes all of them in each BLOCK_STATUS answer, so changes and allocation come
+   * from the same requests.
+   */
+  private statusMaps(signal?: AbortSignal): Promise<Map<string, BlockStatusExtent[]>> {
+    this.maps ??= this.client.mapContexts([...this.client.contexts.keys()], signal);
+    return this.maps;
+  }
+
   async allocation(signal?: AbortSignal): Promise<AllocationExtent[]> {
     if (!this.client.contexts.has(BASE_ALLOCATION)) return this.size > 0 ? [{ offset: 0, length: this.size, kind: 'data' }] : [];
-    const extents = await this.client.mapContext(BASE_ALLOCATION, signal);
+    const extents = (await this.statusMaps(signal)).get(BASE_ALLOCATION)!;
     const out: AllocationExtent[] = [];
     for (const extent of extents) {
       const kind = extent.flags & STATE_HOLE ? 'hole' : extent.flags & STATE_ZERO ? 'zero' : 'data';
@@ -88,7 +102,7 @@ export class NbdSource implements Source {
   /** The extents the dirty bitmap marks; only a source opened with a bitmap has changes. */
   async changes(signal?: AbortSignal): Promise<Extent[]> {
     if (!this.bitmap) throw new EngineError('INVALID_ARGUMENT', `${this.description} was opened without a dirty bitmap`);
-    const extents = await this.client.mapContext(`${DIRTY_BITMAP_PREFIX}${this.bitmap}`, signal);
+    const extents = (await this.statusMaps(signal)).get(`${DIRTY_BITMAP_PREFIX}${this.bitmap}`)!;
     return extents.filter((extent) => extent.flags & STATE_DIRTY).map(({ offset, length }) => ({ offset, length }));
   }
 

@@ -50,6 +50,11 @@ export interface Source {
   /** a stream: read once, in order (reads may skip forward, never back) */
   readonly sequential: boolean;
   /**
+   * Why the source cannot change while it is read, when that is known (a qcow2 that our own
+   * read-only qemu-nbd holds locked): the backup then does not read samples again at the end.
+   */
+  readonly unchanging?: string;
+  /**
    * Reads up to `length` bytes at `offset` into `buffer`; returns the bytes read, fewer only at
    * the end. Cancellable: a read that blocks (a FIFO, a stalled server) ends with CANCELED when
    * `signal` aborts.

@@ -69,7 +69,10 @@ export async function openQcow2Source(path: string, options: NbdOpenOptions = {}
   if (!isQcow2File(path)) throw new EngineError('INVALID_ARGUMENT', `${path} is not a qcow2 image`);
   try {
     const server = await QemuNbd.start({ image: { driver: 'qcow2', path }, readOnly: true, bitmap: options.bitmap, signal: options.signal });
-    return await NbdSource.open(server.address, `qcow2:${path}`, options, server);
+    // qemu-nbd opens the image with QEMU's file locks and shares no write permission: while it
+    // serves, no QEMU process (a VM, qemu-img, qemu-io) can open the image for writing.
+    const unchanging = `qcow2:${path} is held locked by Blockvault's read-only qemu-nbd while it is read (no QEMU process can write it meanwhile)`;
+    return await NbdSource.open(server.address, `qcow2:${path}`, { ...options, unchanging }, server);
   } catch (error) {
     // The bitmap is looked up only when qemu-nbd failed (before listening, or by dropping the
     // connection): qemu-img info costs a process start, a good part of a small incremental's

@@ -1,18 +1,40 @@
 // RBD snapshots that Blockvault makes for a policy. Nouns: a *managed snapshot* is one named
-// `blockvault-YYYYMMDDTHHMMSSZ` (its UTC creation time); only those are ever created or
-// removed here, so snapshots an admin or another tool made are never touched.
+// `blockvault-<policy>-YYYYMMDDTHHMMSSZ` (the policy's name as a snapshot name can hold it, and
+// the snapshot's UTC creation time); only those are ever created or removed here, so snapshots
+// an admin or another tool made are never touched, and each policy removes only its own (two
+// policies on one image keep each other's). `blockvault-YYYYMMDDTHHMMSSZ` (no policy part)
+// is what releases before per-policy names made: the policy of that image takes it as its own.
+import { createHash } from 'node:crypto';
 import { EngineError } from '../errors';
 import { formatRbdSpec, rbd, type RbdSpec } from './rbd';
 
-const MANAGED = /^blockvault-\d{8}T\d{6}Z$/;
+const TIME = '\\d{8}T\\d{6}Z';
+const LEGACY = new RegExp(`^blockvault-${TIME}$`);
+const ANY_MANAGED = new RegExp(`^blockvault-(?:[A-Za-z0-9._-]+-)?${TIME}$`);
 
-export function isManagedRbdSnapshot(name: string): boolean {
-  return MANAGED.test(name);
+/** A policy's name as it appears in its snapshots' names: letters, digits, ".", "_", "-" (others, or a long name, get a short hash). */
+export function rbdSnapshotTag(policy: string): string {
+  const plain = policy.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 48);
+  return plain === policy ? plain : `${plain}_${createHash('sha256').update(policy).digest('hex').slice(0, 8)}`;
 }
 
-/** The managed snapshot name for a moment: `blockvault-20250303T010000Z`. */
-export function managedRbdSnapshotName(at: number): string {
-  return `blockvault-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}`;
+function escape(text: string): string {
+  return text.replace(/[.]/g, '\\.');
+}
+
+/** Whether Blockvault made this snapshot (for any policy). */
+export function isManagedRbdSnapshot(name: string): boolean {
+  return ANY_MANAGED.test(name);
+}
+
+/** Whether this snapshot is the policy's own (or from before per-policy names). */
+export function isPolicyRbdSnapshot(name: string, policy: string): boolean {
+  return LEGACY.test(name) || new RegExp(`^blockvault-${escape(rbdSnapshotTag(policy))}-${TIME}$`).test(name);
+}
+
+/** The policy's snapshot name for a moment: `blockvault-vm2-20250303T010000Z`. */
+export function managedRbdSnapshotName(policy: string, at: number): string {
+  return `blockvault-${rbdSnapshotTag(policy)}-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}`;
 }
 
 function imageOf(spec: RbdSpec): string {

@@ -110,6 +110,10 @@ export class RbdSource implements Source {
   get bytesRead(): number {
     return this.inner.bytesRead;
   }
+  /** A snapshot never changes; an image may be written while it is read. */
+  get unchanging(): string | undefined {
+    return this.image.snapshot ? `${this.description} is a snapshot (RBD snapshots are read-only)` : undefined;
+  }
 
   read(offset: number, buffer: Buffer, length: number, signal?: AbortSignal): Promise<number> {
     return this.inner.read(offset, buffer, length, signal);

@@ -9,6 +9,7 @@
 // An encrypted repository's export is two lines: {"format":"blockvault-metadata-encrypted",
 // "formatVersion":1,"repository","nonce"} and the base64 of AES-256-GCM(metadata key, the
 // plain export) followed by its tag, with the first line as associated data.
+import { takeWriterLock, type HeldStoreLock } from '../store-locks';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { policySchema, type Policy } from '../../../src-shared/api/policy';
@@ -220,13 +221,16 @@ export async function importMetadata(repo: Repository, text: string): Promise<Im
   // the transaction; a fast cleanup only takes objects that have rows, checked again inside.
   const lockName = `import:${process.pid}:${Date.now()}`;
   meta.acquireLock(lockName, 'shared', 'metadata import');
+  let storeLock: HeldStoreLock | null = null;
   try {
+    storeLock = await takeWriterLock(repo, 'metadata import');
     const result = await importChecked(repo, versions);
     // A policy comes along unless the repository has one of that name already.
     const added = policies.filter((policy) => !getPolicy(meta, policy.name));
     for (const policy of added) savePolicy(meta, policy, true);
     return { ...result, policies: added.map((p) => p.name) };
   } finally {
+    await storeLock?.release();
     meta.releaseLock(lockName);
   }
 }

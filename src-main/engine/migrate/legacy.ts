@@ -11,6 +11,7 @@
 // stops there and no scrub can make it valid again. Progress is kept in the metadata: the
 // migrated version has the legacy UID and stays incomplete until its last block, so running
 // the same migration again resumes where it stopped.
+import { takeWriterLock, type HeldStoreLock } from '../store-locks';
 import { createHash } from 'node:crypto';
 import type { MigratedVersion } from '../../../src-shared/api/types';
 import { isZero } from '../codec/object';
@@ -190,7 +191,9 @@ async function migrateOne(
   const c = tracker.counters;
   const lockName = `backup:${version.uid}`;
   meta.acquireLock(lockName, 'shared', `migration of ${options.tool} version ${version.uid} (${version.name})`);
+  let storeLock: HeldStoreLock | null = null;
   try {
+    storeLock = await takeWriterLock(repo, `migration of ${options.tool} version ${version.uid}`, { signal: options.signal });
     const result: MigratedVersion = {
       uid: version.uid, name: version.name, outcome: 'migrated', status: 'valid', blocks: version.sizeBlocks,
       blocksNew: 0, blocksDedup: 0, blocksSparse: 0, blocksFailedEarlier: 0, problems: [],
@@ -339,6 +342,7 @@ async function migrateOne(
     await finishVersion(repo, vid, version.uid, { state: result.status === 'valid' ? VersionState.valid : VersionState.invalid, signal: options.signal });
     return result;
   } finally {
+    await storeLock?.release();
     meta.releaseLock(lockName);
   }
 }

@@ -243,47 +243,77 @@ export class NbdClient {
    * starting at `offset`, clipped to the export (it may describe less than `length`).
    */
   async blockStatus(context: string, offset: number, length: number, signal?: AbortSignal): Promise<BlockStatusExtent[]> {
-    const id = this.contexts.get(context);
-    if (id === undefined) throw new EngineError('NOT_FOUND', `NBD server ${this.description}: meta context ${context} was not negotiated`);
+    return (await this.statusOf([context], offset, length, signal))[0];
+  }
+
+  /** One BLOCK_STATUS request: the extents of each of `contexts` (the server answers for every negotiated one). */
+  private async statusOf(contexts: string[], offset: number, length: number, signal?: AbortSignal): Promise<BlockStatusExtent[][]> {
+    const ids = contexts.map((context) => {
+      const id = this.contexts.get(context);
+      if (id === undefined) throw new EngineError('NOT_FOUND', `NBD server ${this.description}: meta context ${context} was not negotiated`);
+      return id;
+    });
     this.checkRange(offset, length, 'BLOCK_STATUS');
     const span = Math.min(length, STATUS_SPAN);
     const status = new Map<number, BlockStatusExtent[]>();
     await this.request(CMD.BLOCK_STATUS, 0, offset, span, null, null, signal, status);
-    const extents = status.get(id);
-    if (!extents) throw this.violation(`BLOCK_STATUS at ${offset} returned no extents for ${context}`);
-    return extents;
+    return ids.map((id, i) => {
+      const extents = status.get(id);
+      if (!extents) throw this.violation(`BLOCK_STATUS at ${offset} returned no extents for ${contexts[i]}`);
+      return extents;
+    });
   }
 
   /**
    * The extents of one meta context over the whole export, adjacent extents of equal flags
-   * merged. Every 1 GiB span of the export is asked at once (a 10 GiB disk: 10 requests in
-   * flight, not one after the other); a span the server answers only in part is asked again
-   * from where the answer ended.
+   * merged (see mapContexts).
    */
   async mapContext(context: string, signal?: AbortSignal): Promise<BlockStatusExtent[]> {
+    return (await this.mapContexts([context], signal)).get(context)!;
+  }
+
+  /**
+   * The extents of several meta contexts over the whole export, from the same requests (the
+   * server describes every negotiated context in each answer: base:allocation and a dirty
+   * bitmap cost one pass, not two), adjacent extents of equal flags merged. Every 1 GiB span
+   * of the export is asked at once (a 10 GiB disk: 10 requests in flight, not one after the
+   * other); a span a context is described in only in part is asked again from where the
+   * shortest description ended.
+   */
+  async mapContexts(contexts: string[], signal?: AbortSignal): Promise<Map<string, BlockStatusExtent[]>> {
     const spans: Array<[number, number]> = [];
     for (let start = 0; start < this.size; start += STATUS_SPAN) spans.push([start, Math.min(this.size, start + STATUS_SPAN)]);
     const parts = await Promise.all(spans.map(async ([start, end]) => {
-      const part: BlockStatusExtent[] = [];
-      let offset = start;
-      while (offset < end) {
-        const extents = await this.blockStatus(context, offset, end - offset, signal);
-        for (const extent of extents) {
-          if (offset >= end) break;
-          const length = Math.min(extent.length, end - offset);
-          part.push({ offset, length, flags: extent.flags });
-          offset += length;
-        }
+      const part = contexts.map(() => [] as BlockStatusExtent[]);
+      /** where each context's description has reached */
+      const reached = contexts.map(() => start);
+      for (let offset = start; offset < end; offset = Math.min(...reached)) {
+        const described = await this.statusOf(contexts, offset, end - offset, signal);
+        described.forEach((extents, i) => {
+          for (const extent of extents) {
+            const from = Math.max(extent.offset, reached[i]);
+            const to = Math.min(extent.offset + extent.length, end);
+            if (to <= from) continue;
+            part[i].push({ offset: from, length: to - from, flags: extent.flags });
+            reached[i] = to;
+          }
+        });
       }
       return part;
     }));
-    const out: BlockStatusExtent[] = [];
-    for (const extent of parts.flat()) {
-      const last = out[out.length - 1];
-      if (last && last.flags === extent.flags) last.length += extent.length;
-      else out.push({ ...extent });
-    }
-    return out;
+    const maps = new Map<string, BlockStatusExtent[]>();
+    contexts.forEach((context, i) => {
+      const out: BlockStatusExtent[] = [];
+      for (const part of parts) {
+        for (const extent of part[i]) {
+          const last = out[out.length - 1];
+          if (last && last.flags === extent.flags) last.length += extent.length;
+          else out.push({ ...extent });
+        }
+      }
+      maps.set(context, out);
+    });
+    return maps;
   }
 
   /** Sends NBD_CMD_DISC once every pending request is answered, then closes the socket. */

@@ -6,6 +6,7 @@
 // gets its size when the stream ends. *Hints* (a hints file, a dirty bitmap, rbd diff) name the
 // extents to read: on an incremental every other block comes from the base, on a first backup
 // every other block is recorded sparse (backup-checks.ts samples both).
+import { takeWriterLock, type HeldStoreLock } from '../store-locks';
 import { randomUUID } from 'node:crypto';
 import type { BackupResult, BackupStats, SourceCheck } from '../../../src-shared/model';
 import { finishVersion, manifestKeyOf } from '../describe';
@@ -137,8 +138,11 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
   const retries = new RunRetries(repo.store, options.retries);
   const lockName = `backup:${uid}`;
   let releasePath = (): void => {};
+  let storeLock: HeldStoreLock | null = null;
   try {
     meta.acquireLock(lockName, 'shared', `backup of ${options.source} as ${options.name}`);
+    // Another machine sharing the bucket: its cleanup first (see store-locks.ts).
+    storeLock = await takeWriterLock(repo, `backup of ${options.source} as ${options.name}`, { signal: options.signal, onWaiting: (what) => { c.phase = what ?? 'backup'; } });
     releasePath = lockPath(meta, options.source, 'read', `backup of ${options.source} as ${options.name}`);
     pool = WorkerPool.take(repo.workerSettings({ slots: options.slotsPerWorker, syncEachObject: options.syncEachObject }), options.workers);
     await retries.takePool(pool);
@@ -217,7 +221,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     // Blocks read again at the end (a source that changes while it is read is reported).
     const sampleCount = options.sourceSamples ?? SOURCE_SAMPLES;
     const samples = new Map<number, string | null>();
-    const sampled = new Set(source.size === null ? [] : pickSamples(toRead.filter((idx) => !unallocated.has(idx)), sampleCount));
+    const sampled = new Set(source.size === null || source.unchanging ? [] : pickSamples(toRead.filter((idx) => !unallocated.has(idx)), sampleCount));
 
     // ---- the block loop
     const rows = new BlockRowWriter(meta, vid, ROW_BATCH, ROW_FLUSH_MS);
@@ -243,6 +247,17 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
       return claim;
     };
 
+    // An S3 object is put from this thread: a worker busy compressing the next block would
+    // leave its PUTs' sockets unserved (RGW then waits); the worker encodes into its slot's
+    // shared buffer, which stays the slot's until the slot is released after the put.
+    const putHere = repo.store.kind === 's3';
+    const storeObject = async (slot: Slot, key: string): Promise<number> => {
+      if (!putHere) return (await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, key })).storedSize!;
+      const { data } = await pool!.runOn(slot.worker, { op: 'encode', slot: slot.slot });
+      await repo.store.put(key, Buffer.from(data!.buffer, data!.byteOffset, data!.byteLength), options.signal);
+      return data!.byteLength;
+    };
+
     const processBlock = async (idx: number, slot: Slot, read: BlockRead): Promise<void> => {
       const length = read.length;
       let released = false;
@@ -259,14 +274,14 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
         } else {
           const decision = await decide(hashed.digest!, length);
           if (decision.write) {
-            const stored = await pool!.runOn(slot.worker, { op: 'store', slot: slot.slot, key: objectKey(hashed.digest!) });
+            const storedSize = await storeObject(slot, objectKey(hashed.digest!));
             stats.blocksWritten++;
             stats.bytesWritten += length;
-            stats.bytesStored += stored.storedSize!;
-            storedSinceSync += stored.storedSize!;
+            stats.bytesStored += storedSize;
+            storedSinceSync += storedSize;
             c.blocksNew++;
-            c.bytesWritten += stored.storedSize!;
-            rows.live(decision.id, stored.storedSize!);
+            c.bytesWritten += storedSize;
+            rows.live(decision.id, storedSize);
             maybeSync();
           } else {
             stats.blocksDedup++;
@@ -337,6 +352,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     let sourceCheck: SourceCheck;
     if (source.size === null) sourceCheck = { sampled: 0, changed: [], skipped: `${source.description} is a stream: its blocks cannot be read again to check that it did not change` };
     else if (sampleCount <= 0) sourceCheck = { sampled: 0, changed: [], skipped: 'not asked for (no samples)' };
+    else if (source.unchanging) sourceCheck = { sampled: 0, changed: [], skipped: source.unchanging };
     else if (samples.size === 0) sourceCheck = { sampled: 0, changed: [], skipped: 'no block was read from the source' };
     else {
       tracker.phase('checking source');
@@ -388,6 +404,7 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
     await source.close();
     await retries.finish(pool);
     await pool?.release();
+    await storeLock?.release();
     meta.releaseLock(lockName);
     releasePath();
   }

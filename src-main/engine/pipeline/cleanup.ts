@@ -4,6 +4,7 @@
 // one transaction before removing them, so a backup never dedupes onto a dying object.
 // *Full* cleanup is a mark-and-sweep of the whole store under the exclusive repository lock.
 // No object referenced by any version, valid or not, is ever deleted.
+import { takeCleanupLock, type HeldStoreLock } from '../store-locks';
 import type { CleanupResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { ObjectState, VersionState } from '../meta/schema';
@@ -78,8 +79,11 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
   const lockName = full ? 'repository' : `cleanup:${process.pid}`;
   const retries = new RunRetries(repo.store, options.retries);
   meta.acquireLock(lockName, full ? 'exclusive' : 'shared', full ? 'full cleanup' : 'cleanup');
+  let storeLock: HeldStoreLock | null = null;
   const result: CleanupResult = { full, objectsDeleted: 0, bytesFreed: 0, temporaryFilesDeleted: 0, incompleteVersionsRemoved: [], objectsWaiting: 0, bytesWaiting: 0 };
   try {
+    // Never while another machine writes a version into a shared store (store-locks.ts).
+    storeLock = await takeCleanupLock(repo, full ? 'full cleanup' : 'cleanup', options.signal);
     // An S3 repository's cache first learns what other machines added or removed: an object
     // only their versions use is referenced here too.
     await repo.syncWithStore(options.signal);
@@ -149,6 +153,7 @@ export async function cleanup(repo: Repository, options: CleanupOptions = {}): P
     throw toEngineError(error);
   } finally {
     await retries.finish();
+    await storeLock?.release();
     meta.releaseLock(lockName);
   }
 }

@@ -12,6 +12,7 @@
 // version valid. An interrupted copy leaves an incomplete version (removed when the copy runs
 // again) and pending objects that are in the store: the next copy finds them there (a put is
 // atomic, so a present object is whole) and does not transfer them again.
+import { takeWriterLock, type HeldStoreLock } from '../store-locks';
 import { createHash, createHmac } from 'node:crypto';
 import type { CopiedVersion, CopyResult as SharedCopyResult, Progress, RepositorySettings } from '../../../src-shared/model';
 import { ObjectCodec, type CodecKeys, type CompressionSetting } from '../codec/object';
@@ -32,6 +33,8 @@ export interface CopyRepository {
   readonly meta: Metadata;
   readonly store: ObjectStore;
   readonly blockSize: number;
+  /** brings a cache of a shared store up to it (see store-locks.ts) */
+  syncWithStore(signal?: AbortSignal): Promise<unknown>;
 }
 
 export interface CopyOptions extends RunOptions {
@@ -146,7 +149,9 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
   const lockName = `copy:${uid}:${process.pid}`;
   dmeta.acquireLock(lockName, 'shared', `copy of version ${uid} from ${source.store.location}`);
   let versionId: number | undefined;
+  let storeLock: HeldStoreLock | null = null;
   try {
+    storeLock = await takeWriterLock(destination, `copy of version ${uid} from ${source.store.location}`, { signal: o.signal });
     // Left by a copy that was interrupted: its objects stay, its rows go.
     if (existing) dmeta.deleteVersion(existing.id, Date.now());
     versionId = dmeta.transaction(() => {
@@ -275,6 +280,7 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
     }
     throw error;
   } finally {
+    await storeLock?.release();
     dmeta.releaseLock(lockName);
   }
 }

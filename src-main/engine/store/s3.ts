@@ -8,17 +8,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import type * as Sdk from '@aws-sdk/client-s3';
 import { EngineError } from '../errors';
 import { OBJECT_PREFIX, type ByteRange, type ObjectStore, type StoreEntry, type StoreSpec } from './port';
 import { TransientError } from './retry';
@@ -26,6 +16,16 @@ import { TransientError } from './retry';
 // The SDK warns on every process start that its releases after January 2027 need Node 22;
 // Node 20.19 is this project's floor and the SDK's version is pinned, so the warning is noise.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/**
+ * The SDK, loaded on first use: loading it costs about 0.1 CPU-s, which a worker thread that
+ * never sends a request (a backup's workers only encode; its PUTs leave from the main thread)
+ * need not pay.
+ */
+let sdk: typeof Sdk | undefined;
+function loadSdk(): typeof Sdk {
+  return (sdk ??= require('@aws-sdk/client-s3') as typeof Sdk);
+}
 
 export type S3Spec = Extract<StoreSpec, { kind: 's3' }>;
 export type S3Credentials = NonNullable<S3Spec['credentials']>;
@@ -46,7 +46,7 @@ class Gate {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(private readonly limit: number) {}
+  constructor(readonly limit: number) {}
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -82,7 +82,7 @@ function networkCode(error: unknown): string | undefined {
 export class S3Store implements ObjectStore {
   readonly kind = 's3' as const;
   readonly location: string;
-  private readonly client: S3Client;
+  private clientInstance: Sdk.S3Client | undefined;
   private readonly base: string;
   private readonly gate: Gate;
 
@@ -95,8 +95,14 @@ export class S3Store implements ObjectStore {
     this.location = `s3://${settings.bucket}/${prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`;
     const concurrency = Math.max(1, settings.concurrency || S3_DEFAULT_CONCURRENCY);
     this.gate = new Gate(concurrency);
-    const agentOptions = { keepAlive: true, maxSockets: concurrency };
-    this.client = new S3Client({
+  }
+
+  /** The SDK's client, made on the first request. */
+  private get client(): Sdk.S3Client {
+    if (this.clientInstance) return this.clientInstance;
+    const settings = this.settings;
+    const agentOptions = { keepAlive: true, maxSockets: this.gate.limit };
+    this.clientInstance = new (loadSdk().S3Client)({
       region: settings.region,
       endpoint: settings.endpoint,
       forcePathStyle: settings.pathStyle,
@@ -111,6 +117,7 @@ export class S3Store implements ObjectStore {
         connectionTimeout: Math.min(this.timeoutMs, 10_000),
       },
     });
+    return this.clientInstance;
   }
 
   private get timeoutMs(): number {
@@ -199,7 +206,7 @@ export class S3Store implements ObjectStore {
   async checkBucket(signal?: AbortSignal): Promise<void> {
     await this.request('check', '', signal, async (abortSignal) => {
       try {
-        await this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }), { abortSignal });
+        await this.client.send(new (loadSdk().HeadBucketCommand)({ Bucket: this.settings.bucket }), { abortSignal });
       } catch (error) {
         // HEAD answers carry no error body: a 404 here is the bucket itself.
         if ((error as AwsError).$metadata?.httpStatusCode === 404) {
@@ -216,7 +223,7 @@ export class S3Store implements ObjectStore {
       'put',
       key,
       signal,
-      (abortSignal) => this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key, Body: data, ContentLength: data.length }), { abortSignal }),
+      (abortSignal) => this.client.send(new (loadSdk().PutObjectCommand)({ Bucket: this.settings.bucket, Key, Body: data, ContentLength: data.length }), { abortSignal }),
       data.length,
     );
   }
@@ -234,7 +241,7 @@ export class S3Store implements ObjectStore {
       let answer;
       try {
         answer = await this.client.send(
-          new GetObjectCommand({ Bucket: this.settings.bucket, Key, Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined }),
+          new (loadSdk().GetObjectCommand)({ Bucket: this.settings.bucket, Key, Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined }),
           { abortSignal },
         );
       } catch (error) {
@@ -250,7 +257,7 @@ export class S3Store implements ObjectStore {
   async getInto(key: string, buffer: Buffer, options: { maxSize?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
     const Key = this.s3Key(key);
     return this.request('get', key, options.signal, async (abortSignal, alive) => {
-      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key }), { abortSignal });
+      const answer = await this.client.send(new (loadSdk().GetObjectCommand)({ Bucket: this.settings.bucket, Key }), { abortSignal });
       const length = answer.ContentLength;
       if (options.maxSize !== undefined && length !== undefined && length > options.maxSize) {
         (answer.Body as Readable | undefined)?.destroy();
@@ -265,7 +272,7 @@ export class S3Store implements ObjectStore {
     const Key = this.s3Key(key);
     try {
       return await this.request('size', key, signal, async (abortSignal) => {
-        const head = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key }), { abortSignal });
+        const head = await this.client.send(new (loadSdk().HeadObjectCommand)({ Bucket: this.settings.bucket, Key }), { abortSignal });
         return head.ContentLength ?? 0;
       });
     } catch (error) {
@@ -281,7 +288,7 @@ export class S3Store implements ObjectStore {
       const UploadId = Buffer.from(key.slice(mark + UPLOAD_MARK.length), 'hex').toString('utf8');
       try {
         await this.request('abort upload', key, signal, (abortSignal) =>
-          this.client.send(new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key, UploadId }), { abortSignal }),
+          this.client.send(new (loadSdk().AbortMultipartUploadCommand)({ Bucket: this.settings.bucket, Key, UploadId }), { abortSignal }),
         );
       } catch (error) {
         if (!(error instanceof EngineError && error.code === 'OBJECT_MISSING')) throw error;
@@ -289,7 +296,7 @@ export class S3Store implements ObjectStore {
       return;
     }
     const Key = this.s3Key(key);
-    await this.request('delete', key, signal, (abortSignal) => this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key }), { abortSignal }));
+    await this.request('delete', key, signal, (abortSignal) => this.client.send(new (loadSdk().DeleteObjectCommand)({ Bucket: this.settings.bucket, Key }), { abortSignal }));
   }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<StoreEntry> {
@@ -298,7 +305,7 @@ export class S3Store implements ObjectStore {
     let ContinuationToken: string | undefined;
     do {
       const page = await this.request('list', prefix, signal, (abortSignal) =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix, ContinuationToken }), { abortSignal }),
+        this.client.send(new (loadSdk().ListObjectsV2Command)({ Bucket: this.settings.bucket, Prefix, ContinuationToken }), { abortSignal }),
       );
       for (const item of page.Contents ?? []) {
         if (!item.Key) continue;
@@ -311,7 +318,7 @@ export class S3Store implements ObjectStore {
     let UploadIdMarker: string | undefined;
     for (;;) {
       const page = await this.request('list uploads', prefix, signal, (abortSignal) =>
-        this.client.send(new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix, KeyMarker, UploadIdMarker }), { abortSignal }),
+        this.client.send(new (loadSdk().ListMultipartUploadsCommand)({ Bucket: this.settings.bucket, Prefix, KeyMarker, UploadIdMarker }), { abortSignal }),
       );
       for (const upload of page.Uploads ?? []) {
         if (upload.Key && upload.UploadId) {
@@ -337,7 +344,8 @@ export class S3Store implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    this.clientInstance?.destroy();
+    this.clientInstance = undefined;
   }
 }
 

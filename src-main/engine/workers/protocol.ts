@@ -30,6 +30,12 @@ export type WorkerRequest =
   | { op: 'hash'; id: number; slot: number; input: BlockInput }
   /** key null: the block was deduplicated, only the slot is freed */
   | { op: 'store'; id: number; slot: number; key: string | null }
+  /**
+   * Encodes the slot's block into the slot's shared buffer and replies with a view of it
+   * (`data`, shared, not copied): the main thread puts it, and the buffer is the slot's until
+   * the slot is hashed again, so the caller must finish the put before it releases the slot.
+   */
+  | { op: 'encode'; id: number; slot: number }
   | { op: 'hashOnly'; id: number; input: BlockInput }
   /** `positions`: every offset of the target that gets this object (a version may repeat a block) */
   | { op: 'restore'; id: number; key: string; digest: string; length: number; target: number; positions: number[] }

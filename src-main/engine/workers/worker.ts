@@ -72,6 +72,23 @@ const plainBuffers = new BufferPool(IO_DEPTH, settings.blockSize);
 // own PUT in flight: with two buffers per worker, a backup kept about 3 of its 16 PUTs going.
 const encodeBuffers = new BufferPool(settings.store.kind === 's3' ? Math.max(IO_DEPTH, settings.slots) : IO_DEPTH, codec.encodedCapacity);
 
+/** WebAssembly.Memory with `shared`: its buffer is a page-aligned SharedArrayBuffer (@types/node does not declare it). */
+const SharedWasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (size: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } } }).WebAssembly.Memory;
+
+/**
+ * Per slot, the buffer `encode` writes an object into: shared with the main thread (which puts
+ * it), page-aligned, allocated on first use and reused, so no object costs fresh pages.
+ */
+const sharedOut: Array<Buffer | undefined> = new Array(settings.slots).fill(undefined);
+function sharedBuffer(index: number): Buffer {
+  if (!sharedOut[index]) {
+    const pages = Math.ceil(codec.encodedCapacity / 65536);
+    const memory = new SharedWasmMemory({ initial: pages, maximum: pages, shared: true });
+    sharedOut[index] = Buffer.from(memory.buffer, 0, codec.encodedCapacity);
+  }
+  return sharedOut[index];
+}
+
 /** The O_DIRECT descriptor when the transfer is aligned for it, else the ordinary one. */
 function pick(io: OpenedIo, position: number, length: number): number {
   return io.directFd !== undefined && position % UNIT === 0 && length % UNIT === 0 ? io.directFd : io.fd;
@@ -205,6 +222,13 @@ async function handle(request: WorkerRequest): Promise<Reply> {
       } finally {
         encodeBuffers.release(out);
       }
+    }
+    case 'encode': {
+      const data = slotData[request.slot];
+      slotData[request.slot] = undefined;
+      if (!data) throw new EngineError('INTERNAL', `slot ${request.slot} holds no block`);
+      const encoded = codec.encode(data, sharedBuffer(request.slot));
+      return done(request.id, { storedSize: encoded.length, data: encoded });
     }
     case 'hashOnly': {
       if ('data' in request.input) return hashed(request.id, transferred(request.input.data));

@@ -64,4 +64,27 @@ describe('ObjectCodec compression decisions', () => {
     assert.equal(raw.size, OBJECT_HEADER_SIZE + 12 + 4 * MIB + 16);
     assert.equal(roundTrip(encrypted, text(4 * MIB)).compression, Compression.zstd);
   });
+
+  it('encrypted: a raw payload decrypts straight into the output, and any altered byte is refused', () => {
+    const keys = { data: randomBytes(32), name: randomBytes(32) };
+    const encrypted = new ObjectCodec(4 * MIB, { algorithm: 'zstd', level: 1 }, keys);
+    for (const plaintext of [randomBytes(4 * MIB), text(4 * MIB), randomBytes(4 * MIB - 4096 - 7)]) {
+      const object = Buffer.from(encrypted.encode(plaintext, alignedBuffer(encrypted.encodedCapacity)));
+      const out = alignedBuffer(4 * MIB);
+      assert.ok(encrypted.decode(object, out).equals(plaintext));
+      // one flipped bit anywhere (compression id, length, nonce, the payload's middle, tag) is refused
+      for (const at of [5, 9, OBJECT_HEADER_SIZE + 3, OBJECT_HEADER_SIZE + 12 + ((object.length - OBJECT_HEADER_SIZE - 28) >> 1), object.length - 1]) {
+        const altered = Buffer.from(object);
+        altered[at] ^= 0x10;
+        assert.throws(() => encrypted.decode(altered, alignedBuffer(4 * MIB)), (error: Error & { code?: string }) => error.code === 'OBJECT_CORRUPT', `byte ${at}`);
+      }
+    }
+  });
+
+  it('encrypted: a payload longer than the output buffer is refused, not cut short', () => {
+    const keys = { data: randomBytes(32), name: randomBytes(32) };
+    const encrypted = new ObjectCodec(4 * MIB, { algorithm: 'zstd', level: 1 }, keys);
+    const object = Buffer.from(encrypted.encode(randomBytes(64 * 1024), alignedBuffer(encrypted.encodedCapacity)));
+    assert.throws(() => encrypted.decode(object, alignedBuffer(32 * 1024)), (error: Error & { code?: string }) => error.code === 'OBJECT_CORRUPT');
+  });
 });

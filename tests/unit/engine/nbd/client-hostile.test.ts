@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { EngineError } from '../../../../src-main/engine/errors';
 import { NbdClient } from '../../../../src-main/engine/nbd/client';
 import { parseNbdUrl, formatNbdUrl } from '../../../../src-main/engine/nbd/address';
-import { FAKE_SIZE, fakeByte, fakeServer, type FakeMode } from '../../../nbd-helpers';
+import { FAKE_SIZE, fakeByte, fakeServer, twoMapsAllocation, type FakeMode } from '../../../nbd-helpers';
 
 function expected(offset: number, length: number): Buffer {
   const out = Buffer.alloc(length);
@@ -47,6 +47,23 @@ test('a correct server: chunks out of order are reassembled, many reads in fligh
   await rejects(client.read(FAKE_SIZE - 1, 2), 'INVALID_ARGUMENT', /outside the export/);
   await client.close();
   await rejects(client.read(0, 1), 'IO_ERROR', /clos/);
+});
+
+test('two meta contexts mapped from the same requests: one described in part is asked again, the other is not lost', { timeout: 20000 }, async () => {
+  const fake = await fakeServer('two-maps');
+  const client = await NbdClient.connect(fake.address, { metaContexts: ['base:allocation', 'qemu:dirty-bitmap:b0'] });
+  const maps = await client.mapContexts(['base:allocation', 'qemu:dirty-bitmap:b0']);
+  const allocation = [];
+  for (let offset = 0; offset < FAKE_SIZE; offset += 100_000) allocation.push({ offset, length: Math.min(100_000, FAKE_SIZE - offset), flags: twoMapsAllocation(offset) });
+  assert.deepEqual(maps.get('base:allocation'), allocation);
+  assert.deepEqual(maps.get('qemu:dirty-bitmap:b0'), [
+    { offset: 0, length: 300_000, flags: 0 }, { offset: 300_000, length: 50_000, flags: 1 }, { offset: 350_000, length: 350_000, flags: 0 },
+    { offset: 700_000, length: 10_000, flags: 1 }, { offset: 710_000, length: FAKE_SIZE - 710_000, flags: 0 },
+  ]);
+  // one request per 100000 bytes (the allocation's answers), not one more for the bitmap
+  assert.equal(client.stats.requests, Math.ceil(FAKE_SIZE / 100_000));
+  assert.deepEqual(await client.mapContext('qemu:dirty-bitmap:b0'), maps.get('qemu:dirty-bitmap:b0'));
+  await client.close();
 });
 
 const hostile: Array<{ mode: FakeMode; code: string; message: RegExp; contexts?: string[]; at: 'connect' | 'read' | 'status' }> = [
