@@ -3,7 +3,7 @@
 // time, this process's CPU seconds by thread (main, workers, libuv), and the CPU seconds of
 // the Ceph daemons (RGW and the OSD run on the same cores). CPU seconds survive a busy
 // machine better than wall time. Not part of `npm run bench`; run it with
-//   node scripts/build-node.mjs && node out/node/s3-profile.js [--size 1G] [--image FILE] [--runs N] [--workers N] [--no-reference]
+//   node scripts/build-node.mjs && node out/node/s3-profile.js [--size 1G] [--image FILE] [--runs N] [--workers N] [--slots N] [--no-reference]
 // (`--cpu-prof` on node, or NODE_OPTIONS=--cpu-prof, profiles the main thread and the workers).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         let phase = '';
         const t0 = performance.now();
         await measure('engine backup', () => backup(repo, {
-          source: image!, name: 'prof', workers, progressIntervalMs: 50,
+          source: image!, name: 'prof', workers, slotsPerWorker: arg('--slots') ? Number(arg('--slots')) : undefined, progressIntervalMs: 50,
           onProgress: (p) => { if (p.phase !== phase) { phase = p.phase; phases.push(`${phase} at ${((performance.now() - t0) / 1000).toFixed(2)} s`); } },
         }));
         process.stdout.write(`  phases: ${phases.join(', ')}, done at ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);

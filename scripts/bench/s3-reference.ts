@@ -15,7 +15,7 @@ export interface SdkRun { seconds: number; objects: number; bytes: number }
 function client(spec: S3Spec): S3Client {
   return new S3Client({
     region: spec.region, endpoint: spec.endpoint, forcePathStyle: spec.pathStyle, credentials: spec.credentials, maxAttempts: 3,
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', expectContinueHeader: false,
     requestHandler: { httpAgent: { keepAlive: true, maxSockets: spec.concurrency } },
   });
 }

@@ -66,6 +66,20 @@ export function alignedBuffer(size: number): Buffer {
 }
 
 
+/** WebAssembly.Memory with `shared`: its buffer is a SharedArrayBuffer (@types/node does not declare it). */
+const SharedWasmMemory = WasmMemory as unknown as new (size: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer };
+
+/** A page-aligned buffer of memory shared with worker threads (a message carries a view of it, not a copy). */
+export function sharedAlignedBuffer(size: number): Buffer {
+  const pages = Math.max(1, Math.ceil(size / 65536));
+  return Buffer.from(new SharedWasmMemory({ initial: pages, maximum: pages, shared: true }).buffer, 0, size);
+}
+
+/** Bytes of the largest object of a block of `blockSize` bytes (see ObjectCodec.encodedCapacity). */
+export function encodedCapacity(blockSize: number): number {
+  return OBJECT_HEADER_SIZE + GCM_NONCE_SIZE + Math.max(compressBound(blockSize), blockSize) + GCM_TAG_SIZE;
+}
+
 /**
  * Runs a cipher over input into output at `at`, CRYPT_CHUNK bytes at a time; returns the new
  * end offset. Node's ciphers cannot write into a caller's buffer: each update allocates its
@@ -107,7 +121,7 @@ export class ObjectCodec {
     private readonly keys?: CodecKeys,
   ) {
     const bound = Math.max(compressBound(maxPlaintext), maxPlaintext);
-    this.encodedCapacity = OBJECT_HEADER_SIZE + GCM_NONCE_SIZE + bound + GCM_TAG_SIZE;
+    this.encodedCapacity = encodedCapacity(maxPlaintext);
     this.compressed = keys ? alignedBuffer(bound) : null;
   }
 

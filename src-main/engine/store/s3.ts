@@ -41,6 +41,28 @@ const OBJECT_NAME = /^[0-9a-f]{4,128}$/;
 /** A temporary entry's key: the upload's key, a marker and the upload id in hex. */
 const UPLOAD_MARK = '.upload-';
 
+/**
+ * A socket error nobody listens to ends the process. When RGW refuses a PUT (403, 404) before
+ * it has read the body, the rest of the body meets a closed socket: the request has its
+ * answer, and the EPIPE that follows can reach the socket after the request let go of it.
+ * These agents give every socket a listener of last resort; a request still sees its errors.
+ */
+const ignoreLateError = (): void => {};
+class GuardedHttpAgent extends HttpAgent {
+  override createConnection(...args: Parameters<HttpAgent['createConnection']>): ReturnType<HttpAgent['createConnection']> {
+    const socket = super.createConnection(...args);
+    socket?.on('error', ignoreLateError);
+    return socket;
+  }
+}
+class GuardedHttpsAgent extends HttpsAgent {
+  override createConnection(...args: Parameters<HttpsAgent['createConnection']>): ReturnType<HttpsAgent['createConnection']> {
+    const socket = super.createConnection(...args);
+    socket?.on('error', ignoreLateError);
+    return socket;
+  }
+}
+
 /** Counts requests in flight and queues the rest (memory stays bounded by the callers' buffers). */
 class Gate {
   private active = 0;
@@ -111,9 +133,15 @@ export class S3Store implements ObjectStore {
       // RGW 16.2 answers the SDK's default trailing checksums with 411 MissingContentLength.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK sends `Expect: 100-continue` with bodies of 2 MB and more and waits for RGW's
+      // go-ahead. RGW then often answers a refused PUT (403, 404) by closing the connection
+      // under the body: an EPIPE, which would be retried as a transient failure and hide the
+      // real answer. Without it RGW reads the body and answers; it also saves a round trip
+      // and about 8 % of the client's CPU per PUT.
+      expectContinueHeader: false,
       requestHandler: {
-        httpAgent: new HttpAgent(agentOptions),
-        httpsAgent: new HttpsAgent(agentOptions),
+        httpAgent: new GuardedHttpAgent(agentOptions),
+        httpsAgent: new GuardedHttpsAgent(agentOptions),
         connectionTimeout: Math.min(this.timeoutMs, 10_000),
       },
     });

@@ -70,6 +70,7 @@ const plainBuffers = new BufferPool(IO_DEPTH, settings.blockSize);
 // An encoded object's buffer is held until its put returns. A folder put is a disk write; an
 // S3 PUT waits out a network round trip, during which every slot of the worker may have its
 // own PUT in flight: with two buffers per worker, a backup kept about 3 of its 16 PUTs going.
+// (A backup into S3 now has the main thread put its objects: `encode` and sharedOut below.)
 const encodeBuffers = new BufferPool(settings.store.kind === 's3' ? Math.max(IO_DEPTH, settings.slots) : IO_DEPTH, codec.encodedCapacity);
 
 /** WebAssembly.Memory with `shared`: its buffer is a page-aligned SharedArrayBuffer (@types/node does not declare it). */
@@ -244,6 +245,10 @@ async function handle(request: WorkerRequest): Promise<Reply> {
       await withVerifiedObject(request.key, request.digest, request.length, async (plaintext) => {
         for (const position of request.positions) await writeFully(pick(target, position, plaintext.length), plaintext, position);
       });
+      return done(request.id);
+    }
+    case 'verify': {
+      decodeAndVerify(transferred(request.object), request.digest, request.length, transferred(request.plain));
       return done(request.id);
     }
     case 'decode': {

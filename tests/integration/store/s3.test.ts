@@ -126,6 +126,30 @@ describe('S3 store on RGW', () => {
     await unknown.close();
   });
 
+  it('refuses block-sized puts with wrong credentials or a missing bucket at once, never as a reset connection', async () => {
+    // Bodies of 2 MB and more: RGW refuses them before reading the body; 16 at once, as a backup sends them.
+    const block = randomBytes(4 * 1024 * 1024 + 16);
+    const wrong = new RetryingStore(new S3Store(s3Spec(bucket, { credentials: { accessKeyId: 'test', secretAccessKey: 'wrong-secret' } })));
+    const absent = new RetryingStore(new S3Store(s3Spec(`${bucket}-missing`)));
+    const keys: string[] = [];
+    const started = Date.now();
+    for (let round = 0; round < 3; round++) {
+      const puts = Array.from({ length: 16 }, (_, i) => {
+        const key = `objects/${sha(Buffer.from(`refused-${round}-${i}`))}`;
+        keys.push(key);
+        return [refused(wrong.put(key, block), 'UNAUTHORIZED'), refused(absent.put(key, block), 'NOT_FOUND')];
+      }).flat();
+      await Promise.all(puts);
+    }
+    assert.deepEqual(wrong.retryCounts(), { retries: 0, exhausted: 0, causes: {} });
+    assert.deepEqual(absent.retryCounts(), { retries: 0, exhausted: 0, causes: {} });
+    assert.ok(Date.now() - started < 20_000, 'no retries of a permanent error');
+    const written = new Set((await collect(store.list('objects/'))).map((entry) => entry.key));
+    assert.deepEqual(keys.filter((key) => written.has(key)), [], 'nothing written');
+    await wrong.close();
+    await absent.close();
+  });
+
   it('fails fast with NOT_FOUND for a missing bucket and creates nothing', async () => {
     const missing = `${bucket}-missing`;
     const absent = new RetryingStore(new S3Store(s3Spec(missing)));
