@@ -180,11 +180,18 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
     return JSON.parse(ls.stdout) as Version[];
   }
   const validVersions = async (repo: Repo): Promise<Version[]> => (await versions(repo)).filter((v) => v.valid);
+  /**
+   * The valid versions as the metadata holds them, oldest first, read directly: between kills,
+   * to prepare an operation or trim a repository (what `ls` shows, without a CLI process; the
+   * checks after a kill use `ls`).
+   */
+  const validRows = (repo: Repo): Version[] => query<{ uid: string; name: string }>(repo.metaDir, 'SELECT uid, name FROM versions WHERE state = 1 ORDER BY date, id')
+    .map((row) => ({ ...row, valid: true }));
 
   /** A valid version of the folder repository that `to` does not hold valid (one is removed there when it holds them all). */
   async function copyable(to: Repo): Promise<string> {
-    const there = new Set((await validVersions(to)).map((v) => v.uid));
-    const mine = await validVersions(repos.folder);
+    const there = new Set(validRows(to).map((v) => v.uid));
+    const mine = validRows(repos.folder);
     const candidates = mine.filter((v) => !there.has(v.uid));
     if (candidates.length) return pick(candidates).uid;
     const uid = pick(mine).uid;
@@ -205,7 +212,7 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
         return { args: ['--repo', repos[WRITES[op]].location, 'backup', images.get(name)!.path, name] };
       }
       case 'restore': {
-        const version = pick(await validVersions(repos.folder));
+        const version = pick(validRows(repos.folder));
         const target = join(dir, 'killed-restore.img');
         rmSync(target, { force: true });
         return { args: ['--repo', folder, 'restore', version.uid, target], target, restored: version.uid };
@@ -215,7 +222,7 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
         return { args: ['--repo', folder, 'import', '-f', exportFile] };
       case 'prune': {
         // one version of each disk stays; the others go (at least one, backed up now if needed)
-        const names = (await validVersions(repos.folder)).map((v) => v.name);
+        const names = validRows(repos.folder).map((v) => v.name);
         if (names.every((name, i) => names.indexOf(name) === i)) {
           const name = pick(names.filter((n) => backedUp().includes(n))) ?? pick(backedUp());
           await backupCli(folder, images.get(name)!.path, name);
@@ -429,7 +436,7 @@ describe('fault suite: kill -9', { timeout: 1_800_000 }, () => {
         else if (next.code !== 0) problems.push(`the next backup failed: ${next.stderr.trim()}`);
         else if (!/^[0-9a-f-]{36}$/.test(lastLine(next.stdout))) problems.push(`the next backup printed no UID: ${next.stdout}`);
         // Keep the repository small: the oldest versions go (not killed), before the cleanup.
-        const all = await validVersions(repo);
+        const all = validRows(repo);
         for (const old of all.slice(0, Math.max(0, all.length - MAX_VERSIONS))) await ok(['--repo', repo.location, 'rm', '--force', old.uid]);
         const clean = await run(spawnCli(['--repo', repo.location, 'cleanup', '--grace-seconds', '0']), BOUND_MS);
         if (clean.timedOut) problems.push(`the next cleanup did not finish within ${BOUND_MS / 1000} s`);
