@@ -65,3 +65,15 @@ test('CLI: --pre and --post run around a backup (post also after a failure), the
   const versions = JSON.parse(await ok(['--repo', repo, 'ls', '--json'])) as unknown[];
   assert.equal(versions.length, 2);
 });
+
+test('CLI: a backup over NBD with 4 MiB blocks prints nothing but its result (no listener warning from its many requests in flight)', { timeout: 120000 }, async () => {
+  const dir = tempDir();
+  await ok(['init', join(dir, 'repo')]); // 4 MiB blocks: 16 requests of 256 KiB each, several blocks ahead
+  const image = join(dir, 'full.qcow2');
+  run('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
+  run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 32M', image]);
+  const result = await cli(['--repo', join(dir, 'repo'), 'backup', `qcow2:${image}`, 'big-blocks']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.doesNotMatch(result.stderr, /MaxListenersExceeded|memory leak|Warning/);
+  assert.match(result.stdout.trim().split('\n').pop()!, /^[0-9a-f-]{36}$/);
+});

@@ -5,6 +5,7 @@
 // extents. Any violation, a closed connection or a request unanswered within the timeout
 // fails the whole connection with an IO_ERROR that says what went wrong; the connection is
 // then unusable (its state is unknown) and every pending request gets that error.
+import { setMaxListeners } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { EngineError } from '../errors';
 import { formatNbdUrl, type NbdAddress } from './address';
@@ -84,6 +85,19 @@ const STATUS_SPAN = 1 << 30;
  * (nbdcopy's default request size is 256 KiB too).
  */
 export const DEFAULT_REQUEST_SIZE = 256 * 1024;
+
+const requestSignals = new WeakSet<AbortSignal>();
+/**
+ * Each request in flight listens on the job's signal until it settles: a backup keeps dozens
+ * in flight (16 per 4 MiB block, blocks read ahead), past Node's default of 10 listeners, whose
+ * "possible memory leak" warning would land on the user's terminal. The count is bounded by
+ * the requests in flight, so the limit is lifted for signals given to requests.
+ */
+function allowRequestListeners(signal: AbortSignal): void {
+  if (requestSignals.has(signal)) return;
+  requestSignals.add(signal);
+  setMaxListeners(0, signal);
+}
 
 const COMMAND_NAMES: Record<number, string> = {
   [CMD.READ]: 'READ',
@@ -414,6 +428,7 @@ export class NbdClient {
         resolve: () => { settle(); if (!pending.abandoned) resolve(); },
         reject: (error) => { settle(); if (!pending.abandoned) reject(error); },
       };
+      if (signal) allowRequestListeners(signal);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(cookie, pending);
       this.watch();
