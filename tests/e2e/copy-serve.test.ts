@@ -292,7 +292,8 @@ test('Serve over NBD: address and attach commands work as shown; Stop ends the s
   assert.match(await row.innerText(), /read-only/);
   // The list polls every 2 s: the blocks the clients above read, each verified, are counted.
   const verified = async (): Promise<number> => Number((await row.locator('td.num').last().innerText()).replace(/,/g, ''));
-  for (const started = Date.now(); (await verified()) === 0 && Date.now() - started < 15_000;) await new Promise((resolve) => setTimeout(resolve, 100));
+  // (a poll may land while the count is still being brought up: wait for the whole count)
+  for (const started = Date.now(); (await verified()) < 48 && Date.now() - started < 15_000;) await new Promise((resolve) => setTimeout(resolve, 100));
   assert.ok((await verified()) >= 48, `blocks read and verified: ${await verified()}`);
   // The commands stay at hand in the list after the dialog is closed.
   await row.getByText('Attach commands').click();
