@@ -9,14 +9,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { backup } from '../../src-main/engine/pipeline/backup';
 import { Repository } from '../../src-main/engine/repository';
 import { s3OptionsFromEnvironment, s3Spec } from '../../src-main/engine/store/location';
-import type { S3Spec } from '../../src-main/engine/store/s3';
 import { planImage, writeImage } from './image';
 import { cpuNow, threadCpu, withS3Cpu } from './s3-cpu';
-import { listObjects, sdkUpload } from './s3-reference';
+import { adminBucket, listObjects, sdkUpload } from './s3-reference';
 import { parseSizeArg } from './tools';
 
 /** Runs `run`, then prints its wall time and CPU seconds: this process by thread, Ceph, the rest. */
@@ -46,15 +44,6 @@ async function measure<T>(what: string, run: () => Promise<T>): Promise<T> {
   return value;
 }
 
-async function bucket(spec: S3Spec, create: boolean): Promise<void> {
-  const client = new S3Client({ region: spec.region, endpoint: spec.endpoint, forcePathStyle: spec.pathStyle, credentials: spec.credentials, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  try {
-    await client.send(create ? new CreateBucketCommand({ Bucket: spec.bucket }) : new DeleteBucketCommand({ Bucket: spec.bucket }));
-  } finally {
-    client.destroy();
-  }
-}
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const arg = (name: string): string | undefined => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
@@ -73,7 +62,7 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < runs; r++) {
       const spec = await s3Spec({ kind: 's3', bucket: `bv-prof-${randomBytes(5).toString('hex')}`, prefix: 'repo' }, options);
-      await bucket(spec, true);
+      await adminBucket(spec, true);
       const repo = await Repository.initS3(spec, { blockSize: 4 * 1024 * 1024, compression: 'zstd:1' });
       try {
         const phases: string[] = [];
@@ -89,7 +78,7 @@ async function main(): Promise<void> {
       } finally {
         for await (const entry of repo.store.list('')) await repo.store.delete(entry.key);
         repo.close();
-        await bucket(spec, false);
+        await adminBucket(spec, false);
       }
     }
   } finally {

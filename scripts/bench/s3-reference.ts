@@ -6,7 +6,7 @@
 //             the bytes come from one random buffer: RGW neither dedupes nor compresses.
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { S3Spec } from '../../src-main/engine/store/s3';
 import { runBounded } from '../../src-main/engine/pipeline/bounded';
 
@@ -18,6 +18,16 @@ function client(spec: S3Spec): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', expectContinueHeader: false,
     requestHandler: { httpAgent: { keepAlive: true, maxSockets: spec.concurrency } },
   });
+}
+
+/** Creates or deletes the bench's bucket (the benches that make their own bucket). */
+export async function adminBucket(spec: S3Spec, create: boolean): Promise<void> {
+  const admin = new S3Client({ region: spec.region, endpoint: spec.endpoint, forcePathStyle: spec.pathStyle, credentials: spec.credentials, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  try {
+    await admin.send(create ? new CreateBucketCommand({ Bucket: spec.bucket }) : new DeleteBucketCommand({ Bucket: spec.bucket }));
+  } finally {
+    admin.destroy();
+  }
 }
 
 /** Keys and sizes of every object under `prefix`/objects/. */

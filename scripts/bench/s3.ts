@@ -6,15 +6,13 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { backup } from '../../src-main/engine/pipeline/backup';
 import { restore } from '../../src-main/engine/pipeline/restore';
 import { Repository } from '../../src-main/engine/repository';
 import { s3OptionsFromEnvironment, s3Spec } from '../../src-main/engine/store/location';
-import type { S3Spec } from '../../src-main/engine/store/s3';
 import type { Check } from './report';
 import { withS3Cpu, type S3Cpu } from './s3-cpu';
-import { listObjects, sdkDownload, sdkUpload } from './s3-reference';
+import { adminBucket, listObjects, sdkDownload, sdkUpload } from './s3-reference';
 import { fail, log, rate, round, sha256File } from './tools';
 
 export interface S3BenchInput {
@@ -23,15 +21,6 @@ export interface S3BenchInput {
   size: number;
   work: string;
   workers?: number;
-}
-
-async function adminBucket(spec: S3Spec, create: boolean): Promise<void> {
-  const client = new S3Client({ region: spec.region, endpoint: spec.endpoint, forcePathStyle: spec.pathStyle, credentials: spec.credentials, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  try {
-    await client.send(create ? new CreateBucketCommand({ Bucket: spec.bucket }) : new DeleteBucketCommand({ Bucket: spec.bucket }));
-  } finally {
-    client.destroy();
-  }
 }
 
 export async function runS3Bench(input: S3BenchInput): Promise<{ report: Record<string, unknown>; checks: Check[]; table: string }> {
