@@ -75,6 +75,14 @@ export function sharedAlignedBuffer(size: number): Buffer {
   return Buffer.from(new SharedWasmMemory({ initial: pages, maximum: pages, shared: true }).buffer, 0, size);
 }
 
+/**
+ * The most bytes a reader accepts as one stored object of a block of `blockSize` bytes: more is
+ * damage (read unread, reported OBJECT_CORRUPT), with room to spare over encodedCapacity.
+ */
+export function maxStoredObjectSize(blockSize: number): number {
+  return blockSize * 2 + 65536;
+}
+
 /** Bytes of the largest object of a block of `blockSize` bytes (see ObjectCodec.encodedCapacity). */
 export function encodedCapacity(blockSize: number): number {
   return OBJECT_HEADER_SIZE + GCM_NONCE_SIZE + Math.max(compressBound(blockSize), blockSize) + GCM_TAG_SIZE;

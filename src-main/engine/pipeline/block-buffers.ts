@@ -6,6 +6,16 @@
 import { encodedCapacity, sharedAlignedBuffer } from '../codec/object';
 import { roundUp, UNIT } from '../store/folder-io';
 
+/**
+ * Blocks in flight per worker when the main thread does the I/O of a restore (reads,
+ * verifications and writes together) or a deep scrub, each with an object and a block buffer
+ * (8 MiB for 4 MiB blocks). Restores on the 2-core VM (8-14 alternating runs each, 2 GiB bench
+ * image, shared machine): 3 per worker gave
+ * 0.9x the disk floor, 4 gave 1.08x, 6 gave 1.19x (the workers writing the target themselves:
+ * 0.92x); 6 would keep 96 MiB, past the bench's 400 MB peak RSS with a backup's buffers.
+ */
+export const BLOCKS_IN_FLIGHT_PER_WORKER = 4;
+
 export interface BlockBuffers {
   object: Buffer;
   plain: Buffer;

@@ -18,7 +18,8 @@ import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
 import { defaultWorkerCount, WorkerPool, type PoolRequest } from '../workers/pool';
 import { RunRetries } from './retries';
-import { keepBuffers, takeBuffers } from './block-buffers';
+import { maxStoredObjectSize } from '../codec/object';
+import { BLOCKS_IN_FLIGHT_PER_WORKER, keepBuffers, takeBuffers } from './block-buffers';
 import { runBounded } from './bounded';
 import { ProgressTracker, type RunOptions } from './progress';
 
@@ -128,7 +129,7 @@ async function restoreThroughThisThread(
   step: (blocks: number, length: number, sparse: boolean) => void, signal: AbortSignal | undefined,
 ): Promise<void> {
   const repeated = repo.meta.repeatedObjects(version.id);
-  const inFlight = pool.size * RESTORE_REQUESTS_PER_WORKER;
+  const inFlight = pool.size * BLOCKS_IN_FLIGHT_PER_WORKER;
   const free = takeBuffers(version.block_size, inFlight);
   await runBounded(rows, inFlight, signal, async (block) => {
     const offset = block.idx * version.block_size;
@@ -150,7 +151,7 @@ async function restoreThroughThisThread(
     const buffers = free.pop()!; // runBounded keeps at most `inFlight` blocks going
     try {
       // An oversized object comes back in a buffer of its own (not shared): the message copies it.
-      const object = await repo.store.getInto(objectKey(name), buffers.object, { maxSize: version.block_size * 2 + 65536, signal });
+      const object = await repo.store.getInto(objectKey(name), buffers.object, { maxSize: maxStoredObjectSize(version.block_size), signal });
       await pool.run({ op: 'verify', object, plain: buffers.plain, digest: name, length });
       throwIfAborted(signal, 'restore');
       const plaintext = buffers.plain.subarray(0, length);
@@ -164,14 +165,6 @@ async function restoreThroughThisThread(
   }).finally(() => keepBuffers(version.block_size, free));
 }
 
-/**
- * Blocks in flight per worker when this thread does a restore's I/O (reads, verifications and
- * writes together), each with an object and a block buffer (8 MiB for 4 MiB blocks). On the
- * 2-core VM (8-14 alternating runs each, 2 GiB bench image, shared machine): 3 per worker gave
- * 0.9x the disk floor, 4 gave 1.08x, 6 gave 1.19x (the workers writing the target themselves:
- * 0.92x); 6 would keep 96 MiB, past the bench's 400 MB peak RSS with a backup's buffers.
- */
-const RESTORE_REQUESTS_PER_WORKER = 4;
 
 /** Workers write the target themselves (files and devices): any order, many in flight. */
 async function restoreInWorkers(

@@ -15,7 +15,8 @@ import { WorkerPool } from '../workers/pool';
 import { RunRetries } from './retries';
 import { SourceBlocks } from './source-blocks';
 import { ProgressTracker, type RunOptions } from './progress';
-import { keepBuffers, takeBuffers, type BlockBuffers } from './block-buffers';
+import { maxStoredObjectSize } from '../codec/object';
+import { BLOCKS_IN_FLIGHT_PER_WORKER, keepBuffers, takeBuffers, type BlockBuffers } from './block-buffers';
 import { runBounded } from './bounded';
 
 export interface ScrubOptions extends RunOptions {
@@ -97,7 +98,7 @@ export async function scrub(repo: Repository, options: ScrubOptions): Promise<Sc
     // A folder store's objects are read here into memory shared with the workers, which only
     // decode and verify (see restore.ts): a worker hashing one block holds back no read.
     if (mode !== 'fast' && repo.store.kind === 'folder') {
-      deepInFlight = pool!.size * 4;
+      deepInFlight = pool!.size * BLOCKS_IN_FLIGHT_PER_WORKER;
       pairs = takeBuffers(blockSize, deepInFlight);
     }
     const checkObject = (block: BlockRow, blockLength: number): Promise<ObjectVerdict> => {
@@ -227,7 +228,7 @@ async function verifyObject(
   const pair = pairs?.pop();
   try {
     if (pair) {
-      const object = await repo.store.getInto(objectKey(name), pair.object, { maxSize: blockSize * 2 + 65536 });
+      const object = await repo.store.getInto(objectKey(name), pair.object, { maxSize: maxStoredObjectSize(blockSize) });
       // A stored size of 0 is unknown (objects imported without one): only the content is checked.
       const storedSize = block.stored_size ?? 0;
       if (storedSize > 0 && object.length !== storedSize) return { kind: 'invalid', detail: `object has ${object.length} bytes, expected ${storedSize}` };

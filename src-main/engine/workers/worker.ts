@@ -9,7 +9,7 @@
 import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ObjectCodec, alignedBuffer, isZero } from '../codec/object';
+import { ObjectCodec, alignedBuffer, isZero, maxStoredObjectSize } from '../codec/object';
 import { EngineError, toEngineError } from '../errors';
 import type { IoSpec } from '../io/port';
 import { roundUp, UNIT, writeFully } from '../store/folder-io';
@@ -165,7 +165,7 @@ async function withVerifiedObject(
   let plainBuffer: Buffer;
   try {
     // A buffer grown for an oversized object is dropped by the store's caller: the pool keeps its own.
-    const object = await store.getInto(key, objectBuffer, { maxSize: settings.blockSize * 2 + 65536 });
+    const object = await store.getInto(key, objectBuffer, { maxSize: maxStoredObjectSize(settings.blockSize) });
     if (storedSize !== undefined && object.length !== storedSize) {
       throw new EngineError('OBJECT_CORRUPT', `object has ${object.length} bytes, expected ${storedSize}`);
     }
