@@ -167,10 +167,12 @@ export async function syncCache(meta: Metadata, store: ObjectStore, metaKey: Buf
       // Objects only this version used may be deleted by the other machine's cleanup at any
       // time now: they become `pending`, so a backup here stores them again instead of
       // deduplicating onto a name the bucket may no longer hold.
-      const used = meta.sql('SELECT DISTINCT object_id AS id FROM blocks WHERE version_id = ? AND object_id IS NOT NULL').all(current.id) as Array<{ id: number }>;
+      meta.sql(
+        `UPDATE objects SET state = ${ObjectState.pending} WHERE state = ${ObjectState.live}
+           AND id IN (SELECT object_id FROM blocks WHERE version_id = ?)
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.object_id = objects.id AND b.version_id != ?)`,
+      ).run(current.id, current.id);
       meta.deleteVersion(current.id, Date.now());
-      const orphan = meta.sql(`UPDATE objects SET state = ${ObjectState.pending} WHERE id = ? AND state = ${ObjectState.live} AND NOT EXISTS (SELECT 1 FROM blocks WHERE object_id = ?)`);
-      for (const { id } of used) orphan.run(id, id);
       result.removed.push(version.uid);
     }
     for (const key of known.keys()) if (!listed.has(key)) meta.forgetManifestStamp(key);

@@ -91,11 +91,10 @@ async function readLocks(store: ObjectStore, signal?: AbortSignal): Promise<Arra
   return out;
 }
 
-/** Live locks of `kind` held by other machines' caches. */
-async function othersLocks(repo: LockingRepository, kind: StoreLockKind, signal?: AbortSignal): Promise<StoreLockBody[]> {
+/** Of `locks`, the live ones of `kind` held by other machines' caches. */
+function othersLive(repo: LockingRepository, locks: Array<{ body: StoreLockBody }>, kind: StoreLockKind, now: number): StoreLockBody[] {
   const self = instanceOf(repo.meta);
-  const now = Date.now();
-  return (await readLocks(repo.store, signal)).map((l) => l.body).filter((body) => body.kind === kind && body.instance !== self && live(body, now));
+  return locks.map((l) => l.body).filter((body) => body.kind === kind && body.instance !== self && live(body, now));
 }
 
 export function describeLock(body: StoreLockBody): string {
@@ -140,7 +139,7 @@ export async function takeWriterLock(
   const lock = await put(repo, 'writer', reason, options.signal);
   try {
     for (let waiting = false; ; waiting = true) {
-      const cleanups = await othersLocks(repo, 'cleanup', options.signal);
+      const cleanups = othersLive(repo, await readLocks(repo.store, options.signal), 'cleanup', Date.now());
       if (cleanups.length === 0) {
         if (waiting) options.onWaiting?.(null);
         break;
@@ -170,8 +169,7 @@ export async function takeCleanupLock(repo: LockingRepository, reason: string, s
     for (const { key, body } of locks) {
       if (key !== lock.key && !live(body, now)) await repo.store.delete(key, signal).catch(() => undefined);
     }
-    const self = instanceOf(repo.meta);
-    const writers = locks.map((l) => l.body).filter((body) => body.kind === 'writer' && body.instance !== self && live(body, now));
+    const writers = othersLive(repo, locks, 'writer', now);
     if (writers.length > 0) {
       throw new EngineError(
         'LOCKED',
