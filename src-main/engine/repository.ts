@@ -389,7 +389,7 @@ export class Repository {
         // A key change was cut short after the store's copy: its slots count, and the change is completed.
         config = { ...config, encryption: newer };
         try {
-          config = await replaceStoreConfig(store, () => newer);
+          config = await replaceStoreConfig(store, newer);
         } catch {
           // Read-only credentials: the newer slots still count for this open.
         }
@@ -509,7 +509,7 @@ export class Repository {
    * open and recover already use the new slots.
    */
   private async updateKeys(change: (keys: KeySlot[]) => KeySlot[]): Promise<void> {
-    const current = this.store.kind === 'folder' ? readConfig(this.path) : await readStoreConfig(this.store);
+    const current = await this.currentConfig();
     const published = await readPublishedConfig(this.store);
     const base = newerPublishedKeys(current, published) ?? current.encryption;
     const encryption: KeySlots = {
@@ -522,8 +522,13 @@ export class Repository {
       this.config = { ...current, encryption };
       writeConfig(this.path, this.config);
     } else {
-      this.config = await replaceStoreConfig(this.store, () => encryption);
+      this.config = await replaceStoreConfig(this.store, encryption);
     }
+  }
+
+  /** The config (settings and key slots) as the repository holds it now: blockvault.json, or the bucket's. */
+  private async currentConfig(): Promise<RepositoryConfigFile> {
+    return this.store.kind === 'folder' ? readConfig(this.path) : readStoreConfig(this.store);
   }
 
   /**
@@ -532,7 +537,7 @@ export class Repository {
    */
   async publishConfig(): Promise<void> {
     if (this.config.encryption) {
-      const current = this.store.kind === 'folder' ? readConfig(this.path) : await readStoreConfig(this.store);
+      const current = await this.currentConfig();
       if (current.id === this.config.id && current.encryption && keyGeneration(current.encryption) >= keyGeneration(this.config.encryption)) this.config = { ...this.config, encryption: current.encryption };
     }
     await publishConfig(this.store, repositoryConfigBody(this.settings, this.config.encryption));
@@ -571,16 +576,16 @@ export class Repository {
 export const PREVIOUS_STORE_CONFIG_KEY = `${REPOSITORY_PREFIX}previous-${REPOSITORY_CONFIG_FILE}`;
 
 /**
- * Replaces the key slots of a store's config (S3): the config as the bucket holds it now is
- * changed, its bytes are first kept under PREVIOUS_STORE_CONFIG_KEY, the new config is written
+ * Puts `encryption` as the key slots of a store's config (S3): the config as the bucket holds
+ * it now gets them, its bytes are first kept under PREVIOUS_STORE_CONFIG_KEY, the new config is written
  * with one PUT (atomic: readers see the old or the new, whole) and read back; only then is the
  * kept copy deleted, since it holds the old slots (a changed passphrase must stop working).
  * A failure on the way leaves the old config in place or recoverable from the kept copy.
  */
-async function replaceStoreConfig(store: ObjectStore, slots: (current: KeySlots | undefined) => KeySlots): Promise<RepositoryConfigFile> {
+async function replaceStoreConfig(store: ObjectStore, encryption: KeySlots): Promise<RepositoryConfigFile> {
   const oldBytes = await store.get(STORE_CONFIG_KEY);
   const current = parseStoreConfig(store, oldBytes);
-  const merged: RepositoryConfigFile = { ...current, encryption: slots(current.encryption) };
+  const merged: RepositoryConfigFile = { ...current, encryption };
   const newBytes = Buffer.from(`${JSON.stringify(merged, null, 2)}\n`);
   await store.put(PREVIOUS_STORE_CONFIG_KEY, oldBytes);
   await store.put(STORE_CONFIG_KEY, newBytes);
