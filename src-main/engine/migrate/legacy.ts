@@ -333,7 +333,8 @@ async function migrateOne(
     if (firstError) throw firstError;
     throwIfAborted(options.signal, 'migration');
 
-    await pool.run({ op: 'barrier' });
+    // The store's barrier from this thread, as a backup's (a folder store syncs through its syncer).
+    await repo.store.barrier(options.signal);
     const count = meta.blockCount(vid);
     if (count !== version.sizeBlocks) throw new EngineError('INTERNAL', `migrated version ${version.uid} has ${count} block rows, expected ${version.sizeBlocks}`);
     const failed = result.problems.length + result.blocksFailedEarlier;

@@ -49,8 +49,6 @@ export type WorkerRequest =
   | { op: 'decode'; id: number; key: string; digest: string; length: number }
   | { op: 'zero'; id: number; target: number; position: number; length: number }
   | { op: 'check'; id: number; key: string; digest: string; storedSize: number; length: number }
-  /** the store's durability barrier (folder: syncfs, which blocks a thread while it starts `sync`) */
-  | { op: 'barrier'; id: number }
   /** the retries the worker's store counted since the last ask (they start again from zero) */
   | { op: 'retries'; id: number };
 

@@ -264,10 +264,6 @@ async function handle(request: WorkerRequest): Promise<Reply> {
       await writeFully(pick(target, request.position, request.length), zeroBlock().subarray(0, request.length), request.position);
       return done(request.id);
     }
-    case 'barrier': {
-      await store.barrier();
-      return done(request.id);
-    }
     case 'retries':
       return done(request.id, { retries: store.takeRetryCounts() });
     case 'check': {
