@@ -6,8 +6,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { NbdAddress } from '../src-main/engine/nbd/address';
+import { listeningOn } from '../src-main/engine/nbd/qemu-nbd';
 import { tempDir } from './helpers';
 
 const children = new Set<ChildProcess>();
@@ -27,24 +28,12 @@ export function run(command: string, args: string[], input?: Buffer): string {
 }
 
 /**
- * Whether a process listens on the Unix socket `path` (its row in /proc/net/unix has the
- * __SO_ACCEPTCON flag). Read without connecting: a probe connection would count as a client
- * of servers that delay or limit their clients.
- */
-function listening(path: string): boolean {
-  return readFileSync('/proc/net/unix', 'utf8').split('\n').some((line) => {
-    const fields = line.trim().split(/\s+/);
-    return fields[7] === path && fields[3] === '00010000';
-  });
-}
-
-/**
  * Waits until the server accepts connections: the socket file appears when the server binds,
  * a moment before it listens, and a connection in between is refused (seen under load).
  */
 async function waitForSocket(path: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 500; i++) {
-    if (existsSync(path) && listening(path)) return;
+    if (existsSync(path) && listeningOn(path)) return;
     if (child.exitCode !== null) throw new Error(`server ended with status ${child.exitCode}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -157,7 +157,7 @@ const ACCEPTCON = '00010000';
  * connecting: qemu-nbd would take a probe connection for a client and log its failed
  * negotiation. False where /proc/net/unix cannot be read.
  */
-function listeningOn(path: string): boolean {
+export function listeningOn(path: string): boolean {
   let table: string;
   try {
     table = readFileSync('/proc/net/unix', 'latin1');
