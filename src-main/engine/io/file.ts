@@ -9,11 +9,8 @@ import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync,
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError, toEngineError } from '../errors';
-import { closeAsync, fsyncAsync, readAsync, writeFully } from '../store/folder-io';
+import { closeAsync, fsyncAsync, readAsync, UNIT, writeFully } from '../store/folder-io';
 import type { IoSpec, Source, Target, TargetOptions } from './port';
-
-/** O_DIRECT's unit: offsets, lengths and memory of direct writes are multiples of it. */
-const DIRECT_UNIT = 4096;
 
 function deviceSize(stats: Stats, path: string): number {
   const major = Math.floor(stats.rdev / 256) & 0xfff;
@@ -171,7 +168,7 @@ export class FileTarget implements Target {
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
-    if (this.directFd !== undefined && offset % DIRECT_UNIT === 0 && data.length % DIRECT_UNIT === 0) {
+    if (this.directFd !== undefined && offset % UNIT === 0 && data.length % UNIT === 0) {
       try {
         return await writeFully(this.directFd, data, offset);
       } catch (error) {
