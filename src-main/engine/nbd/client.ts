@@ -85,6 +85,12 @@ const STATUS_SPAN = 1 << 30;
  * (nbdcopy's default request size is 256 KiB too).
  */
 export const DEFAULT_REQUEST_SIZE = 256 * 1024;
+/**
+ * What the socket reads when a reply's header is expected: a structured reply's header (20
+ * bytes) and an OFFSET_DATA chunk's offset (8), so the data that follows lands in the READ's
+ * buffer rather than in the reader's scratch (see DirectReader.headerRead).
+ */
+const READ_REPLY_HEADER = 28;
 
 const requestSignals = new WeakSet<AbortSignal>();
 /**
@@ -162,6 +168,7 @@ export class NbdClient {
       new EngineError(code, `NBD server ${description}: ${message}`);
     if (options.signal?.aborted) throw new EngineError('CANCELED', `connecting to ${description} canceled`);
     const reader = new DirectReader(() => fail('closed the connection during negotiation'));
+    reader.headerRead = READ_REPLY_HEADER;
     const onread = reader.onread;
     const socket = address.endpoint.kind === 'unix' ? netConnect({ path: address.endpoint.path, onread }) : netConnect({ host: address.endpoint.host, port: address.endpoint.port, onread });
     reader.attach(socket);

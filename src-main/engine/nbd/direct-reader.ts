@@ -41,6 +41,14 @@ export class DirectReader {
   private socket: Socket | null = null;
   /** bytes that went straight into destinations (no copy) */
   directBytes = 0;
+  /**
+   * When above 0, a small expectation reads at most this many bytes (or what it needs): set
+   * (before the socket is made) by a caller whose large payloads follow small headers (the NBD
+   * client: a READ's reply), so that a payload's first bytes are not pulled into the scratch
+   * with its header and copied from there (a 64 KiB scratch read per 256 KiB reply's header
+   * copied a quarter of a backup's bytes). A flood of small replies then costs a read each.
+   */
+  headerRead = 0;
 
   constructor(
     /** the error an expectation gets when the peer closes the connection */
@@ -94,16 +102,24 @@ export class DirectReader {
     return new Promise<Buffer>((resolve, reject) => this.expect(length, into, false, resolve, reject));
   }
 
-  /** The buffer the socket reads into next: the expected payload's remaining bytes, or the scratch. */
+  /**
+   * The buffer the socket reads into next (Node asks for it right after the previous read, and
+   * once when the socket is made): the expected payload's remaining bytes (with headerRead,
+   * also a short rest of a payload the caller gave a buffer for), or the scratch (only
+   * headerRead bytes of it, or what the expectation needs, while headerRead is set).
+   */
   private nextBuffer(): Buffer {
     const want = this.want;
-    if (want && !this.failure && this.available === 0 && want.length - want.filled >= DIRECT_MIN) {
+    this.direct = null;
+    if (this.failure) return this.scratch;
+    const remaining = want ? want.length - want.filled : 0;
+    if (want && this.available === 0 && (remaining >= DIRECT_MIN || (this.headerRead > 0 && want.out !== null))) {
       want.out ??= Buffer.allocUnsafe(want.length);
       this.direct = want.out.subarray(want.filled, want.length);
       return this.direct;
     }
-    this.direct = null;
-    return this.scratch;
+    const small = Math.max(this.headerRead, remaining);
+    return this.headerRead > 0 && small < SCRATCH_SIZE ? this.scratch.subarray(0, small) : this.scratch;
   }
 
   /** onread callback: `n` bytes are in `buffer` (a destination or the scratch); false pauses the socket. */

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { DirectReader } from '../../../../src-main/engine/nbd/direct-reader';
 
 /** A Unix socket pair: the peer end (plain) and a DirectReader on the other end. */
-async function pair(): Promise<{ peer: Socket; reader: DirectReader; socket: Socket; close(): void }> {
+async function pair(headerRead = 0): Promise<{ peer: Socket; reader: DirectReader; socket: Socket; close(): void }> {
   const dir = mkdtempSync(join(tmpdir(), 'bv-direct-'));
   const path = join(dir, 's');
   let accepted: (socket: Socket) => void = () => undefined;
@@ -20,6 +20,7 @@ async function pair(): Promise<{ peer: Socket; reader: DirectReader; socket: Soc
   const server: Server = createServer((s) => accepted(s));
   await new Promise<void>((resolve) => server.listen(path, resolve));
   const reader = new DirectReader(() => new Error('peer closed'));
+  reader.headerRead = headerRead;
   const socket = connect({ path, onread: reader.onread });
   reader.attach(socket);
   const peer = await peerReady;
@@ -55,6 +56,41 @@ test('headers and payloads come back exact however the stream is cut; a large pa
     }
     await sending;
     assert.ok(reader.directBytes > 200_000, `only ${reader.directBytes} bytes went straight into destinations`);
+  } finally {
+    close();
+  }
+});
+
+test('with headerRead set, a header read does not pull the payload behind it into the scratch: every payload byte lands in place', { timeout: 20000 }, async () => {
+  const { peer, reader, close } = await pair(28);
+  try {
+    const payloads = [randomBytes(300_000), randomBytes(5_000), randomBytes(262_144)];
+    let received = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      // as the NBD client does: the payload is expected synchronously from the header's continuation
+      const next = (i: number): void => reader.expect(28, null, true, (header) => {
+        const length = header.readUInt32BE(24);
+        assert.equal(length, payloads[i].length);
+        const into = Buffer.alloc(length);
+        reader.expect(length, into, false, (got) => {
+          assert.ok(got.equals(payloads[i]), `payload ${i} differs`);
+          received++;
+          if (i + 1 === payloads.length) resolve();
+          else next(i + 1);
+        }, reject);
+      }, reject);
+      reader.onContinuationError = reject;
+      next(0);
+    });
+    // each record sent whole, in one write: a 28-byte header (length at 24), then the payload
+    for (const payload of payloads) {
+      const header = Buffer.alloc(28, 0x11);
+      header.writeUInt32BE(payload.length, 24);
+      await new Promise<void>((resolve) => peer.write(Buffer.concat([header, payload]), () => resolve()));
+    }
+    await done;
+    assert.equal(received, payloads.length);
+    assert.equal(reader.directBytes, payloads.reduce((sum, p) => sum + p.length, 0), 'some payload bytes went through the scratch');
   } finally {
     close();
   }
