@@ -66,10 +66,9 @@ interface Pending {
   /** READ: where the data goes (a scratch buffer once the caller gave up) */
   into: Buffer | null;
   covered: number;
-  /** BLOCK_STATUS: extents per context id */
-  status: Map<number, BlockStatusExtent[]>;
+  /** BLOCK_STATUS: extents per context id (null for other commands) */
+  status: Map<number, BlockStatusExtent[]> | null;
   error: EngineError | null;
-  abandoned: boolean;
   /** when the request is overdue (performance.now() ms) */
   deadline: number;
   resolve(): void;
@@ -91,6 +90,8 @@ export const DEFAULT_REQUEST_SIZE = 256 * 1024;
  * buffer rather than in the reader's scratch (see DirectReader.headerRead).
  */
 const READ_REPLY_HEADER = 28;
+/** bytes of a request's header */
+const REQUEST_HEADER = 28;
 
 const requestSignals = new WeakSet<AbortSignal>();
 /**
@@ -203,21 +204,53 @@ export class NbdClient {
     }
   }
 
-  /** Reads `length` bytes at `offset` (split into requests the server accepts), into `into` when given. */
-  async read(offset: number, length: number, into?: Buffer, signal?: AbortSignal): Promise<Buffer> {
-    this.checkRange(offset, length, 'READ');
-    const out = into ? into.subarray(0, length) : Buffer.alloc(length);
-    const step = this.requestSize;
-    const parts: Promise<void>[] = [];
-    // the request headers leave in one write (cork), not one syscall each
-    this.socket.cork();
-    for (let done = 0; done < length; done += step) {
-      const n = Math.min(step, length - done);
-      parts.push(this.request(CMD.READ, 0, offset + done, n, null, out.subarray(done, done + n), signal));
+  /**
+   * Reads `length` bytes at `offset` (split into requests the server accepts), into `into` when
+   * given. The requests share one promise and one abort listener, and their headers leave in
+   * one write: a backup sends 16 of them per 4 MiB block.
+   */
+  read(offset: number, length: number, into?: Buffer, signal?: AbortSignal): Promise<Buffer> {
+    try {
+      this.checkRange(offset, length, 'READ');
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.socket.uncork();
-    await Promise.all(parts);
-    return out;
+    const out = into ? into.subarray(0, length) : Buffer.alloc(length);
+    const refused = this.refusal('READ', signal);
+    if (refused) return Promise.reject(refused);
+    if (length === 0) return Promise.resolve(out);
+    const step = this.requestSize;
+    const count = Math.ceil(length / step);
+    return new Promise<Buffer>((resolve, reject) => {
+      const parts: Pending[] = [];
+      let left = count;
+      let settled = false;
+      const settle = (error: Error | null): void => {
+        if (settled || (error === null && --left > 0)) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve(out);
+      };
+      const onAbort = (): void => {
+        // NBD cannot cancel a request: the answers are still read, into scratch, and dropped.
+        for (const p of parts) {
+          if (!this.pending.has(p.cookie)) continue;
+          p.into = Buffer.alloc(p.length);
+        }
+        settle(new EngineError('CANCELED', 'NBD READ canceled'));
+      };
+      const headers = Buffer.allocUnsafe(count * REQUEST_HEADER);
+      for (let i = 0, done = 0; i < count; i++, done += step) {
+        const n = Math.min(step, length - done);
+        parts.push(this.register(CMD.READ, 0, offset + done, n, out.subarray(done, done + n), null, settle, headers, i * REQUEST_HEADER));
+      }
+      if (signal) {
+        allowRequestListeners(signal);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.socket.write(headers);
+    });
   }
 
   async write(offset: number, data: Buffer, signal?: AbortSignal): Promise<void> {
@@ -405,49 +438,68 @@ export class NbdClient {
     }, Math.max(10, Math.min(1000, this.timeoutMs / 8)));
   }
 
+  /** Why no request can be sent now (the connection failed or is closing, the caller gave up), or null. */
+  private refusal(name: string, signal?: AbortSignal): EngineError | null {
+    if (this.failure) return this.failure;
+    if (this.closing) return new EngineError('IO_ERROR', `NBD connection to ${this.description} is closing`);
+    if (signal?.aborted) return new EngineError('CANCELED', `NBD ${name} canceled`);
+    return null;
+  }
+
+  /** Registers a pending request whose answer calls `settle`, and writes its header into `header` at `at`. */
+  private register(command: number, flags: number, offset: number, length: number, into: Buffer | null, status: Map<number, BlockStatusExtent[]> | null, settle: (error: Error | null) => void, header: Buffer, at: number): Pending {
+    const cookie = this.nextCookie++;
+    const p: Pending = {
+      cookie,
+      command,
+      offset,
+      length,
+      into,
+      covered: 0,
+      status,
+      error: null,
+      deadline: performance.now() + this.timeoutMs,
+      resolve: () => settle(null),
+      reject: (error) => settle(error),
+    };
+    this.pending.set(cookie, p);
+    this.watch();
+    header.writeUInt32BE(REQUEST_MAGIC, at);
+    header.writeUInt16BE(flags, at + 4);
+    header.writeUInt16BE(command, at + 6);
+    writeCookie(header, cookie, at + 8);
+    header.writeUInt32BE(Math.floor(offset / 0x100000000), at + 16);
+    header.writeUInt32BE(offset >>> 0, at + 20);
+    header.writeUInt32BE(length, at + 24);
+    this.stats.requests++;
+    return p;
+  }
+
   private request(command: number, flags: number, offset: number, length: number, data: Buffer | null, into: Buffer | null, signal?: AbortSignal, status?: Map<number, BlockStatusExtent[]>): Promise<void> {
     const name = COMMAND_NAMES[command] ?? String(command);
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closing) return Promise.reject(new EngineError('IO_ERROR', `NBD connection to ${this.description} is closing`));
-    if (signal?.aborted) return Promise.reject(new EngineError('CANCELED', `NBD ${name} canceled`));
-    const cookie = this.nextCookie++;
+    const refused = this.refusal(name, signal);
+    if (refused) return Promise.reject(refused);
     return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        const p = this.pending.get(cookie);
-        if (!p || p.abandoned) return;
+      let settled = false;
+      const settle = (error: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = (): void => {
+        if (!this.pending.has(p.cookie)) return;
         // NBD cannot cancel a request: the answer is still read, into scratch, and dropped.
-        p.abandoned = true;
         if (p.into) p.into = Buffer.alloc(p.into.length);
-        reject(new EngineError('CANCELED', `NBD ${name} canceled`));
+        settle(new EngineError('CANCELED', `NBD ${name} canceled`));
       };
-      const settle = () => signal?.removeEventListener('abort', onAbort);
-      const pending: Pending = {
-        cookie,
-        command,
-        offset,
-        length,
-        into,
-        covered: 0,
-        status: status ?? new Map(),
-        error: null,
-        abandoned: false,
-        deadline: performance.now() + this.timeoutMs,
-        resolve: () => { settle(); if (!pending.abandoned) resolve(); },
-        reject: (error) => { settle(); if (!pending.abandoned) reject(error); },
-      };
-      if (signal) allowRequestListeners(signal);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(cookie, pending);
-      this.watch();
-      const header = Buffer.allocUnsafe(28);
-      header.writeUInt32BE(REQUEST_MAGIC, 0);
-      header.writeUInt16BE(flags, 4);
-      header.writeUInt16BE(command, 6);
-      writeCookie(header, cookie);
-      header.writeUInt32BE(Math.floor(offset / 0x100000000), 16);
-      header.writeUInt32BE(offset >>> 0, 20);
-      header.writeUInt32BE(length, 24);
-      this.stats.requests++;
+      const header = Buffer.allocUnsafe(REQUEST_HEADER);
+      const p = this.register(command, flags, offset, length, into, status ?? null, settle, header, 0);
+      if (signal) {
+        allowRequestListeners(signal);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
       if (data) {
         this.stats.bytesWritten += data.length;
         this.socket.cork();
@@ -537,7 +589,7 @@ export class NbdClient {
     const chunkDone = (): void => {
       if (flags & REPLY_FLAG_DONE) {
         if (!p.error && p.command === CMD.READ && p.covered !== p.length) throw this.violation(`READ of ${p.length} bytes at ${p.offset} answered with ${p.covered} bytes`);
-        if (!p.error && p.command === CMD.BLOCK_STATUS && p.status.size === 0) throw this.violation(`BLOCK_STATUS at ${p.offset} answered without extents`);
+        if (!p.error && p.command === CMD.BLOCK_STATUS && p.status!.size === 0) throw this.violation(`BLOCK_STATUS at ${p.offset} answered without extents`);
         this.finish(p);
       }
       this.expectReply();
@@ -572,7 +624,7 @@ export class NbdClient {
       this.reader.expect(length, null, true, (payload) => {
         const id = payload.readUInt32BE(0);
         if (![...this.contexts.values()].includes(id)) throw this.violation(`block status for meta context id ${id}, which was not negotiated`);
-        if (p.status.has(id)) throw this.violation(`two block status chunks for meta context id ${id}`);
+        if (p.status!.has(id)) throw this.violation(`two block status chunks for meta context id ${id}`);
         const extents: BlockStatusExtent[] = [];
         let offset = p.offset;
         for (let at = 4; at < length && offset < this.size; at += 8) {
@@ -582,7 +634,7 @@ export class NbdClient {
           extents.push({ offset, length: clipped, flags: payload.readUInt32BE(at + 4) });
           offset += clipped;
         }
-        p.status.set(id, extents);
+        p.status!.set(id, extents);
         chunkDone();
       }, this.onReceiveError);
     } else if (type === CHUNK.NONE) {
@@ -605,10 +657,10 @@ export class NbdClient {
   }
 }
 
-/** A cookie (a number below 2^53) as the request's 64-bit handle at offset 8. */
-function writeCookie(header: Buffer, cookie: number): void {
-  header.writeUInt32BE(Math.floor(cookie / 0x100000000), 8);
-  header.writeUInt32BE(cookie >>> 0, 12);
+/** A cookie (a number below 2^53) as the request's 64-bit handle at `at` (8 in a request header). */
+function writeCookie(header: Buffer, cookie: number, at = 8): void {
+  header.writeUInt32BE(Math.floor(cookie / 0x100000000), at);
+  header.writeUInt32BE(cookie >>> 0, at + 4);
 }
 
 /** Promise.race whose losers' later rejections are handled (they are expected once the race is decided). */
