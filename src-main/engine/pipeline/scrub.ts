@@ -232,7 +232,7 @@ async function verifyObject(
       // A stored size of 0 is unknown (objects imported without one): only the content is checked.
       const storedSize = block.stored_size ?? 0;
       if (storedSize > 0 && object.length !== storedSize) return { kind: 'invalid', detail: `object has ${object.length} bytes, expected ${storedSize}` };
-      await pool!.run({ op: 'verify', object, plain: pair.plain, digest: name, length });
+      await pool!.run({ op: 'verify', object, plain: pair.plain, digest: name, length, checkOnly: true });
     } else {
       await pool!.run({ op: 'check', key: objectKey(name), digest: name, storedSize: block.stored_size ?? 0, length });
     }
