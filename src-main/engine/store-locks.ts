@@ -13,7 +13,11 @@
 // the objects only they used, which that machine's cleanup may have deleted since: see
 // cache.ts), so it never dedupes onto an object that is gone.
 // A lock is refreshed every REFRESH_MS; one not refreshed for STALE_MS (its process died on
-// another machine) no longer counts, nor does one whose process is gone on this host.
+// another machine) no longer counts, nor does one whose process is gone on this host. Its age
+// is read on the store's clock where the listing gives one (S3's LastModified): the lock's
+// time against the time of the lock this job has just put. So machines whose clocks disagree
+// (no NTP, a wrong time zone setting) still agree on which lock is stale; only a store that
+// tells no times falls back to the clock of the machine that wrote the lock.
 // `instance` names one machine's cache: jobs of the same cache are ordered by its own locks.
 // A folder repository has one database for every process: it needs none of this.
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -60,10 +64,27 @@ function instanceOf(meta: Metadata): string {
   return id;
 }
 
+interface ListedLock {
+  key: string;
+  body: StoreLockBody;
+  /** when the store last saw it written (its clock), if the listing says */
+  modified?: number;
+}
+
+/**
+ * How old a lock is: on the store's clock when the listing gave times for it and for `own`
+ * (the lock this job has just put, so "now" by the store), else by this machine's clock
+ * against the writer's `refreshed`.
+ */
+function ageOf(lock: ListedLock, own: ListedLock | undefined): number {
+  if (lock.modified !== undefined && own?.modified !== undefined) return own.modified - lock.modified;
+  return Date.now() - lock.body.refreshed;
+}
+
 /** Whether the lock still counts: refreshed lately, and (on this host) its process alive. */
-function live(body: StoreLockBody, now: number): boolean {
-  if (body.host === hostname() && !processAlive(body.pid)) return false;
-  return now - body.refreshed < LOCK_STALE_MS;
+function live(lock: ListedLock, own: ListedLock | undefined): boolean {
+  if (lock.body.host === hostname() && !processAlive(lock.body.pid)) return false;
+  return ageOf(lock, own) < LOCK_STALE_MS;
 }
 
 function parse(data: Buffer): StoreLockBody | null {
@@ -77,13 +98,13 @@ function parse(data: Buffer): StoreLockBody | null {
 }
 
 /** Every lock in the store with its body (unreadable ones are skipped: they name no job). */
-async function readLocks(store: ObjectStore, signal?: AbortSignal): Promise<Array<{ key: string; body: StoreLockBody }>> {
-  const out: Array<{ key: string; body: StoreLockBody }> = [];
+async function readLocks(store: ObjectStore, signal?: AbortSignal): Promise<ListedLock[]> {
+  const out: ListedLock[] = [];
   for await (const entry of store.list(LOCK_PREFIX, signal)) {
     if (entry.temporary) continue;
     try {
       const body = parse(await store.get(entry.key, undefined, signal));
-      if (body) out.push({ key: entry.key, body });
+      if (body) out.push({ key: entry.key, body, ...(entry.modified !== undefined ? { modified: entry.modified } : {}) });
     } catch (error) {
       if (toEngineError(error).code !== 'OBJECT_MISSING') throw error; // released since the listing
     }
@@ -91,10 +112,11 @@ async function readLocks(store: ObjectStore, signal?: AbortSignal): Promise<Arra
   return out;
 }
 
-/** Of `locks`, the live ones of `kind` held by other machines' caches. */
-function othersLive(repo: LockingRepository, locks: Array<{ body: StoreLockBody }>, kind: StoreLockKind, now: number): StoreLockBody[] {
+/** Of `locks`, the live ones of `kind` held by other machines' caches (`ownKey`: this job's lock). */
+function othersLive(repo: LockingRepository, locks: ListedLock[], kind: StoreLockKind, ownKey: string): StoreLockBody[] {
   const self = instanceOf(repo.meta);
-  return locks.map((l) => l.body).filter((body) => body.kind === kind && body.instance !== self && live(body, now));
+  const own = locks.find((l) => l.key === ownKey);
+  return locks.filter((l) => l.body.kind === kind && l.body.instance !== self && live(l, own)).map((l) => l.body);
 }
 
 export function describeLock(body: StoreLockBody): string {
@@ -139,7 +161,7 @@ export async function takeWriterLock(
   const lock = await put(repo, 'writer', reason, options.signal);
   try {
     for (let waiting = false; ; waiting = true) {
-      const cleanups = othersLive(repo, await readLocks(repo.store, options.signal), 'cleanup', Date.now());
+      const cleanups = othersLive(repo, await readLocks(repo.store, options.signal), 'cleanup', lock.key);
       if (cleanups.length === 0) {
         if (waiting) options.onWaiting?.(null);
         break;
@@ -164,12 +186,12 @@ export async function takeCleanupLock(repo: LockingRepository, reason: string, s
   if (repo.store.kind === 'folder') return null;
   const lock = await put(repo, 'cleanup', reason, signal);
   try {
-    const now = Date.now();
     const locks = await readLocks(repo.store, signal);
-    for (const { key, body } of locks) {
-      if (key !== lock.key && !live(body, now)) await repo.store.delete(key, signal).catch(() => undefined);
+    const own = locks.find((l) => l.key === lock.key);
+    for (const listed of locks) {
+      if (listed.key !== lock.key && !live(listed, own)) await repo.store.delete(listed.key, signal).catch(() => undefined);
     }
-    const writers = othersLive(repo, locks, 'writer', now);
+    const writers = othersLive(repo, locks, 'writer', lock.key);
     if (writers.length > 0) {
       throw new EngineError(
         'LOCKED',

@@ -47,6 +47,12 @@ export interface StoreEntry {
    * listing tells it; an S3 repository's metadata cache compares it to see a changed manifest.
    */
   stamp?: string;
+  /**
+   * When the item was last written, in ms since the epoch by the store's own clock (S3: its
+   * LastModified), when the listing tells it. Store locks age by it, so that machines whose
+   * clocks disagree still agree on which lock is stale.
+   */
+  modified?: number;
 }
 
 export interface ByteRange {

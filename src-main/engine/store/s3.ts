@@ -368,7 +368,14 @@ export class S3Store implements ObjectStore {
       for (const item of page.Contents ?? []) {
         if (!item.Key) continue;
         const stamp = item.ETag !== undefined ? `${item.ETag}@${item.LastModified?.getTime() ?? ''}` : undefined;
-        yield { key: item.Key.slice(this.base.length), size: item.Size ?? null, temporary: false, ...(stamp !== undefined ? { stamp } : {}) };
+        const modified = item.LastModified?.getTime();
+        yield {
+          key: item.Key.slice(this.base.length),
+          size: item.Size ?? null,
+          temporary: false,
+          ...(stamp !== undefined ? { stamp } : {}),
+          ...(modified !== undefined && Number.isFinite(modified) ? { modified } : {}),
+        };
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
