@@ -270,6 +270,12 @@ export class S3Http {
   private readonly port: number;
   private readonly tls: boolean;
   private signingKey: { date: string; key: Buffer } | null = null;
+  /**
+   * Milliseconds to add to this machine's clock when signing: set from an error answer's Date
+   * when the two differ by more than 5 minutes (a signature's time must be within 15 minutes of
+   * the server's), so the retry of a RequestTimeTooSkewed succeeds, as the SDK's would.
+   */
+  private clockOffset = 0;
 
   constructor(private readonly settings: S3HttpSettings) {
     const url = settings.endpoint;
@@ -292,7 +298,7 @@ export class S3Http {
   /** PUTs `body` under the S3 key `key`. */
   async put(key: string, body: Buffer, signal: AbortSignal, alive: () => void): Promise<void> {
     const answer = await this.exchange('PUT', key, body, signal, alive, () => ({ limit: MAX_COLLECTED }));
-    if (answer.status < 200 || answer.status >= 300) throw answerError(answer);
+    if (answer.status < 200 || answer.status >= 300) throw this.answerError(answer);
   }
 
   /**
@@ -306,11 +312,18 @@ export class S3Http {
       if (maxSize && length !== undefined && Number(length) > maxSize.bytes) throw maxSize.error(Number(length));
       return { into: into ?? Buffer.alloc(0), limit: maxSize?.bytes ?? Number.MAX_SAFE_INTEGER, over: maxSize ? () => maxSize.error(maxSize.bytes + 1) : undefined };
     });
-    if (answer.status < 200 || answer.status >= 300) throw answerError(answer);
+    if (answer.status < 200 || answer.status >= 300) throw this.answerError(answer);
     return answer.body;
   }
 
   /** Ends every connection (requests in flight fail); a later request opens new ones. */
+  /** The error of a non-2xx answer; its Date corrects the signing clock when they are far apart. */
+  private answerError(answer: Answer): S3HttpError {
+    const serverTime = Date.parse(answer.headers.get('date') ?? '');
+    if (Number.isFinite(serverTime) && Math.abs(serverTime - (Date.now() + this.clockOffset)) > 5 * 60_000) this.clockOffset = serverTime - Date.now();
+    return errorOf(answer);
+  }
+
   close(): void {
     for (const connection of this.open) connection.socket.destroy();
     this.open.clear();
@@ -451,7 +464,7 @@ export class S3Http {
   /** The request line and headers, signed (SigV4; the payload's SHA-256 signed too). */
   private requestHead(method: string, path: string, body: Buffer | null): string {
     const { credentials, region } = this.settings;
-    const now = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const now = new Date(Date.now() + this.clockOffset).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
     const date = now.slice(0, 8);
     const payloadHash = body && body.length > 0 ? sha256Hex(body) : EMPTY_SHA256;
     const hostHeader = this.port === (this.tls ? 443 : 80) ? this.host : `${this.host}:${this.port}`;
@@ -483,7 +496,7 @@ function connectionLostOrError(error: Error): Error {
 }
 
 /** The S3 error an answer carries (its XML's Code and Message), or one named by its status. */
-function answerError(answer: Answer): S3HttpError {
+function errorOf(answer: Answer): S3HttpError {
   const xml = answer.body.toString('utf8', 0, Math.min(answer.body.length, 8192));
   const code = /<Code>([^<]*)<\/Code>/.exec(xml)?.[1] ?? '';
   const message = /<Message>([^<]*)<\/Message>/.exec(xml)?.[1] ?? '';

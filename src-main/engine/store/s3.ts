@@ -229,7 +229,9 @@ export class S3Store implements ObjectStore {
       return new TransientError(reason, `${what}: ${network}`, { cause: error });
     }
     if (name === 'NoSuchBucket') return new EngineError('NOT_FOUND', `${what}: bucket "${this.settings.bucket}" does not exist`, { cause: error });
-    if (AUTH_NAMES.has(name) || status === 403 || status === 401) {
+    // A clock too far from the server's is answered with 403 too, but the next attempt signs
+    // with the server's time (the SDK and s3-http.ts both correct their clocks from the answer).
+    if (AUTH_NAMES.has(name) || ((status === 403 || status === 401) && name !== 'RequestTimeTooSkewed')) {
       return new EngineError('UNAUTHORIZED', `${what}: access denied (${detail}); check the credentials and the bucket's permissions`, { cause: error });
     }
     if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return new EngineError('OBJECT_MISSING', `${what}: no such item`, { cause: error });

@@ -1,7 +1,7 @@
 // The S3 store's light request path (store/s3-http.ts) against a scripted HTTP server on a raw
 // TCP socket, for the answers RGW does not give on demand: heads split across reads, chunked
 // and until-close bodies, a body cut short, an oversized object refused unread, error XML
-// mapped to the store's codes, connections reused. Every PUT's signed payload hash is checked
+// mapped to the store's codes, a skewed clock corrected, connections reused. Every PUT's signed payload hash is checked
 // against the bytes that arrived. (The signatures themselves are checked by RGW in
 // tests/integration/store/s3*.test.ts, which take the same path.)
 import assert from 'node:assert/strict';
@@ -176,6 +176,18 @@ describe('S3 light request path', () => {
     await s.put('objects/aa00', Buffer.from('second'));
     assert.deepEqual(s.takeRetryCounts().causes, { '503 SlowDown': 1, '500 InternalError': 1 });
     assert.equal((await s.get('objects/aa00')).toString(), 'second');
+    // A clock an hour behind the server's: the retry signs with the server's time.
+    const serverTime = Date.now() + 3600_000;
+    let signedAt = '';
+    script.push(({ socket }) => answerWith(socket, '403 Forbidden', ['Content-Type: application/xml', `Date: ${new Date(serverTime).toUTCString()}`], xmlError('RequestTimeTooSkewed')));
+    script.push((request) => {
+      signedAt = request.headers.get('x-amz-date') ?? '';
+      answerWith(request.socket, '200 OK', []);
+    });
+    await s.put('objects/aa01', Buffer.from('x'));
+    const signed = Date.parse(signedAt.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+    assert.ok(Math.abs(signed - serverTime) < 60_000, `signed at ${signedAt}, the server's time is ${new Date(serverTime).toISOString()}`);
+    assert.deepEqual(s.takeRetryCounts().causes, { '403 RequestTimeTooSkewed': 1 });
     script.push(() => undefined, () => undefined, () => undefined); // never answered
     const silent = store(300);
     assert.equal(await code(silent.get('objects/aa00')), 'IO_ERROR');
