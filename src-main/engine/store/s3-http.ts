@@ -12,7 +12,7 @@
 // deletes, ranges, the credential chain, AWS's own endpoints) stays with the SDK; s3.ts
 // decides which path a request takes and maps this path's failures to the same codes.
 import { createHash, createHmac } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
 export interface S3HttpSettings {
@@ -412,7 +412,7 @@ export class S3Http {
     };
     const readBuffer = this.tls ? null : Buffer.allocUnsafe(READ_BUFFER);
     const socket = this.tls
-      ? tlsConnect({ host: this.host, port: this.port, servername: this.host })
+      ? tlsConnect({ host: this.host, port: this.port, ...(isIP(this.host) ? {} : { servername: this.host }) })
       : netConnect({ host: this.host, port: this.port, onread: { buffer: readBuffer!, callback: (n: number, buffer: Uint8Array) => { onBytes(buffer as Buffer, 0, n); return true; } } });
     connection.socket = socket;
     socket.setNoDelay(true);
