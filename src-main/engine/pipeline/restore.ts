@@ -1,10 +1,8 @@
 // Restore: version blocks -> (read object, workers: decompress, verify digest) -> target. With
-// a folder store and a file or device target this thread reads each object into memory shared
-// with the workers and writes each block once a worker verified it; with other stores or
-// targets that a worker can open from a spec (S3 to a file), workers read and write
-// themselves; any other target (stdout, later NBD) gets the verified bytes back here and
-// writes them in order. A new file is written sparse under a temporary name and renamed
-// into place by Target.finish only after the last block is verified and flushed; an existing
+// a file or device target this thread reads each object (from a folder, or by GET from S3)
+// into memory shared with the workers and writes each block once a worker verified it; any
+// other target (stdout, later NBD) gets the verified bytes back here and writes them in
+// order. A new file is written sparse under a temporary name and renamed into place by Target.finish only after the last block is verified and flushed; an existing
 // file or device (only with force) gets zeros too unless `sparse` says it is already zeroed,
 // and a failure leaves it marked incomplete in the error (job history, stderr).
 import type { RestoreResult } from '../../../src-shared/model';
@@ -16,7 +14,7 @@ import type { BlockRow, VersionRow } from '../meta/database';
 import { VersionState } from '../meta/schema';
 import type { Repository } from '../repository';
 import { objectKey } from '../store/index';
-import { defaultWorkerCount, WorkerPool, type PoolRequest } from '../workers/pool';
+import { defaultWorkerCount, WorkerPool } from '../workers/pool';
 import { RunRetries } from './retries';
 import { maxStoredObjectSize } from '../codec/object';
 import { BLOCKS_IN_FLIGHT_PER_WORKER, keepBuffers, takeBuffers } from './block-buffers';
@@ -86,8 +84,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
     };
     const spec = target.spec?.();
     const blocks = hashingRows({ uid: version.uid, size: version.size, blockSize: version.block_size }, meta.iterateBlocks(version.id));
-    if (spec && repo.store.kind === 'folder') await restoreThroughThisThread(repo, version, blocks.rows, pool, target, writeZeros, step, options.signal);
-    else if (spec) await restoreInWorkers(repo, version, blocks.rows, pool, await pool.openIo(spec, 'write'), writeZeros, step, options.signal);
+    if (spec) await restoreThroughThisThread(repo, version, blocks.rows, pool, target, writeZeros, step, options.signal);
     else await restoreHere(version, blocks.rows, pool, target, writeZeros, step, options.signal);
     throwIfAborted(options.signal, 'restore');
     if (!blocks.matches(version.block_list_digest ?? before)) throw blockListDamaged(version.uid);
@@ -118,7 +115,7 @@ function blockContext(version: VersionRow, block: BlockRow, offset: number): str
 }
 
 /**
- * A folder store and a file or device target: this thread reads each object into shared
+ * A file or device target (any store): this thread reads each object into shared
  * memory and writes its block; a worker only decodes and verifies it there, so a worker busy
  * hashing one block (5-15 ms) never holds back the next read or write (this thread's event
  * loop is otherwise idle). A block is written only after its worker verified it; its buffers
@@ -163,43 +160,6 @@ async function restoreThroughThisThread(
     }
     step(positions.length, length, false);
   }).finally(() => keepBuffers(version.block_size, free));
-}
-
-
-/** Workers write the target themselves (files and devices): any order, many in flight. */
-async function restoreInWorkers(
-  repo: Repository, version: VersionRow, rows: Iterable<BlockRow>, pool: WorkerPool, handle: number, writeZeros: boolean,
-  step: (blocks: number, length: number, sparse: boolean) => void, signal: AbortSignal | undefined,
-): Promise<void> {
-  try {
-    // An object the version repeats is read and verified once, at its first block, and
-    // written to all of its blocks then; its later blocks only count as done.
-    const repeated = repo.meta.repeatedObjects(version.id);
-    // An S3 store's objects wait out a round trip each: more of them in flight keep it busy.
-    await runBounded(rows, pool.size * (repo.store.kind === 's3' ? 8 : 3), signal, async (block) => {
-      const offset = block.idx * version.block_size;
-      const length = Math.min(version.block_size, version.size - offset);
-      let request: PoolRequest | null = null;
-      let blocks = 1;
-      if (block.object_id !== null) {
-        const name = block.digest!.toString('hex');
-        let positions = [offset];
-        const repeats = repeated.get(block.object_id);
-        if (repeats) {
-          if (repeats[0] !== block.idx) return; // written with the first block of this object
-          positions = repeats.map((idx) => idx * version.block_size);
-          blocks = repeats.length;
-        }
-        request = { op: 'restore', key: objectKey(name), digest: name, length, target: handle, positions };
-      } else if (writeZeros) {
-        request = { op: 'zero', target: handle, position: offset, length };
-      }
-      if (request) await pool.run(request).catch((error) => { throw toEngineError(error, blockContext(version, block, offset)); });
-      step(blocks, length, block.object_id === null);
-    });
-  } finally {
-    await pool.closeIo(handle);
-  }
 }
 
 /**

@@ -5,6 +5,9 @@
 // far below a single PUT's 5 GiB, so this store never starts multipart uploads; a listing
 // still reports other tools' unfinished ones as temporary entries, and deleting such an
 // entry aborts the upload. The SDK's own retries are off (maxAttempts 1): retry.ts decides.
+// Whole-object GETs and PUTs to an endpoint given by URL with static credentials take a light
+// path of their own (s3-http.ts: the same signature, timeouts and error codes, far less CPU);
+// everything else, and every request to AWS's own endpoints, goes through the SDK.
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
@@ -12,6 +15,7 @@ import type * as Sdk from '@aws-sdk/client-s3';
 import { EngineError } from '../errors';
 import { OBJECT_PREFIX, type ByteRange, type ObjectStore, type StoreEntry, type StoreSpec } from './port';
 import { TransientError } from './retry';
+import { S3Http } from './s3-http';
 
 // The SDK warns on every process start that its releases after January 2027 need Node 22;
 // Node 20.19 is this project's floor and the SDK's version is pinned, so the warning is noise.
@@ -105,6 +109,8 @@ export class S3Store implements ObjectStore {
   readonly kind = 's3' as const;
   readonly location: string;
   private clientInstance: Sdk.S3Client | undefined;
+  /** the light path of whole-object GETs and PUTs, where it serves this store (see s3-http.ts) */
+  private readonly http: S3Http | null;
   private readonly base: string;
   private readonly gate: Gate;
 
@@ -117,6 +123,12 @@ export class S3Store implements ObjectStore {
     this.location = `s3://${settings.bucket}/${prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`;
     const concurrency = Math.max(1, settings.concurrency || S3_DEFAULT_CONCURRENCY);
     this.gate = new Gate(concurrency);
+    this.http = S3Http.serves(settings.endpoint, settings.credentials)
+      ? new S3Http({
+          endpoint: new URL(settings.endpoint!), region: settings.region, bucket: settings.bucket, pathStyle: settings.pathStyle,
+          credentials: settings.credentials!, maxIdle: concurrency, connectTimeoutMs: Math.min(this.timeoutMs, 10_000),
+        })
+      : null;
   }
 
   /** The SDK's client, made on the first request. */
@@ -176,10 +188,17 @@ export class S3Store implements ObjectStore {
       if (signal?.aborted) throw new EngineError('CANCELED', `${operation} ${key} canceled`);
       const timeout = new AbortController();
       const limit = this.timeoutMs + Math.ceil(sending / 1000);
-      let timer = setTimeout(() => timeout.abort(), limit);
+      // `alive` only notes the time (it runs for every chunk of a body); the timer, when it
+      // fires, waits again for what is left of the silence allowed since then.
+      let heard = -1;
+      const expire = (): void => {
+        const silent = heard < 0 ? Infinity : performance.now() - heard;
+        if (silent >= this.timeoutMs) timeout.abort();
+        else timer = setTimeout(expire, this.timeoutMs - silent);
+      };
+      let timer = setTimeout(expire, limit);
       const alive = (): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+        heard = performance.now();
       };
       const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
       try {
@@ -210,7 +229,9 @@ export class S3Store implements ObjectStore {
       return new TransientError(reason, `${what}: ${network}`, { cause: error });
     }
     if (name === 'NoSuchBucket') return new EngineError('NOT_FOUND', `${what}: bucket "${this.settings.bucket}" does not exist`, { cause: error });
-    if (AUTH_NAMES.has(name) || status === 403 || status === 401) {
+    // A clock too far from the server's is answered with 403 too, but the next attempt signs
+    // with the server's time (the SDK and s3-http.ts both correct their clocks from the answer).
+    if (AUTH_NAMES.has(name) || ((status === 403 || status === 401) && name !== 'RequestTimeTooSkewed')) {
       return new EngineError('UNAUTHORIZED', `${what}: access denied (${detail}); check the credentials and the bucket's permissions`, { cause: error });
     }
     if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return new EngineError('OBJECT_MISSING', `${what}: no such item`, { cause: error });
@@ -247,11 +268,14 @@ export class S3Store implements ObjectStore {
 
   async put(key: string, data: Buffer, signal?: AbortSignal): Promise<void> {
     const Key = this.s3Key(key);
+    const http = this.http;
     await this.request(
       'put',
       key,
       signal,
-      (abortSignal) => this.client.send(new (loadSdk().PutObjectCommand)({ Bucket: this.settings.bucket, Key, Body: data, ContentLength: data.length }), { abortSignal }),
+      http
+        ? (abortSignal, alive) => http.put(Key, data, abortSignal, alive)
+        : async (abortSignal) => { await this.client.send(new (loadSdk().PutObjectCommand)({ Bucket: this.settings.bucket, Key, Body: data, ContentLength: data.length }), { abortSignal }); },
       data.length,
     );
   }
@@ -265,6 +289,8 @@ export class S3Store implements ObjectStore {
       if ((await this.size(key, signal)) === null) throw new EngineError('OBJECT_MISSING', `get ${key} at ${this.location}: no such item`);
       return Buffer.alloc(0);
     }
+    const http = this.http;
+    if (http && !range) return this.request('get', key, signal, (abortSignal, alive) => http.get(Key, undefined, abortSignal, alive));
     return this.request('get', key, signal, async (abortSignal, alive) => {
       let answer;
       try {
@@ -284,12 +310,18 @@ export class S3Store implements ObjectStore {
   /** The whole item, read into `buffer` when it has room; larger than maxSize: OBJECT_CORRUPT unread. */
   async getInto(key: string, buffer: Buffer, options: { maxSize?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
     const Key = this.s3Key(key);
+    const tooLarge = (length: number): EngineError => new EngineError('OBJECT_CORRUPT', `get ${key} at ${this.location}: ${length} bytes stored, at most ${options.maxSize} expected`);
+    const http = this.http;
+    if (http) {
+      const maxSize = options.maxSize !== undefined ? { bytes: options.maxSize, error: tooLarge } : undefined;
+      return this.request('get', key, options.signal, (abortSignal, alive) => http.get(Key, buffer, abortSignal, alive, maxSize));
+    }
     return this.request('get', key, options.signal, async (abortSignal, alive) => {
       const answer = await this.client.send(new (loadSdk().GetObjectCommand)({ Bucket: this.settings.bucket, Key }), { abortSignal });
       const length = answer.ContentLength;
       if (options.maxSize !== undefined && length !== undefined && length > options.maxSize) {
         (answer.Body as Readable | undefined)?.destroy();
-        throw new EngineError('OBJECT_CORRUPT', `get ${key} at ${this.location}: ${length} bytes stored, at most ${options.maxSize} expected`);
+        throw tooLarge(length);
       }
       const into = length !== undefined && length <= buffer.length ? buffer.subarray(0, length) : undefined;
       return readBody(answer.Body as Readable, length, abortSignal, alive, `get ${key}`, into);
@@ -379,6 +411,7 @@ export class S3Store implements ObjectStore {
   }
 
   async close(): Promise<void> {
+    this.http?.close();
     this.clientInstance?.destroy();
     this.clientInstance = undefined;
   }

@@ -2,9 +2,8 @@
 // objects back for restore and scrub. Buffers are allocated on first use and then reused.
 //
 // CPU work (hashing, compression, decompression, verification) runs synchronously on this
-// thread; object reads and writes (through the store, which the worker opens itself) and
-// restore writes go to libuv's thread pool, so while one request waits for the disk the
-// thread computes another. The pool sends a worker a few requests at once; the buffer pools
+// thread; object reads and writes (through the store, which the worker opens itself) go to
+// libuv's thread pool or the network, so while one request waits the thread computes another. The pool sends a worker a few requests at once; the buffer pools
 // below bound how many are past their CPU step.
 import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
@@ -12,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ObjectCodec, alignedBuffer, isZero, maxStoredObjectSize } from '../codec/object';
 import { EngineError, toEngineError } from '../errors';
 import type { IoSpec } from '../io/port';
-import { roundUp, UNIT, writeFully } from '../store/folder-io';
+import { roundUp, UNIT } from '../store/folder-io';
 import { openStore } from '../store/index';
 import type { BlockInput, WorkerReply, WorkerRequest, WorkerSettings } from './protocol';
 
@@ -35,8 +34,6 @@ const codec = new ObjectCodec(settings.blockSize, settings.compression, settings
 // different ones, and a fresh page costs a host fault on these VMs.
 const slots: Array<Buffer | undefined> = new Array(settings.slots).fill(undefined);
 const slot = (index: number): Buffer => (slots[index] ??= alignedBuffer(settings.blockSize));
-let zeroBuffer: Buffer | undefined;
-const zeroBlock = (): Buffer => (zeroBuffer ??= alignedBuffer(settings.blockSize));
 /** The block a slot holds: a view of the slot's buffer, or bytes the main thread transferred. */
 const slotData: Array<Buffer | undefined> = new Array(settings.slots).fill(undefined);
 const store = openStore(settings.store);
@@ -143,8 +140,9 @@ function blockBytes(input: BlockInput, buffer: () => Buffer): Buffer {
   return into.subarray(0, input.length);
 }
 
-function decodeAndVerify(object: Buffer, digest: string, length: number, out: Buffer): Buffer {
-  const plaintext = codec.decode(object, out);
+/** Decodes an object into `out` (with `readOnly`, a stored payload may stay where it is: see ObjectCodec.plaintextOf) and checks it against its name. */
+function decodeAndVerify(object: Buffer, digest: string, length: number, out: Buffer, readOnly = false): Buffer {
+  const plaintext = readOnly ? codec.plaintextOf(object, out) : codec.decode(object, out);
   if (plaintext.length !== length) {
     throw new EngineError('OBJECT_CORRUPT', `object holds ${plaintext.length} bytes, expected ${length}`);
   }
@@ -240,15 +238,8 @@ async function handle(request: WorkerRequest): Promise<Reply> {
         plainBuffers.release(buffer);
       }
     }
-    case 'restore': {
-      const target = io(request.target);
-      await withVerifiedObject(request.key, request.digest, request.length, async (plaintext) => {
-        for (const position of request.positions) await writeFully(pick(target, position, plaintext.length), plaintext, position);
-      });
-      return done(request.id);
-    }
     case 'verify': {
-      decodeAndVerify(transferred(request.object), request.digest, request.length, transferred(request.plain));
+      decodeAndVerify(transferred(request.object), request.digest, request.length, transferred(request.plain), request.checkOnly);
       return done(request.id);
     }
     case 'decode': {
@@ -258,11 +249,6 @@ async function handle(request: WorkerRequest): Promise<Reply> {
         plaintext.copy(copy);
       });
       return { reply: { id: request.id, ok: true, data: copy! }, transfer: [copy!.buffer as ArrayBuffer] };
-    }
-    case 'zero': {
-      const target = io(request.target);
-      await writeFully(pick(target, request.position, request.length), zeroBlock().subarray(0, request.length), request.position);
-      return done(request.id);
     }
     case 'retries':
       return done(request.id, { retries: store.takeRetryCounts() });
