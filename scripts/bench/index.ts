@@ -19,6 +19,7 @@ import { Repository } from '../../src-main/engine/repository';
 import { applyChanges, hintsJson, planChanges, planImage, writeImage } from './image';
 import { findPeers, makePeer, peerFresh, peerSecond, type PeerName, type PeerResult } from './peers';
 import { checkPasses, printTable, type Check } from './report';
+import { replayRestoreIo } from './replay';
 import { runS3Bench } from './s3';
 import { runNbdBench, runQcow2Bench } from './vm';
 import { runSparseChild, runSparseTest, type SparseResult } from './sparse';
@@ -241,6 +242,8 @@ async function run(args: Args, work: string): Promise<void> {
     if (restoredSha !== sha1) fail(`restore of ${freshUid} has sha256 ${restoredSha}, the image ${sha1}`);
     engine.restore = figure(restored, { blocksVerified: restored.result.blocksVerified, sha256Checked: true });
     unlinkSync(restoreTarget);
+    // The same I/O without verification, right after it: what the disk allows a restore today.
+    const replay = await engineTimed('reference: the restore\'s I/O without verification', () => replayRestoreIo(repo, freshUid, restoreTarget, args.workers));
 
     // ---- the same fresh backup and restore in an encrypted repository (issue: at most 20% slower).
     // The disk's speed here varies by up to 2x from one GiB to the next, more than encryption
@@ -307,6 +310,8 @@ async function run(args: Args, work: string): Promise<void> {
         dataBytes: size - st.bytesSparse,
         scrubObjectReadMbps: round(st.bytesStored / deep.seconds / 1e6, 0),
         restoreDiskMbps: round((st.bytesStored + size - st.bytesSparse) / restored.seconds / 1e6, 0),
+        replaySeconds: round(replay.seconds, 3),
+        replayOtherCpuPct: replay.otherCpuPct,
         note: 'objects are written and read with O_DIRECT, so a scrub or restore right after the backup reads them from the disk; compare with references.diskRead and diskWrite',
       };
     }

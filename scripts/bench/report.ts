@@ -85,12 +85,13 @@ export function printTable(input: TableInput): string {
   ]));
   const runs = (key: string): string => ((engine[key] as { runsSeconds?: number[] }).runsSeconds ?? []).map((x) => x.toFixed(2)).join(' and ');
   out.push(`encrypted vs plain, each run twice alternating (the disk's speed varies): plain backups ${runs('plainFreshBackupBest')} s, encrypted ${runs('encryptedFreshBackup')} s; plain restores ${runs('plainRestoreBest')} s, encrypted ${runs('encryptedRestore')} s`);
-  const disk = report.disk as { objectBytes: number; dataBytes: number } | undefined;
+  const disk = report.disk as { objectBytes: number; dataBytes: number; replaySeconds: number; replayOtherCpuPct: number } | undefined;
   if (disk && refs.diskRead && refs.diskWrite) {
     const f = (key: string): Figure => engine[key] as Figure;
     const scrubRate = disk.objectBytes / f('deepScrub').seconds / 1e6;
     const restoreRate = (disk.objectBytes + disk.dataBytes) / f('restore').seconds / 1e6;
     out.push(`disk (objects are written and read with O_DIRECT, so these steps read the store from the disk): the deep scrub read ${formatBytes(disk.objectBytes)} of objects at ${fm(scrubRate)} MB/s (dd read ${fm(refs.diskRead.mbps)} MB/s); the restore read them and wrote ${formatBytes(disk.dataBytes)}, ${fm(restoreRate)} MB/s through the disk (dd write ${fm(refs.diskWrite.mbps)} MB/s)`);
+    out.push(`  the restore's I/O alone (every object read, every block written, O_DIRECT, as many in flight, nothing verified) right after it: ${fs(disk.replaySeconds)} s (other CPU ${disk.replayOtherCpuPct}%); the verified restore took ${(f('restore').seconds / disk.replaySeconds).toFixed(2)}x that`);
   }
   const stats = (engine.freshBackup as { stats: { bytesStored: number; blocksWritten: number; blocksDedup: number; blocksSparse: number } }).stats;
   out.push(`fresh backup: ${stats.blocksWritten} objects written (${formatBytes(stats.bytesStored)} stored), ${stats.blocksDedup} deduplicated, ${stats.blocksSparse} sparse; final sync phase ${fresh.syncSeconds == null ? 'n/a' : `${fs(fresh.syncSeconds)} s`}`);

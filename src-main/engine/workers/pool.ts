@@ -140,9 +140,19 @@ export class WorkerPool {
   }
 
   run(request: PoolRequest, transfer?: ArrayBuffer[]): Promise<WorkerResult> {
+    return this.runOn(this.leastBusy(), request, transfer);
+  }
+
+  /** `run` for a request that names something of the worker it goes to (a buffer only that worker uses). */
+  runWith(request: (worker: number) => PoolRequest): Promise<WorkerResult> {
+    const worker = this.leastBusy();
+    return this.runOn(worker, request(worker));
+  }
+
+  private leastBusy(): number {
     let best = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.workers[i].busy < this.workers[best].busy) best = i;
-    return this.runOn(best, request, transfer);
+    return best;
   }
 
   /** Has every worker open a source or target from its spec; returns the io handle requests name it by. */

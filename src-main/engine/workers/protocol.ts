@@ -40,9 +40,11 @@ export type WorkerRequest =
   /**
    * decodes an object the main thread read into shared memory (`object`, a view of a
    * SharedArrayBuffer) into `plain` (shared too) and verifies it against its name; the reply
-   * carries nothing: the main thread writes `plain` only after an ok
+   * carries nothing: the main thread writes `plain` only after an ok. `checkOnly` (deep scrub):
+   * only the verdict matters, so a stored (uncompressed, unencrypted) payload is hashed where
+   * it is and `plain` may be left as it was
    */
-  | { op: 'verify'; id: number; object: Uint8Array; plain: Uint8Array; digest: string; length: number }
+  | { op: 'verify'; id: number; object: Uint8Array; plain: Uint8Array; digest: string; length: number; checkOnly?: boolean }
   /** reads and verifies an object and replies with its plaintext (for targets without a spec) */
   | { op: 'decode'; id: number; key: string; digest: string; length: number }
   | { op: 'check'; id: number; key: string; digest: string; storedSize: number; length: number }

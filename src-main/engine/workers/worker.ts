@@ -140,8 +140,9 @@ function blockBytes(input: BlockInput, buffer: () => Buffer): Buffer {
   return into.subarray(0, input.length);
 }
 
-function decodeAndVerify(object: Buffer, digest: string, length: number, out: Buffer): Buffer {
-  const plaintext = codec.decode(object, out);
+/** Decodes an object into `out` (with `readOnly`, a stored payload may stay where it is: see ObjectCodec.plaintextOf) and checks it against its name. */
+function decodeAndVerify(object: Buffer, digest: string, length: number, out: Buffer, readOnly = false): Buffer {
+  const plaintext = readOnly ? codec.plaintextOf(object, out) : codec.decode(object, out);
   if (plaintext.length !== length) {
     throw new EngineError('OBJECT_CORRUPT', `object holds ${plaintext.length} bytes, expected ${length}`);
   }
@@ -238,7 +239,7 @@ async function handle(request: WorkerRequest): Promise<Reply> {
       }
     }
     case 'verify': {
-      decodeAndVerify(transferred(request.object), request.digest, request.length, transferred(request.plain));
+      decodeAndVerify(transferred(request.object), request.digest, request.length, transferred(request.plain), request.checkOnly);
       return done(request.id);
     }
     case 'decode': {

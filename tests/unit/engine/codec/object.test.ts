@@ -88,3 +88,49 @@ describe('ObjectCodec compression decisions', () => {
     assert.throws(() => encrypted.decode(object, alignedBuffer(32 * 1024)), (error: Error & { code?: string }) => error.code === 'OBJECT_CORRUPT');
   });
 });
+
+describe('ObjectCodec.plaintextOf (deep scrub: the plaintext only read, never written)', () => {
+  const codec = new ObjectCodec(4 * MIB, { algorithm: 'zstd', level: 1 });
+  const encode = (c: ObjectCodec, plaintext: Buffer): Buffer => Buffer.from(c.encode(plaintext, alignedBuffer(c.encodedCapacity)));
+
+  it('gives a stored payload in place, without writing the output buffer', () => {
+    const plaintext = randomBytes(4 * MIB);
+    const object = encode(codec, plaintext);
+    assert.equal(object[5], Compression.none);
+    const out = alignedBuffer(4 * MIB);
+    const view = codec.plaintextOf(object, out);
+    assert.ok(view.equals(plaintext));
+    assert.equal(view.buffer, object.buffer, 'a view of the object');
+    assert.ok(out.every((byte) => byte === 0), 'the output buffer is untouched');
+  });
+
+  it('decodes a compressed payload into the output buffer', () => {
+    const plaintext = text(4 * MIB);
+    const object = encode(codec, plaintext);
+    assert.equal(object[5], Compression.zstd);
+    const out = alignedBuffer(4 * MIB);
+    const view = codec.plaintextOf(object, out);
+    assert.ok(view.equals(plaintext));
+    assert.equal(view.buffer, out.buffer);
+  });
+
+  it('refuses a stored payload whose length differs from its header, and a header longer than a block', () => {
+    const object = encode(codec, randomBytes(MIB));
+    assert.throws(() => codec.plaintextOf(object.subarray(0, object.length - 1), alignedBuffer(4 * MIB)), { code: 'OBJECT_CORRUPT' });
+    const longer = Buffer.from(object);
+    longer.writeBigUInt64LE(BigInt(8 * MIB), 8);
+    assert.throws(() => codec.plaintextOf(longer, alignedBuffer(4 * MIB)), { code: 'OBJECT_CORRUPT' });
+  });
+
+  it('in an encrypted repository authenticates and decrypts, and refuses a plain object', () => {
+    const keys = { data: randomBytes(32), name: randomBytes(32) };
+    const encrypted = new ObjectCodec(4 * MIB, { algorithm: 'zstd', level: 1 }, keys);
+    const plaintext = randomBytes(MIB);
+    const object = encode(encrypted, plaintext);
+    assert.ok(encrypted.plaintextOf(object, alignedBuffer(4 * MIB)).equals(plaintext));
+    const tampered = Buffer.from(object);
+    tampered[100] ^= 1;
+    assert.throws(() => encrypted.plaintextOf(tampered, alignedBuffer(4 * MIB)), { code: 'OBJECT_CORRUPT' });
+    assert.throws(() => encrypted.plaintextOf(encode(codec, plaintext), alignedBuffer(4 * MIB)), { code: 'OBJECT_CORRUPT' });
+  });
+});

@@ -65,3 +65,20 @@ describe('WorkerPool.take and release', () => {
     await fresh.close();
   });
 });
+
+describe('WorkerPool.runWith', () => {
+  it('builds each request for the least busy worker, which runs it', async () => {
+    const pool = new WorkerPool(settings(), 2);
+    try {
+      const data = Buffer.alloc(BS, 3);
+      const digest = createHash('sha256').update(data).digest('hex');
+      const chosen: number[] = [];
+      const request = (worker: number) => { chosen.push(worker); return { op: 'hashOnly' as const, input: { data: Uint8Array.from(data) } }; };
+      const replies = await Promise.all([pool.runWith(request), pool.runWith(request), pool.runWith(request)]);
+      assert.deepEqual(chosen.slice(0, 2).sort(), [0, 1], 'the second request goes to the idle worker');
+      assert.ok(replies.every((reply) => reply.digest === digest));
+    } finally {
+      await pool.close();
+    }
+  });
+});
