@@ -8,6 +8,7 @@ await build({
     cli: 'src-main/cli/index.ts',
     worker: 'src-main/engine/workers/worker.ts',
     bench: 'scripts/bench/index.ts',
+    's3-profile': 'scripts/bench/s3-profile.ts',
   },
   outdir: 'out/node',
   bundle: true,
