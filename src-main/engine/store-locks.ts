@@ -112,10 +112,9 @@ async function readLocks(store: ObjectStore, signal?: AbortSignal): Promise<List
   return out;
 }
 
-/** Of `locks`, the live ones of `kind` held by other machines' caches (`ownKey`: this job's lock). */
-function othersLive(repo: LockingRepository, locks: ListedLock[], kind: StoreLockKind, ownKey: string): StoreLockBody[] {
+/** Of `locks`, the live ones of `kind` held by other machines' caches (`own`: this job's lock as listed). */
+function othersLive(repo: LockingRepository, locks: ListedLock[], kind: StoreLockKind, own: ListedLock | undefined): StoreLockBody[] {
   const self = instanceOf(repo.meta);
-  const own = locks.find((l) => l.key === ownKey);
   return locks.filter((l) => l.body.kind === kind && l.body.instance !== self && live(l, own)).map((l) => l.body);
 }
 
@@ -161,7 +160,8 @@ export async function takeWriterLock(
   const lock = await put(repo, 'writer', reason, options.signal);
   try {
     for (let waiting = false; ; waiting = true) {
-      const cleanups = othersLive(repo, await readLocks(repo.store, options.signal), 'cleanup', lock.key);
+      const locks = await readLocks(repo.store, options.signal);
+      const cleanups = othersLive(repo, locks, 'cleanup', locks.find((l) => l.key === lock.key));
       if (cleanups.length === 0) {
         if (waiting) options.onWaiting?.(null);
         break;
@@ -191,7 +191,7 @@ export async function takeCleanupLock(repo: LockingRepository, reason: string, s
     for (const listed of locks) {
       if (listed.key !== lock.key && !live(listed, own)) await repo.store.delete(listed.key, signal).catch(() => undefined);
     }
-    const writers = othersLive(repo, locks, 'writer', lock.key);
+    const writers = othersLive(repo, locks, 'writer', own);
     if (writers.length > 0) {
       throw new EngineError(
         'LOCKED',

@@ -2,9 +2,10 @@
 // a file or device target this thread reads each object (from a folder, or by GET from S3)
 // into memory shared with the workers and writes each block once a worker verified it; any
 // other target (stdout, later NBD) gets the verified bytes back here and writes them in
-// order. A new file is written sparse under a temporary name and renamed into place by Target.finish only after the last block is verified and flushed; an existing
-// file or device (only with force) gets zeros too unless `sparse` says it is already zeroed,
-// and a failure leaves it marked incomplete in the error (job history, stderr).
+// order. A new file is written sparse under a temporary name and renamed into place by
+// Target.finish only after the last block is verified and flushed; an existing file or device
+// (only with force) gets zeros too unless `sparse` says it is already zeroed, and a failure
+// leaves it marked incomplete in the error (job history, stderr).
 import type { RestoreResult } from '../../../src-shared/model';
 import { EngineError, throwIfAborted, toEngineError } from '../errors';
 import { openTarget, type Target } from '../io/index';

@@ -316,7 +316,6 @@ export class S3Http {
     return answer.body;
   }
 
-  /** Ends every connection (requests in flight fail); a later request opens new ones. */
   /** The error of a non-2xx answer; its Date corrects the signing clock when they are far apart. */
   private answerError(answer: Answer): S3HttpError {
     const serverTime = Date.parse(answer.headers.get('date') ?? '');
@@ -324,6 +323,7 @@ export class S3Http {
     return errorOf(answer);
   }
 
+  /** Ends every connection (requests in flight fail); a later request opens new ones. */
   close(): void {
     for (const connection of this.open) connection.socket.destroy();
     this.open.clear();

@@ -369,8 +369,8 @@ export class S3Store implements ObjectStore {
       );
       for (const item of page.Contents ?? []) {
         if (!item.Key) continue;
-        const stamp = item.ETag !== undefined ? `${item.ETag}@${item.LastModified?.getTime() ?? ''}` : undefined;
         const modified = item.LastModified?.getTime();
+        const stamp = item.ETag !== undefined ? `${item.ETag}@${modified ?? ''}` : undefined;
         yield {
           key: item.Key.slice(this.base.length),
           size: item.Size ?? null,

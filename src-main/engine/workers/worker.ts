@@ -3,8 +3,9 @@
 //
 // CPU work (hashing, compression, decompression, verification) runs synchronously on this
 // thread; object reads and writes (through the store, which the worker opens itself) go to
-// libuv's thread pool or the network, so while one request waits the thread computes another. The pool sends a worker a few requests at once; the buffer pools
-// below bound how many are past their CPU step.
+// libuv's thread pool or the network, so while one request waits the thread computes another.
+// The pool sends a worker a few requests at once; the buffer pools below bound how many are
+// past their CPU step.
 import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
