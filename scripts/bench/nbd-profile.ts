@@ -21,11 +21,20 @@ const arg = (name: string, fallback: string): string => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU seconds of a process so far (all its threads). */
 function processCpu(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Minor page faults of a process so far. */
+function processFaults(pid: number | undefined): number {
+  return pid === undefined ? 0 : Number(statFields(pid)[7]);
 }
 
 function workersOf(threads: Map<string, number>, before: Map<string, number>): number {
@@ -70,6 +79,7 @@ async function main(): Promise<void> {
         const threads0 = threadCpu();
         const a = cpuNow();
         const q0 = serverCpu();
+        const faults0 = processFaults(pid);
         const started = performance.now();
         let last = { threads: threads0, cpu: a, q: q0 };
         const ticker = process.argv.includes('--timeline') ? setInterval(() => {
@@ -88,7 +98,7 @@ async function main(): Promise<void> {
         repo.close();
         const main = (threads1.get('main') ?? 0) - (threads0.get('main') ?? 0);
         const other = b.all - a.all - (b.own - a.own) - q;
-        console.log(`${kind.padEnd(7)} run ${run}: ${seconds.toFixed(3)} s; own ${(b.own - a.own).toFixed(2)} CPU-s (main ${main.toFixed(2)}, workers ${workersOf(threads1, threads0).toFixed(2)}); qemu-nbd ${q.toFixed(2)}; other ${other.toFixed(2)}; idle ${((b.t - a.t) * 2 - (b.all - a.all)).toFixed(2)}`);
+        console.log(`${kind.padEnd(7)} run ${run}: ${seconds.toFixed(3)} s; own ${(b.own - a.own).toFixed(2)} CPU-s (main ${main.toFixed(2)}, workers ${workersOf(threads1, threads0).toFixed(2)}); qemu-nbd ${q.toFixed(2)} (${processFaults(pid) - faults0} page faults); other ${other.toFixed(2)}; idle ${((b.t - a.t) * 2 - (b.all - a.all)).toFixed(2)}`);
       }
     }
   } finally {

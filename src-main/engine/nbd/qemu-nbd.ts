@@ -8,6 +8,10 @@
 // 1.1-1.3 CPU-s that way, 0.8-0.9 with io_uring, on the cores the backup hashes with). Where
 // io_uring is refused (a container's seccomp profile, kernel.io_uring_disabled), qemu-nbd ends
 // at once saying so; it is then started again with the default, and later starts skip io_uring.
+// qemu-nbd runs with glibc's malloc thresholds fixed (MALLOC_TUNABLES): qemu allocates a fresh
+// buffer per request, and with glibc's defaults each 256 KiB buffer was mapped and unmapped
+// again, so every page of every read faulted (532,000 faults per 2 GiB read); with the buffers
+// kept in the heap, qemu-nbd's CPU for reading 2 GiB fell from 1.4-2.2 s to 0.7-0.8 s.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -31,6 +35,19 @@ export interface QemuNbdOptions {
 }
 
 const EXPORT_NAME = 'blockvault';
+/**
+ * glibc malloc settings for qemu-nbd: buffers up to 32 MiB (the largest NBD request qemu takes)
+ * come from the heap, not from a mapping of their own, and up to 256 MiB of freed heap stays
+ * mapped for the next requests. Other C libraries ignore the variable.
+ */
+export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456';
+
+/** The environment qemu-nbd starts with: ours, with MALLOC_TUNABLES added to any GLIBC_TUNABLES set. */
+export function qemuNbdEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const tunables = env.GLIBC_TUNABLES ? `${env.GLIBC_TUNABLES}:${MALLOC_TUNABLES}` : MALLOC_TUNABLES;
+  return { ...env, GLIBC_TUNABLES: tunables };
+}
+
 /** whether qemu-nbd refused `aio=io_uring` here once (then no later start asks for it) */
 let ioUringRefused = false;
 const running = new Set<ChildProcess>();
@@ -106,7 +123,7 @@ export class QemuNbd {
     installExitHook();
     let child: ChildProcess;
     try {
-      child = spawn('qemu-nbd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      child = spawn('qemu-nbd', args, { stdio: ['ignore', 'ignore', 'pipe'], env: qemuNbdEnv() });
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
       throw new EngineError('IO_ERROR', `cannot start qemu-nbd for ${description}: ${(error as Error).message}`, { cause: error });
