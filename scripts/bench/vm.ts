@@ -1,6 +1,7 @@
 // `npm run bench -- --nbd` and `-- --qcow2`: VM disk figures (issue 10), each on its own.
 // --nbd: a mixed image served by qemu-nbd as Blockvault starts it for a qcow2: or rbd: image
-// (nbd/qemu-nbd.ts: aio=io_uring where the kernel allows it): our backup over NBD vs our backup
+// (nbd/qemu-nbd.ts: aio=io_uring where the kernel allows it, glibc's malloc thresholds fixed so
+// its request buffers are reused): our backup over NBD vs our backup
 // of the same image as a local file; our client reading the export vs `nbdcopy URL null:`; for
 // reference, the backup from a qemu-nbd with its defaults (aio=threads). Each kind is measured
 // three times, alternating, and the best run of each kind is compared: other sessions share the
@@ -89,7 +90,8 @@ export async function runNbdBench(work: string, size: number, seed: string): Pro
   log(`--nbd: writing a ${formatBytes(size)} mixed image`);
   writeImage(image, plan, seed);
   // Served as Blockvault serves a qcow2: or rbd: image (QemuNbd: aio=io_uring where the kernel
-  // allows it), and, for reference, by a qemu-nbd with its defaults (aio=threads).
+  // allows it, glibc malloc thresholds fixed), and, for reference, by a qemu-nbd with its
+  // defaults (aio=threads, glibc's malloc defaults).
   const server = await QemuNbd.start({ image: { driver: 'raw', path: image }, readOnly: true });
   const endpoint = server.address.endpoint;
   if (endpoint.kind !== 'unix') throw new Error('QemuNbd serves on a Unix socket');
@@ -108,7 +110,7 @@ export async function runNbdBench(work: string, size: number, seed: string): Pro
       for (const kind of ['local', 'nbd', 'default'] as const) {
         const path = join(work, `repo-${kind}-${round}`);
         const repo = Repository.init(path);
-        const what = { local: 'the local file', nbd: `the export over NBD (aio=${aio})`, default: 'the export over NBD (qemu-nbd defaults, aio=threads)' }[kind];
+        const what = { local: 'the local file', nbd: `the export over NBD (aio=${aio})`, default: 'the export over NBD (qemu-nbd with its defaults)' }[kind];
         log(`--nbd: backup of ${what} (run ${round})`);
         const source = { local: image, nbd: url, default: defaultUrl }[kind];
         ({ local: locals, nbd: overNbd, default: overDefault })[kind].push(await timed(() => backup(repo, { source, name: kind })));
@@ -128,10 +130,10 @@ export async function runNbdBench(work: string, size: number, seed: string): Pro
     const backupRatio = local.seconds / nbd.seconds;
     const plainRatio = local.seconds / plain.seconds;
     const readRatio = copy.seconds / client.seconds;
-    return table(`--nbd: ${formatBytes(size)} mixed image served by qemu-nbd as Blockvault starts it (aio=${aio}) (best of 3 runs each; seconds)`, [
+    return table(`--nbd: ${formatBytes(size)} mixed image served by qemu-nbd as Blockvault starts it (aio=${aio}, malloc tunables) (best of 3 runs each; seconds)`, [
       { name: 'backup over NBD / backup of the local file', value: backupRatio, unit: 'x', target: '>= 0.8x', met: backupRatio >= 0.8, otherCpuPct: Math.max(local.otherCpuPct, nbd.otherCpuPct), detail: `NBD ${runs(overNbd)} s, local ${runs(locals)} s` },
       { name: 'our client read / nbdcopy URL null:', value: readRatio, unit: 'x', target: '>= 0.9x', met: readRatio >= 0.9, otherCpuPct: Math.max(client.otherCpuPct, copy.otherCpuPct), detail: `ours ${runs(ours)} s (1 connection), nbdcopy ${runs(nbdcopy)} s (4 connections)` },
-    ]) + `reference: the same backup from a qemu-nbd started with its defaults (aio=threads): ${plainRatio.toFixed(2)}x of the local file (${runs(overDefault)} s; other CPU ${plain.otherCpuPct}%)\n`;
+    ]) + `reference: the same backup from a qemu-nbd started with its defaults (aio=threads, glibc's malloc defaults): ${plainRatio.toFixed(2)}x of the local file (${runs(overDefault)} s; other CPU ${plain.otherCpuPct}%)\n`;
   } finally {
     await stopDefault();
     await server.stop();
