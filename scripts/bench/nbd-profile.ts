@@ -80,6 +80,7 @@ async function main(): Promise<void> {
         const a = cpuNow();
         const q0 = serverCpu();
         const faults0 = processFaults(pid);
+        const ownFaults0 = process.resourceUsage().minorPageFault;
         const started = performance.now();
         let last = { threads: threads0, cpu: a, q: q0 };
         const ticker = process.argv.includes('--timeline') ? setInterval(() => {
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
         repo.close();
         const main = (threads1.get('main') ?? 0) - (threads0.get('main') ?? 0);
         const other = b.all - a.all - (b.own - a.own) - q;
-        console.log(`${kind.padEnd(7)} run ${run}: ${seconds.toFixed(3)} s; own ${(b.own - a.own).toFixed(2)} CPU-s (main ${main.toFixed(2)}, workers ${workersOf(threads1, threads0).toFixed(2)}); qemu-nbd ${q.toFixed(2)} (${processFaults(pid) - faults0} page faults); other ${other.toFixed(2)}; idle ${((b.t - a.t) * 2 - (b.all - a.all)).toFixed(2)}`);
+        console.log(`${kind.padEnd(7)} run ${run}: ${seconds.toFixed(3)} s; own ${(b.own - a.own).toFixed(2)} CPU-s (main ${main.toFixed(2)}, workers ${workersOf(threads1, threads0).toFixed(2)}; ${process.resourceUsage().minorPageFault - ownFaults0} page faults); qemu-nbd ${q.toFixed(2)} (${processFaults(pid) - faults0} page faults); other ${other.toFixed(2)}; idle ${((b.t - a.t) * 2 - (b.all - a.all)).toFixed(2)}`);
       }
     }
   } finally {
