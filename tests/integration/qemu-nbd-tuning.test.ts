@@ -12,8 +12,10 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openQcow2Source } from '../../src-main/engine/io/qcow2';
-import { MALLOC_TUNABLES, QemuNbd, qemuNbdEnv } from '../../src-main/engine/nbd/qemu-nbd';
+import type { EngineError } from '../../src-main/engine/errors';
+import { NbdSource } from '../../src-main/engine/io/nbd';
+import { createQcow2Target, openQcow2Source } from '../../src-main/engine/io/qcow2';
+import { forgetIoUringRefusal, MALLOC_TUNABLES, QemuNbd, qemuNbdEnv } from '../../src-main/engine/nbd/qemu-nbd';
 import { tempDir } from '../helpers';
 import { run } from '../nbd-helpers';
 
@@ -60,48 +62,94 @@ test('here, where the kernel allows io_uring, a qcow2 is served with aio=io_urin
   assert.deepEqual(qemuNbdChildren(), []);
 });
 
-test('a qemu-nbd that refuses io_uring is started again with its default, once; later starts skip io_uring', { timeout: 60000 }, async () => {
+test('an image qemu-nbd cannot open fails with its own error, and io_uring stays on (every error quotes the spec that names it)', { timeout: 60000 }, async () => {
   const dir = tempDir();
-  const { image, raw } = qcow2(dir);
+  const missing = join(dir, 'missing.qcow2');
+  // qemu-nbd listens before it opens the image: the start (NOT_FOUND, when its end is seen
+  // first) or the connection (IO_ERROR) fails, by how the two race
+  await assert.rejects(QemuNbd.serve({ image: { driver: 'qcow2', path: missing }, readOnly: true }, (server) => NbdSource.open(server.address, missing, {}, server)), (error: EngineError) => ['NOT_FOUND', 'IO_ERROR'].includes(error.code));
+  const { image } = qcow2(dir);
+  await assert.rejects(openQcow2Source(image, { bitmap: 'nope' }), (error: EngineError) => error.code === 'NOT_FOUND' && /no persistent bitmap named nope/.test(error.message));
+  assert.equal(QemuNbd.aioFor({ driver: 'qcow2', path: image }), 'io_uring');
+  assert.deepEqual(qemuNbdChildren(), []);
+});
+
+/**
+ * A qemu-nbd first on PATH that refuses io_uring in qemu 7.2's words, either before it listens
+ * or, as qemu-nbd 7.2 itself does, after it listens (a connection then finds it gone); it logs
+ * every start's arguments and hands the starts without io_uring to the real qemu-nbd.
+ */
+function refusingQemuNbd(dir: string, when: 'before listening' | 'after listening'): { bin: string; starts: () => string[] } {
   const bin = join(dir, 'bin');
   const log = join(dir, 'starts.log');
   run('mkdir', [bin]);
   const real = spawnSync('sh', ['-c', 'command -v qemu-nbd']).stdout.toString().trim();
+  const message = `qemu-nbd: Failed to blk_new_open 'json:...': Unable to use io_uring: failed to init linux io_uring ring`;
+  writeFileSync(join(bin, 'listen-then-refuse.js'), [
+    "const args = process.argv.slice(2);",
+    "const server = require('node:net').createServer().listen(args[args.indexOf('--socket') + 1], () => {",
+    `  setTimeout(() => { process.stderr.write(${JSON.stringify(`${message}\n`)}); process.exit(1); }, 100);`,
+    '});',
+    '',
+  ].join('\n'));
   writeFileSync(join(bin, 'qemu-nbd'), [
     '#!/bin/sh',
     `printf '%s\\n' "$*" >> '${log}'`,
     'case "$*" in *io_uring*)',
-    `  echo "qemu-nbd: Failed to blk_new_open '$*': Unable to use io_uring: failed to init linux io_uring ring" >&2; exit 1;;`,
+    when === 'before listening' ? `  echo ${JSON.stringify(message)} >&2; exit 1;;` : `  exec '${process.execPath}' '${join(bin, 'listen-then-refuse.js')}' "$@";;`,
     'esac',
     `exec '${real}' "$@"`,
     '',
   ].join('\n'));
   chmodSync(join(bin, 'qemu-nbd'), 0o755);
-  const folders = privateFolders();
-  const path = process.env.PATH;
-  process.env.PATH = `${bin}:${path}`;
-  try {
-    const first = await readThrough(image);
-    assert.ok(first.bytes.equals(raw));
-    assert.doesNotMatch(first.cmdline, /io_uring/);
-    let starts = readFileSync(log, 'utf8').trim().split('\n');
-    assert.equal(starts.length, 2);
-    assert.match(starts[0], /"aio":"io_uring"/);
-    assert.doesNotMatch(starts[1], /io_uring/);
-    assert.equal(QemuNbd.aioFor({ driver: 'qcow2', path: image }), undefined);
+  return { bin, starts: () => readFileSync(log, 'utf8').trim().split('\n') };
+}
 
-    const second = await readThrough(image);
-    assert.ok(second.bytes.equals(raw));
-    starts = readFileSync(log, 'utf8').trim().split('\n');
-    assert.equal(starts.length, 3);
-    assert.doesNotMatch(starts[2], /io_uring/);
-  } finally {
-    process.env.PATH = path;
-  }
-  // the refused server left no process and no private folder behind
-  assert.deepEqual(qemuNbdChildren(), []);
-  assert.deepEqual(privateFolders(), folders);
-});
+for (const when of ['before listening', 'after listening'] as const) {
+  test(`a qemu-nbd that refuses io_uring ${when} is started again with its default, once; later starts skip io_uring; a qcow2 restore too`, { timeout: 60000 }, async () => {
+    forgetIoUringRefusal();
+    const dir = tempDir();
+    const { image, raw } = qcow2(dir);
+    const fake = refusingQemuNbd(dir, when);
+    const folders = privateFolders();
+    const path = process.env.PATH;
+    process.env.PATH = `${fake.bin}:${path}`;
+    try {
+      const first = await readThrough(image);
+      assert.ok(first.bytes.equals(raw));
+      assert.doesNotMatch(first.cmdline, /io_uring/);
+      let starts = fake.starts();
+      assert.equal(starts.length, 2);
+      assert.match(starts[0], /"aio":"io_uring"/);
+      assert.doesNotMatch(starts[1], /io_uring/);
+      assert.equal(QemuNbd.aioFor({ driver: 'qcow2', path: image }), undefined);
+
+      const second = await readThrough(image);
+      assert.ok(second.bytes.equals(raw));
+      starts = fake.starts();
+      assert.equal(starts.length, 3);
+      assert.doesNotMatch(starts[2], /io_uring/);
+
+      // a restore into a new qcow2 refused the same way keeps its temporary image for the second start
+      forgetIoUringRefusal();
+      const restored = join(dir, 'restored.qcow2');
+      const target = await createQcow2Target(restored, raw.length);
+      for (let offset = 0; offset < raw.length; offset += 4 * MiB) await target.write(offset, raw.subarray(offset, offset + 4 * MiB));
+      await target.finish(raw.length);
+      starts = fake.starts();
+      assert.equal(starts.length, 5);
+      assert.match(starts[3], /"aio":"io_uring"/);
+      assert.doesNotMatch(starts[4], /io_uring/);
+      assert.match(run('qemu-img', ['compare', image, restored]), /identical/);
+    } finally {
+      process.env.PATH = path;
+    }
+    // the refused servers left no process, no private folder and no temporary image behind
+    assert.deepEqual(qemuNbdChildren(), []);
+    assert.deepEqual(privateFolders(), folders);
+    assert.deepEqual(readdirSync(dir).sort(), ['bin', 'restored.qcow2', 'starts.log', 'vm.qcow2', 'vm.raw']);
+  });
+}
 
 test('an RBD image has no aio mode to choose', () => {
   assert.equal(QemuNbd.aioFor({ driver: 'rbd', pool: 'rbd', image: 'vm' }), undefined);

@@ -68,11 +68,13 @@ export async function openQcow2Source(path: string, options: NbdOpenOptions = {}
   if (!existsSync(path)) throw new EngineError('NOT_FOUND', `no such file: ${path}`);
   if (!isQcow2File(path)) throw new EngineError('INVALID_ARGUMENT', `${path} is not a qcow2 image`);
   try {
-    const server = await QemuNbd.start({ image: { driver: 'qcow2', path }, readOnly: true, bitmap: options.bitmap, signal: options.signal });
     // qemu-nbd opens the image with QEMU's file locks and shares no write permission: while it
     // serves, no QEMU process (a VM, qemu-img, qemu-io) can open the image for writing.
     const unchanging = `qcow2:${path} is held locked by Blockvault's read-only qemu-nbd while it is read (no QEMU process can write it meanwhile)`;
-    return await NbdSource.open(server.address, `qcow2:${path}`, { ...options, unchanging }, server);
+    return await QemuNbd.serve(
+      { image: { driver: 'qcow2', path }, readOnly: true, bitmap: options.bitmap, signal: options.signal },
+      (server) => NbdSource.open(server.address, `qcow2:${path}`, { ...options, unchanging }, server),
+    );
   } catch (error) {
     // The bitmap is looked up only when qemu-nbd failed (before listening, or by dropping the
     // connection): qemu-img info costs a process start, a good part of a small incremental's
@@ -96,17 +98,24 @@ export async function createQcow2Target(path: string, size: number, options: Nbd
   }
   const temporary = join(dirname(path), `.${basename(path)}.blockvault-${process.pid}-${Date.now()}`);
   qemuImg(['create', '-q', '-f', 'qcow2', temporary, String(size)], `creating ${path}`);
-  let server: QemuNbd;
+  // The temporary image stays while qemu-nbd may be started again (serve), and goes when
+  // opening fails for good or the opened target is aborted.
+  let opened = false;
+  const hooks = {
+    finished: async () => renameSync(temporary, path),
+    aborted: async () => { if (opened) rmSync(temporary, { force: true }); },
+  };
   try {
-    server = await QemuNbd.start({ image: { driver: 'qcow2', path: temporary }, readOnly: false, signal: options.signal });
+    const target = await QemuNbd.serve(
+      { image: { driver: 'qcow2', path: temporary }, readOnly: false, signal: options.signal },
+      (server) => NbdTarget.open(server.address, `qcow2:${path}`, { ...options, created: true }, server, hooks),
+    );
+    opened = true;
+    return target;
   } catch (error) {
     rmSync(temporary, { force: true });
     throw error;
   }
-  return NbdTarget.open(server.address, `qcow2:${path}`, { ...options, created: true }, server, {
-    finished: async () => renameSync(temporary, path),
-    aborted: async () => rmSync(temporary, { force: true }),
-  });
 }
 
 /** A `qcow2:PATH` location, or a plain path whose content is a qcow2, read as its guest disk. */

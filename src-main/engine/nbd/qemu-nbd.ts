@@ -7,7 +7,9 @@
 // thread-pool aio hands every read to a thread and back (a 2 GiB backup over NBD cost qemu-nbd
 // 1.1-1.3 CPU-s that way, 0.8-0.9 with io_uring, on the cores the backup hashes with). Where
 // io_uring is refused (a container's seccomp profile, kernel.io_uring_disabled), qemu-nbd ends
-// at once saying so; it is then started again with the default, and later starts skip io_uring.
+// at once saying so: qemu-nbd 7.2 listens before it opens the image, so this shows when the
+// client connects (its connection is refused or dropped), not when the socket appears. `serve`
+// then starts it again with the default, and later starts skip io_uring.
 // qemu-nbd runs with glibc's malloc thresholds fixed (MALLOC_TUNABLES): qemu allocates a fresh
 // buffer per request, and with glibc's defaults each 256 KiB buffer was mapped and unmapped
 // again, so every page of every read faulted (532,000 faults per 2 GiB read); with the buffers
@@ -48,8 +50,20 @@ export function qemuNbdEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Process
   return { ...env, GLIBC_TUNABLES: tunables };
 }
 
+/**
+ * How qemu says the kernel refused io_uring ("Unable to use io_uring: failed to init linux
+ * io_uring ring" in 7.2). Not just "io_uring": every error about the image quotes its spec,
+ * which names the aio mode, and a missing file must not turn io_uring off.
+ */
+const IO_URING_REFUSED = /Unable to use io_uring|failed to init linux io_uring|io_uring (is )?not (supported|available)/i;
+
 /** whether qemu-nbd refused `aio=io_uring` here once (then no later start asks for it) */
 let ioUringRefused = false;
+
+/** Forgets a refused io_uring: the next start asks for it again (tests of both refusals use it). */
+export function forgetIoUringRefusal(): void {
+  ioUringRefused = false;
+}
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
@@ -65,7 +79,7 @@ function installExitHook(): void {
  * The block-driver spec qemu-nbd opens (json: pseudo-protocol: no option parsing of names); a
  * file's `aio` mode when given (RBD has none).
  */
-export function imageSpec(image: QemuImage, aio?: 'io_uring' | 'threads'): string {
+export function imageSpec(image: QemuImage, aio?: 'io_uring'): string {
   if (image.driver === 'rbd') {
     const file: Record<string, string> = { driver: 'rbd', pool: image.pool, image: image.image };
     if (image.snapshot) file.snapshot = image.snapshot;
@@ -89,9 +103,13 @@ export class QemuNbd {
     private readonly exited: Promise<void>,
     /** how the server ended (`status N`, `signal S`), null while it runs */
     private readonly ending: () => string | null,
+    /** what qemu-nbd wrote on stderr so far (its first 8 KiB) */
+    private readonly errors: () => string,
     private readonly dir: string,
     readonly address: NbdAddress,
     readonly description: string,
+    /** the aio mode the image was opened with (undefined: qemu's default) */
+    readonly aio: 'io_uring' | undefined,
   ) {}
 
   /** the aio mode a file image is served with next (RBD: none) */
@@ -99,6 +117,10 @@ export class QemuNbd {
     return image.driver === 'rbd' || ioUringRefused ? undefined : 'io_uring';
   }
 
+  /**
+   * Starts a server (listening; the image may still fail to open, see `serve`). A qemu-nbd that
+   * ends before it listens because io_uring was refused is started again without it.
+   */
   static async start(options: QemuNbdOptions): Promise<QemuNbd> {
     const aio = QemuNbd.aioFor(options.image);
     try {
@@ -107,6 +129,24 @@ export class QemuNbd {
       if (!aio || !(error instanceof IoUringRefused)) throw error;
       ioUringRefused = true;
       return QemuNbd.startWith(options, undefined);
+    }
+  }
+
+  /**
+   * Starts a server and hands it to `use`, which connects (and owns the server from then on:
+   * it stops it when it fails). When `use` fails because qemu-nbd ended on a refused io_uring
+   * (it listens first, so the connection is what fails), the server is started again without
+   * io_uring and handed to `use` once more.
+   */
+  static async serve<T>(options: QemuNbdOptions, use: (server: QemuNbd) => Promise<T>): Promise<T> {
+    const server = await QemuNbd.start(options);
+    try {
+      return await use(server);
+    } catch (error) {
+      await server.stop();
+      if (!server.aio || !IO_URING_REFUSED.test(server.errors())) throw error;
+      ioUringRefused = true;
+      return use(await QemuNbd.startWith(options, undefined));
     }
   }
 
@@ -136,14 +176,14 @@ export class QemuNbd {
       child.once('error', (error) => { exitStatus = error.message; running.delete(child); resolve(); });
       child.once('exit', (code, signal) => { exitStatus = signal ? `signal ${signal}` : `status ${code}`; running.delete(child); resolve(); });
     });
-    const server = new QemuNbd(child, exited, () => exitStatus, dir, { endpoint: { kind: 'unix', path: socket }, exportName: EXPORT_NAME }, description);
+    const server = new QemuNbd(child, exited, () => exitStatus, () => stderr, dir, { endpoint: { kind: 'unix', path: socket }, exportName: EXPORT_NAME }, description, aio);
     const started = Date.now();
     const deadline = started + (options.startTimeoutMs ?? 30_000);
     try {
       for (;;) {
         if (exitStatus !== null) {
           const detail = stderr.trim().split('\n').filter(Boolean).pop() ?? '';
-          if (aio && /io_uring/.test(stderr)) throw new IoUringRefused(detail);
+          if (aio && IO_URING_REFUSED.test(stderr)) throw new IoUringRefused(detail);
           const code = /No such file|does not exist|error opening|Could not open|No such/i.test(stderr) ? 'NOT_FOUND' : /bitmap/i.test(stderr) ? 'NOT_FOUND' : 'IO_ERROR';
           throw new EngineError(code, `qemu-nbd for ${description} ended (${exitStatus})${detail ? `: ${detail.replace(/^qemu-nbd: /, '')}` : ''}`);
         }
