@@ -92,7 +92,12 @@ export async function runNbdBench(work: string, size: number, seed: string): Pro
   // Served as Blockvault serves a qcow2: or rbd: image (QemuNbd: aio=io_uring where the kernel
   // allows it, glibc malloc thresholds fixed), and, for reference, by a qemu-nbd with its
   // defaults (aio=threads, glibc's malloc defaults).
-  const server = await QemuNbd.start({ image: { driver: 'raw', path: image }, readOnly: true });
+  // (a first connection checks that it opened the image: where io_uring is refused, qemu-nbd
+  // ends only after it listens, and serve starts it again without)
+  const server = await QemuNbd.serve({ image: { driver: 'raw', path: image }, readOnly: true }, async (started) => {
+    await (await NbdClient.connect(started.address)).close();
+    return started;
+  });
   const endpoint = server.address.endpoint;
   if (endpoint.kind !== 'unix') throw new Error('QemuNbd serves on a Unix socket');
   const url = `nbd+unix:///${server.address.exportName}?socket=${endpoint.path}`;
