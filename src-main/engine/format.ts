@@ -16,6 +16,15 @@ export const METADATA_FILE = 'metadata.sqlite';
  */
 export const RESERVE_FILE = 'reserve';
 export const RESERVE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The reserve's size on a file system of `total` bytes: RESERVE_BYTES, or a sixteenth of a
+ * small file system (at least 64 KiB, whole 4 KiB pages), so that a repository on a small
+ * volume keeps one too (it is made once three times as much is free).
+ */
+export function reserveBytes(total: number): number {
+  return Math.min(RESERVE_BYTES, Math.max(64 * 1024, Math.floor(total / 16 / 4096) * 4096));
+}
 export const OBJECTS_DIR = 'objects';
 
 /**

@@ -21,8 +21,8 @@ import {
   REPOSITORY_CONFIG_KEY,
   REPOSITORY_FORMAT_NAME,
   REPOSITORY_FORMAT_VERSION,
-  RESERVE_BYTES,
   RESERVE_FILE,
+  reserveBytes,
 } from './format';
 import { publishConfig, repositoryConfigBody } from './describe';
 import { decodeRepositoryConfig, type RepositoryConfigBody } from './meta/manifest';
@@ -227,25 +227,28 @@ function parseStoreConfig(store: ObjectStore, data: Buffer): RepositoryConfigFil
 }
 
 /**
- * The full-disk reserve (format.ts RESERVE_FILE): released when less than it is free, so the
- * metadata can still be written; made again (best effort) when there is twice as much room.
+ * The full-disk reserve (format.ts RESERVE_FILE, reserveBytes): released when less than it is
+ * free, so the metadata can still be written; made again (best effort) when there is three
+ * times as much room.
  */
 function keepReserve(root: string): void {
   const file = join(root, RESERVE_FILE);
   let free: number;
+  let size: number;
   try {
     const stats = statfsSync(root);
     free = stats.bavail * stats.bsize;
+    size = reserveBytes(stats.blocks * stats.bsize);
   } catch {
     return;
   }
   const present = existsSync(file);
-  if (present && free < RESERVE_BYTES) {
+  if (present && free < size) {
     rmSync(file, { force: true });
-  } else if (!present && free >= 3 * RESERVE_BYTES) {
+  } else if (!present && free >= 3 * size) {
     const tmp = `${file}.tmp-${process.pid}`;
     try {
-      writeFileSync(tmp, Buffer.alloc(RESERVE_BYTES), { mode: 0o600 });
+      writeFileSync(tmp, Buffer.alloc(size), { mode: 0o600 });
       renameSync(tmp, file);
     } catch {
       rmSync(tmp, { force: true });

@@ -62,8 +62,8 @@ describe('fault suite: disk full', { timeout: 300_000 }, () => {
     writeBlocks(old, [1, 2, 0, 3, 4, 5, 6, 7]);
     const oldUid = await backupCli(repo, old, 'old');
     const big = join(dir, 'big.img');
-    // Larger than the file system, which is large enough for init to keep its 4 MiB reserve
-    // file (format.ts RESERVE_BYTES): the commands below rely on it being released when full.
+    // Larger than the file system, on which init keeps a 1.5 MiB reserve file (format.ts
+    // reserveBytes: a sixteenth of 24 MiB): the commands below rely on it being released when full.
     writeImage(big, 32 * 1024 * 1024, [{ offset: 0, data: randomData(32 * 1024 * 1024) }]);
 
     const failed = await cli(['--repo', repo, 'backup', big, 'big']);
