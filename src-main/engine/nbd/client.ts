@@ -216,40 +216,17 @@ export class NbdClient {
       return Promise.reject(error);
     }
     const out = into ? into.subarray(0, length) : Buffer.alloc(length);
-    const refused = this.refusal('READ', signal);
-    if (refused) return Promise.reject(refused);
-    if (length === 0) return Promise.resolve(out);
     const step = this.requestSize;
     const count = Math.ceil(length / step);
-    return new Promise<Buffer>((resolve, reject) => {
+    return this.submit('READ', count, out, signal, (settle) => {
       const parts: Pending[] = [];
-      let left = count;
-      let settled = false;
-      const settle = (error: Error | null): void => {
-        if (settled || (error === null && --left > 0)) return;
-        settled = true;
-        signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve(out);
-      };
-      const onAbort = (): void => {
-        // NBD cannot cancel a request: the answers are still read, into scratch, and dropped.
-        for (const p of parts) {
-          if (!this.pending.has(p.cookie)) continue;
-          p.into = Buffer.alloc(p.length);
-        }
-        settle(new EngineError('CANCELED', 'NBD READ canceled'));
-      };
       const headers = Buffer.allocUnsafe(count * REQUEST_HEADER);
       for (let i = 0, done = 0; i < count; i++, done += step) {
         const n = Math.min(step, length - done);
         parts.push(this.register(CMD.READ, 0, offset + done, n, out.subarray(done, done + n), null, settle, headers, i * REQUEST_HEADER));
       }
-      if (signal) {
-        allowRequestListeners(signal);
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
       this.socket.write(headers);
+      return parts;
     });
   }
 
@@ -475,31 +452,45 @@ export class NbdClient {
     return p;
   }
 
-  private request(command: number, flags: number, offset: number, length: number, data: Buffer | null, into: Buffer | null, signal?: AbortSignal, status?: Map<number, BlockStatusExtent[]>): Promise<void> {
-    const name = COMMAND_NAMES[command] ?? String(command);
+  /**
+   * Sends `count` requests as one operation: `send` registers them (with the `settle` it is
+   * given) and writes them. The promise settles with `result` once every one was answered, at
+   * the first error, or when `signal` aborts; one abort listener serves them all.
+   */
+  private submit<T>(name: string, count: number, result: T, signal: AbortSignal | undefined, send: (settle: (error: Error | null) => void) => Pending[]): Promise<T> {
     const refused = this.refusal(name, signal);
     if (refused) return Promise.reject(refused);
-    return new Promise<void>((resolve, reject) => {
+    if (count === 0) return Promise.resolve(result);
+    return new Promise<T>((resolve, reject) => {
+      let parts: Pending[] = [];
+      let left = count;
       let settled = false;
       const settle = (error: Error | null): void => {
-        if (settled) return;
+        if (settled || (error === null && --left > 0)) return;
         settled = true;
         signal?.removeEventListener('abort', onAbort);
         if (error) reject(error);
-        else resolve();
+        else resolve(result);
       };
       const onAbort = (): void => {
-        if (!this.pending.has(p.cookie)) return;
-        // NBD cannot cancel a request: the answer is still read, into scratch, and dropped.
-        if (p.into) p.into = Buffer.alloc(p.into.length);
+        // NBD cannot cancel a request: the answers are still read, into scratch, and dropped.
+        for (const p of parts) {
+          if (this.pending.has(p.cookie) && p.into) p.into = Buffer.alloc(p.into.length);
+        }
         settle(new EngineError('CANCELED', `NBD ${name} canceled`));
       };
-      const header = Buffer.allocUnsafe(REQUEST_HEADER);
-      const p = this.register(command, flags, offset, length, into, status ?? null, settle, header, 0);
+      parts = send(settle);
       if (signal) {
         allowRequestListeners(signal);
         signal.addEventListener('abort', onAbort, { once: true });
       }
+    });
+  }
+
+  private request(command: number, flags: number, offset: number, length: number, data: Buffer | null, into: Buffer | null, signal?: AbortSignal, status?: Map<number, BlockStatusExtent[]>): Promise<void> {
+    return this.submit(COMMAND_NAMES[command] ?? String(command), 1, undefined, signal, (settle) => {
+      const header = Buffer.allocUnsafe(REQUEST_HEADER);
+      const p = this.register(command, flags, offset, length, into, status ?? null, settle, header, 0);
       if (data) {
         this.stats.bytesWritten += data.length;
         this.socket.cork();
@@ -509,6 +500,7 @@ export class NbdClient {
       } else {
         this.socket.write(header);
       }
+      return [p];
     });
   }
 
