@@ -196,18 +196,14 @@ export class ObjectCodec {
    * copy per random block, about a tenth of a deep scrub's CPU); anything else is decode()'s.
    */
   plaintextOf(object: Buffer, out: Buffer): Buffer {
-    const header = readHeader(object);
-    if (this.keys || header.encryption !== Encryption.none || header.compression !== Compression.none) return this.decode(object, out);
-    if (header.length > out.length || header.length > this.maxPlaintext) {
-      throw new EngineError('OBJECT_CORRUPT', `header claims ${header.length} bytes, more than a block`);
-    }
-    const payload = object.subarray(OBJECT_HEADER_SIZE);
-    if (payload.length !== header.length) throw new EngineError('OBJECT_CORRUPT', `payload has ${payload.length} bytes, header says ${header.length}`);
-    return payload;
+    return this.decode(object, out, true);
   }
 
-  /** Decodes an object into `out`; returns the plaintext view. Throws OBJECT_CORRUPT. */
-  decode(object: Buffer, out: Buffer): Buffer {
+  /**
+   * Decodes an object into `out`; returns the plaintext view. Throws OBJECT_CORRUPT. With
+   * `readOnly` (plaintextOf), a stored unencrypted payload is returned where it is, in `object`.
+   */
+  decode(object: Buffer, out: Buffer, readOnly = false): Buffer {
     const header = readHeader(object);
     if (header.length > out.length || header.length > this.maxPlaintext) {
       throw new EngineError('OBJECT_CORRUPT', `header claims ${header.length} bytes, more than a block`);
@@ -224,6 +220,7 @@ export class ObjectCodec {
       if (payload.length !== header.length) {
         throw new EngineError('OBJECT_CORRUPT', `payload has ${payload.length} bytes, header says ${header.length}`);
       }
+      if (readOnly) return payload;
       if (payload.buffer !== out.buffer || payload.byteOffset !== out.byteOffset) payload.copy(out);
       return out.subarray(0, header.length);
     }

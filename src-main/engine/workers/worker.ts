@@ -143,7 +143,7 @@ function blockBytes(input: BlockInput, buffer: () => Buffer): Buffer {
 
 /** Decodes an object into `out` (with `readOnly`, a stored payload may stay where it is: see ObjectCodec.plaintextOf) and checks it against its name. */
 function decodeAndVerify(object: Buffer, digest: string, length: number, out: Buffer, readOnly = false): Buffer {
-  const plaintext = readOnly ? codec.plaintextOf(object, out) : codec.decode(object, out);
+  const plaintext = codec.decode(object, out, readOnly);
   if (plaintext.length !== length) {
     throw new EngineError('OBJECT_CORRUPT', `object holds ${plaintext.length} bytes, expected ${length}`);
   }
