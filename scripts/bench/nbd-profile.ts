@@ -6,7 +6,7 @@
 // `threads` (a qemu-nbd with its defaults, aio=threads). With --timeline, a line per 100 ms.
 // Not part of `npm run bench`; run it under the bench lock:
 //   flock /tmp/blockvault-bench.lock node --import tsx scripts/bench/nbd-profile.ts --dir /tmp/np [--size 2G] [--runs 3] [--kinds local,nbd,threads] [--timeline]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QemuNbd } from '../../src-main/engine/nbd/qemu-nbd';
@@ -15,6 +15,7 @@ import { Repository } from '../../src-main/engine/repository';
 import { planImage, writeImage } from './image';
 import { cpuNow, threadCpu } from './s3-cpu';
 import { parseSizeArg, syncAll } from './tools';
+import { serve } from './vm';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(name);
@@ -43,12 +44,6 @@ function workersOf(threads: Map<string, number>, before: Map<string, number>): n
   return sum;
 }
 
-async function serveDefaults(image: string, socket: string): Promise<ChildProcess> {
-  spawnSync('rm', ['-f', socket]);
-  const child = spawn('qemu-nbd', ['-r', '-t', '--shared', '8', '-k', socket, '-x', 'disk', '-f', 'raw', image], { stdio: 'inherit' });
-  for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  return child;
-}
 
 async function main(): Promise<void> {
   const dir = arg('--dir', '/tmp/np');
@@ -61,7 +56,8 @@ async function main(): Promise<void> {
   const endpoint = server.address.endpoint;
   if (endpoint.kind !== 'unix') throw new Error('QemuNbd serves on a Unix socket');
   const socket = join(dir, 'nbd-threads.sock');
-  const threadsServer = await serveDefaults(image, socket);
+  spawnSync('rm', ['-f', socket]);
+  const threadsServer = await serve(image, 'raw', socket);
   const sources: Record<string, { source: string; pid: number | undefined }> = {
     local: { source: image, pid: undefined },
     nbd: { source: `nbd+unix:///${server.address.exportName}?socket=${endpoint.path}`, pid: server.pid },
@@ -103,7 +99,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    threadsServer.kill('SIGTERM');
+    await threadsServer.stop();
     await server.stop();
   }
 }

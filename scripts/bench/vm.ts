@@ -47,11 +47,12 @@ function sh(command: string, args: string[]): void {
   if (result.status !== 0) throw new Error(`${command} ${args.slice(0, 8).join(' ')} failed`);
 }
 
-async function serve(file: string, format: string, socket: string, extra: string[] = []): Promise<() => Promise<void>> {
+/** A qemu-nbd with its defaults serving `file` as export `disk` on `socket`; stop() ends and reaps it. */
+export async function serve(file: string, format: string, socket: string, extra: string[] = []): Promise<{ pid: number | undefined; stop: () => Promise<void> }> {
   // --shared 8: nbdcopy opens 4 connections (qemu-nbd advertises multi-conn for read-only exports)
   const child = spawn('qemu-nbd', ['-r', '-t', '--shared', '8', '-k', socket, '-x', 'disk', '-f', format, ...extra, file], { stdio: 'ignore' });
   for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  return () => new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); });
+  return { pid: child.pid, stop: () => new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); }) };
 }
 
 interface Figure { name: string; value: number; unit: string; target: string; met: boolean; detail: string; otherCpuPct: number }
@@ -103,7 +104,7 @@ export async function runNbdBench(work: string, size: number, seed: string): Pro
   const url = `nbd+unix:///${server.address.exportName}?socket=${endpoint.path}`;
   const aio = QemuNbd.aioFor({ driver: 'raw', path: image }) ?? 'threads';
   const socket = join(work, 'nbd.sock');
-  const stopDefault = await serve(image, 'raw', socket);
+  const defaults = await serve(image, 'raw', socket);
   const defaultUrl = `nbd+unix:///disk?socket=${socket}`;
   try {
     const locals: Array<Run<unknown>> = [];
@@ -140,7 +141,7 @@ export async function runNbdBench(work: string, size: number, seed: string): Pro
       { name: 'our client read / nbdcopy URL null:', value: readRatio, unit: 'x', target: '>= 0.9x', met: readRatio >= 0.9, otherCpuPct: Math.max(client.otherCpuPct, copy.otherCpuPct), detail: `ours ${runs(ours)} s (1 connection), nbdcopy ${runs(nbdcopy)} s (4 connections)` },
     ]) + `reference: the same backup from a qemu-nbd started with its defaults (aio=threads, glibc's malloc defaults): ${plainRatio.toFixed(2)}x of the local file (${runs(overDefault)} s; other CPU ${plain.otherCpuPct}%)\n`;
   } finally {
-    await stopDefault();
+    await defaults.stop();
     await server.stop();
   }
 }
