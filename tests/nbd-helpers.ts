@@ -21,6 +21,11 @@ after(async () => {
 });
 
 /** Runs a command and returns stdout; throws with stderr when it fails. */
+/** The pids of the qemu-nbd processes this test process started and has not reaped. */
+export function qemuNbdChildren(): number[] {
+  return spawnSync('pgrep', ['-P', String(process.pid), 'qemu-nbd']).stdout.toString().trim().split('\n').filter(Boolean).map(Number);
+}
+
 export function run(command: string, args: string[], input?: Buffer): string {
   const result = spawnSync(command, args, { input, maxBuffer: 1 << 30 });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr?.toString()}`);

@@ -17,13 +17,9 @@ import { NbdSource } from '../../src-main/engine/io/nbd';
 import { createQcow2Target, openQcow2Source } from '../../src-main/engine/io/qcow2';
 import { forgetIoUringRefusal, MALLOC_TUNABLES, QemuNbd, qemuNbdEnv } from '../../src-main/engine/nbd/qemu-nbd';
 import { tempDir } from '../helpers';
-import { run } from '../nbd-helpers';
+import { qemuNbdChildren, run } from '../nbd-helpers';
 
 const MiB = 1024 * 1024;
-
-function qemuNbdChildren(): number[] {
-  return spawnSync('pgrep', ['-P', String(process.pid), 'qemu-nbd']).stdout.toString().trim().split('\n').filter(Boolean).map(Number);
-}
 
 function privateFolders(): string[] {
   return readdirSync(tmpdir()).filter((name) => name.startsWith('blockvault-nbd-')).sort();

@@ -15,7 +15,7 @@ import { createQcow2Target, isQcow2File, openQcow2Source, parseQcow2Spec, qcow2B
 import { openRbdTarget, parseRbdDiff, parseRbdSpec, RbdSource } from '../../src-main/engine/io/rbd';
 import { QemuNbd } from '../../src-main/engine/nbd/qemu-nbd';
 import { tempDir } from '../helpers';
-import { run } from '../nbd-helpers';
+import { qemuNbdChildren, run } from '../nbd-helpers';
 
 const MiB = 1024 * 1024;
 const CEPH_CONF = '/tmp/ceph/cluster/ceph.conf';
@@ -28,10 +28,6 @@ async function readAll(source: Source): Promise<Buffer> {
 
 function qemuIo(image: string, format: string, commands: string[]): void {
   run('qemu-io', ['-f', format, ...commands.flatMap((c) => ['-c', c]), image]);
-}
-
-function qemuNbdChildren(): number {
-  return spawnSync('pgrep', ['-P', String(process.pid), 'qemu-nbd']).stdout.toString().trim().split('\n').filter(Boolean).length;
 }
 
 test('specs: qcow2:PATH and rbd:POOL/IMAGE[@SNAP][?conf&id] parse; bad ones are refused', () => {
@@ -68,9 +64,9 @@ test('qcow2 source: the guest disk, its allocation map and the dirty bitmap; rot
   assert.deepEqual(data.map((e) => [e.offset, e.length]), [[1 * MiB, 256 * 1024], [5 * MiB, 4096], [20 * MiB, MiB], [30 * MiB, 100 * 1024]]);
   // 64 KiB bitmap granularity: the 4 KiB write marks one granule, the 100 KiB write two
   assert.deepEqual(await source.changes(), [{ offset: 5 * MiB, length: 64 * 1024 }, { offset: 30 * MiB, length: 128 * 1024 }]);
-  assert.equal(qemuNbdChildren(), 1);
+  assert.equal(qemuNbdChildren().length, 1);
   await source.close();
-  assert.equal(qemuNbdChildren(), 0);
+  assert.equal(qemuNbdChildren().length, 0);
 
   rotateQcow2Bitmap(image, 'b0');
   rotateQcow2Bitmap(image, 'b1');
@@ -81,7 +77,7 @@ test('qcow2 source: the guest disk, its allocation map and the dirty bitmap; rot
 
   await assert.rejects(openQcow2Source(image, { bitmap: 'nope' }), (error: EngineError) => error.code === 'NOT_FOUND' && /no persistent bitmap named nope/.test(error.message));
   await assert.rejects(openQcow2Source(raw), (error: EngineError) => error.code === 'INVALID_ARGUMENT');
-  assert.equal(qemuNbdChildren(), 0);
+  assert.equal(qemuNbdChildren().length, 0);
   assert.deepEqual(readdirSync(dir).sort(), ['vm.qcow2', 'vm.raw']);
 });
 
@@ -94,7 +90,7 @@ test('qemu-nbd stopped right after it starts listening ends cleanly (SIGTERM rep
     const server = await QemuNbd.start({ image: { driver: 'qcow2', path: image }, readOnly: true });
     await server.stop();
     assert.equal(server.exitStatus, 'status 0', `stop ${i}: qemu-nbd ended by ${server.exitStatus}`);
-    assert.equal(qemuNbdChildren(), 0);
+    assert.equal(qemuNbdChildren().length, 0);
   }
 });
 
@@ -118,7 +114,7 @@ test('qcow2 target: a new image written through qemu-nbd compares identical; abo
   await again.abort('test');
   assert.match(run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', raw, path]), /Images are identical/);
   assert.deepEqual(readdirSync(dir).sort(), ['restored.qcow2', 'src.raw']);
-  assert.equal(qemuNbdChildren(), 0);
+  assert.equal(qemuNbdChildren().length, 0);
 });
 
 test('RBD: a snapshot read through qemu-nbd, rbd diff --from-snap as changes, restore into a new image', { timeout: 300000 }, async () => {
@@ -146,7 +142,7 @@ test('RBD: a snapshot read through qemu-nbd, rbd diff --from-snap as changes, re
     assert.ok(covered(16 * MiB, 64 * 1024), JSON.stringify(changes));
     assert.ok(!covered(0, 4096) && !covered(12 * MiB, 4096), JSON.stringify(changes));
     await source.close();
-    assert.equal(qemuNbdChildren(), 0);
+    assert.equal(qemuNbdChildren().length, 0);
 
     const restored = `${name}-restored`;
     created.push(restored);
@@ -165,7 +161,7 @@ test('RBD: a snapshot read through qemu-nbd, rbd diff --from-snap as changes, re
     const gone = await openRbdTarget(spec(aborted), 8 * MiB);
     await gone.abort('test');
     assert.ok(!rbdCli('ls', 'rbd').split('\n').includes(aborted));
-    assert.equal(qemuNbdChildren(), 0);
+    assert.equal(qemuNbdChildren().length, 0);
   } finally {
     for (const image of created) {
       spawnSync('rbd', ['--conf', CEPH_CONF, 'snap', 'purge', `rbd/${image}`]);
