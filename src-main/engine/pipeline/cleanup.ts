@@ -41,17 +41,24 @@ function versionWriters(repo: Repository): Array<{ uid: string; since: number }>
   });
 }
 
-/** Incomplete versions whose backup or copy process is gone (killed or crashed). */
+/**
+ * Incomplete versions whose backup or copy process is gone (killed or crashed). The writers'
+ * locks and the versions are read in one transaction with the removals: a writer takes its
+ * lock before it creates its version, so a version that appears after the locks were read
+ * belongs to a live writer and must not be taken for an abandoned one.
+ */
 function removeAbandonedVersions(repo: Repository): string[] {
   const meta = repo.meta;
-  const running = new Set(versionWriters(repo).map((writer) => writer.uid));
-  const removed: string[] = [];
-  for (const version of meta.listVersions()) {
-    if (version.state !== VersionState.incomplete || running.has(version.uid)) continue;
-    meta.deleteVersion(version.id, Date.now());
-    removed.push(version.uid);
-  }
-  return removed;
+  return meta.transaction(() => {
+    const running = new Set(versionWriters(repo).map((writer) => writer.uid));
+    const removed: string[] = [];
+    for (const version of meta.listVersions()) {
+      if (version.state !== VersionState.incomplete || running.has(version.uid)) continue;
+      meta.deleteVersion(version.id, Date.now());
+      removed.push(version.uid);
+    }
+    return removed;
+  });
 }
 
 /**

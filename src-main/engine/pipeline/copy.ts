@@ -139,22 +139,30 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
   const blocks = source.meta.blocks(version.id);
   const dmeta = destination.meta;
   const outcome: CopiedVersion = { uid, outcome: 'copied', objectsTransferred: 0, objectsPresent: 0, bytesTransferred: 0 };
-  const existing = dmeta.getVersion(uid);
-  if (existing?.state === VersionState.valid) {
+  const present = (): CopiedVersion => {
     outcome.outcome = 'present';
     o.counters.blocksDone += blocks.length;
     o.counters.bytesDone += version.size;
     return outcome;
-  }
+  };
+  if (dmeta.getVersion(uid)?.state === VersionState.valid) return present();
   const lockName = `copy:${uid}:${process.pid}`;
   dmeta.acquireLock(lockName, 'shared', `copy of version ${uid} from ${source.store.location}`);
   let versionId: number | undefined;
   let storeLock: HeldStoreLock | null = null;
   try {
     storeLock = await takeWriterLock(destination, `copy of version ${uid} from ${source.store.location}`, { signal: o.signal });
-    // Left by a copy that was interrupted: its objects stay, its rows go.
-    if (existing) dmeta.deleteVersion(existing.id, Date.now());
     versionId = dmeta.transaction(() => {
+      // Looked at again under the lock: another copy of the same version may be writing it.
+      const leftover = dmeta.getVersion(uid);
+      if (leftover) {
+        const writer = dmeta.liveLocks().find((lock) => lock.name !== lockName && (lock.name.startsWith(`copy:${uid}:`) || lock.name === `backup:${uid}`));
+        if (writer) throw new EngineError('LOCKED', `version ${uid} is being written into the destination: ${writer.reason} (pid ${writer.pid})`);
+        if (leftover.state === VersionState.valid) return null; // another copy finished it
+        if (leftover.state === VersionState.invalid) throw new EngineError('ALREADY_EXISTS', `version ${uid} exists in the destination and is invalid there; remove it there first`);
+        // Left by a copy that was interrupted: its objects stay, its rows go.
+        dmeta.deleteVersion(leftover.id, Date.now());
+      }
       const id = dmeta.createVersion({
         uid, name: version.name, snapshot: version.snapshot, date: version.date, size: version.size, blockSize: version.block_size,
         baseUid: version.base_uid, source: version.source,
@@ -163,7 +171,8 @@ async function copyOne(source: CopyRepository, destination: CopyRepository, uid:
       const note = source.meta.note(uid);
       if (note !== undefined) dmeta.setNote(uid, note);
       return id;
-    });
+    }) ?? undefined;
+    if (versionId === undefined) return present();
     const vid = versionId;
 
     // Distinct objects of the version, and the blocks each one fills.

@@ -74,6 +74,8 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   const lockName = `restore:${version.uid}:${process.pid}:${started}`;
   try {
     meta.acquireLock(lockName, 'shared', `restore of ${version.uid} to ${options.target}`);
+    // Removed between the checks above and the lock (from now on an rm is refused).
+    if (meta.getVersion(version.uid)?.id !== version.id) throw new EngineError('NOT_FOUND', `version ${version.uid} not found: it was removed as the restore began`);
     // One worker per core decompresses and verifies; reads and writes go to libuv's thread
     // pool, so blocks are verified while others wait on the disk.
     pool = WorkerPool.take(repo.workerSettings({ blockSize: version.block_size }), options.workers ?? defaultWorkerCount());
