@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import { hostname } from 'node:os';
 import { EngineError } from '../errors';
-import { BlockListHasher } from './blocklist';
+import { BlockListHasher, blockListDamaged, hashingRows } from './blocklist';
 import { MIGRATIONS, ObjectState, VersionState, type ObjectStateId, type VersionStateId } from './schema';
 
 export interface VersionRow {
@@ -302,6 +302,41 @@ export class Metadata {
     if (!digest) throw new EngineError('INTERNAL', `version #${versionId}: its block rows are incomplete or point at unknown objects; it cannot be sealed`);
     this.sql('UPDATE versions SET block_list_digest = ? WHERE id = ?').run(digest, versionId);
     return digest;
+  }
+
+  /**
+   * The version as it is now, its block rows intact: the rows hash to the digest sealed with
+   * them (unknown digest: well formed). Every reader that passes a version's blocks on (an
+   * incremental's base, export, copy, serving it over NBD) checks this, as restore and scrub
+   * do, so damaged rows are refused rather than handed on as the version's. Call inside a
+   * transaction with the reads it guards; `computeBlockListDigest` pages through the rows.
+   */
+  requireIntactBlockList(version: Pick<VersionRow, 'id' | 'uid'>): VersionRow {
+    const current = this.versionStill(version);
+    const digest = this.computeBlockListDigest(current.id);
+    if (!digest || (current.block_list_digest && !digest.equals(current.block_list_digest))) throw blockListDamaged(current.uid);
+    return current;
+  }
+
+  /**
+   * A version as it is now and all its block rows, read in one snapshot and checked as
+   * `requireIntactBlockList` does.
+   */
+  intactBlocks(version: Pick<VersionRow, 'id' | 'uid'>): { version: VersionRow; rows: BlockRow[] } {
+    return this.db.transaction(() => {
+      const current = this.versionStill(version);
+      const list = hashingRows({ uid: current.uid, size: current.size, blockSize: current.block_size }, this.iterateBlocks(current.id));
+      const rows = [...list.rows];
+      if (!list.matches(current.block_list_digest)) throw blockListDamaged(current.uid);
+      return { version: current, rows };
+    })();
+  }
+
+  /** The version read earlier, as it is now (by its id, never given twice); NOT_FOUND once removed. */
+  private versionStill(version: Pick<VersionRow, 'id' | 'uid'>): VersionRow {
+    const current = this.sql(`SELECT ${VERSION_COLUMNS} FROM versions v WHERE v.id = ?`).get(version.id) as VersionRow | undefined;
+    if (!current) throw new EngineError('NOT_FOUND', `version ${version.uid} not found: it was removed`);
+    return current;
   }
 
   // ---- blocks

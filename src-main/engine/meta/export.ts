@@ -52,8 +52,9 @@ export function exportMetadata(repo: Repository, uids: string[]): string {
   let seq = 0;
   const header: HeaderLine = { format: EXPORT_FORMAT_NAME, formatVersion: EXPORT_FORMAT_VERSION, seq: 0, created: new Date().toISOString(), repository: repo.settings.id, blockSize: repo.blockSize, hash: repo.settings.hash, versions: versions.length };
   lines.push(JSON.stringify(header));
-  for (const version of versions) {
-    const blocks = meta.blocks(version.id);
+  for (const read of versions) {
+    // The rows as sealed, or a refusal: an import would seal damaged rows as a valid version.
+    const { version, rows: blocks } = meta.intactBlocks(read);
     const line: VersionLine = {
       type: 'version', seq: ++seq, uid: version.uid, name: version.name, snapshot: version.snapshot, date: new Date(version.date).toISOString(),
       size: version.size, blockSize: version.block_size, status: version.state === VersionState.valid ? 'valid' : 'invalid', protected: version.protected === 1,

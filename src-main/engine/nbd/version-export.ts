@@ -46,14 +46,8 @@ export class VersionExport implements ExportBackend {
   static async open(repo: Repository, uid: string, options: { cow?: boolean; overlayDir?: string } = {}): Promise<VersionExport> {
     const version = repo.meta.requireVersion(uid);
     if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete and cannot be served`);
-    const blockCount = Math.ceil(version.size / version.block_size);
-    const digests: Array<string | null> = new Array(blockCount).fill(null);
-    let rows = 0;
-    for (const block of repo.meta.iterateBlocks(version.id)) {
-      digests[block.idx] = block.digest ? block.digest.toString('hex') : null;
-      rows++;
-    }
-    if (rows !== blockCount) throw new EngineError('INTERNAL', `version ${version.uid} has ${rows} block rows, expected ${blockCount}`);
+    // Intact rows only: a dangling row would otherwise be served as zeros.
+    const digests = repo.meta.intactBlocks(version).rows.map((block) => (block.digest ? block.digest.toString('hex') : null));
     const overlay = options.cow ? await Overlay.create(version.block_size, options.overlayDir) : null;
     return new VersionExport(repo, version.uid, version.size, version.block_size, digests, overlay);
   }

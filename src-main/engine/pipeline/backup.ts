@@ -179,6 +179,8 @@ async function runBackup(repo: Repository, options: BackupOptions): Promise<Back
         // them used now, after this backup took its lock, so no cleanup takes them.
         baseObjects = meta.transaction(() => {
           if (meta.getVersion(base.uid)?.id !== base.id) throw new EngineError('NOT_FOUND', `base version ${base.uid} was removed while this backup started; no version was created`);
+          // Rows copied from a damaged base would be sealed into this version as its own.
+          meta.requireIntactBlockList(base);
           return meta.blockObjects(base.id);
         });
         for (let idx = baseObjects.length; idx < blockCount; idx++) touched.add(idx);

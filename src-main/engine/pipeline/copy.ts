@@ -135,8 +135,8 @@ interface OneOptions {
 }
 
 async function copyOne(source: CopyRepository, destination: CopyRepository, uid: string, o: OneOptions): Promise<CopiedVersion> {
-  const version = source.meta.requireVersion(uid);
-  const blocks = source.meta.blocks(version.id);
+  // Checked against its digest before anything is written: a recoded copy could not tell.
+  const { version, rows: blocks } = source.meta.intactBlocks(source.meta.requireVersion(uid));
   const dmeta = destination.meta;
   const outcome: CopiedVersion = { uid, outcome: 'copied', objectsTransferred: 0, objectsPresent: 0, bytesTransferred: 0 };
   const present = (): CopiedVersion => {
