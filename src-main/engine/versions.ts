@@ -81,11 +81,12 @@ export function checkRemovable(repo: Repository, uid: string, force = false): Ve
  */
 export async function removeVersion(repo: Repository, uid: string, force = false): Promise<void> {
   const meta = repo.meta;
-  // One transaction from the check to the removal: a restore or copy taking its lock now
-  // either comes first (and the removal is refused) or finds the version gone.
+  // One transaction from the check to the removal: a job taking its lock on the version now
+  // (a restore, a copy, a serving) either comes first, and the removal is refused, or finds
+  // the version gone.
   meta.transaction(() => {
     const row = checkRemovable(repo, uid, force);
-    const busy = meta.liveLocks().find((lock) => lock.name === `backup:${uid}` || lock.name.startsWith(`restore:${uid}:`) || lock.name.startsWith(`copy:${uid}:`));
+    const [busy] = meta.versionUsers(uid);
     if (busy) throw new EngineError('LOCKED', `version ${uid} is in use: ${busy.reason}`);
     meta.deleteVersion(row.id, Date.now());
   });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, before, describe, it } from 'node:test';
 import {
   ageObjects, backupCli, BS, cli, exited, freeze, initRepo, lsJson, objectFiles, objectNames, objectPath, ok, openDb, query, repoState, restoreEquals,
-  runningBackup, seededBytes, sha256, spawnCli, tempDir, version, waitFor, writeBlocks,
+  runningBackup, seededBytes, sha256, sleep, spawnCli, tempDir, version, waitFor, writeBlocks,
 } from '../helpers';
 
 interface CleanupJson { objectsDeleted: number; bytesFreed: number; temporaryFilesDeleted: number; incompleteVersionsRemoved: string[]; objectsWaiting: number }
@@ -295,8 +295,17 @@ describe('cleanup beside a running backup, and a killed backup', { timeout: 240_
   });
 
   it('a backup killed with SIGKILL leaves no valid version; cleanup removes the incomplete one', async () => {
-    const child = start(['--repo', repo, 'backup', big, 'killed']);
+    // Through stdin, without its last quarter: the backup is still running when it is killed,
+    // however fast it is (from the file it could finish between the poll and the kill). Rows
+    // are written in batches, at the latest with the first block that comes 500 ms after the
+    // last batch: a pause, then more blocks.
+    const child = start(['--repo', repo, 'backup', '-', 'killed']);
     const done = exited(child);
+    child.stdin!.on('error', () => undefined); // EPIPE once it is killed
+    const data = readFileSync(big);
+    child.stdin!.write(data.subarray(0, 96 * BS));
+    await sleep(700);
+    child.stdin!.write(data.subarray(96 * BS, 144 * BS));
     const running = await waitFor('the backup to write some rows', () => runningBackup(repo, 10));
     child.kill('SIGKILL');
     const result = await done;

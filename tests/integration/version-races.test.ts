@@ -11,6 +11,7 @@ import { EngineError } from '../../src-main/engine/errors';
 import { VersionState } from '../../src-main/engine/meta/schema';
 import { cleanup } from '../../src-main/engine/pipeline/cleanup';
 import { copyVersions } from '../../src-main/engine/pipeline/copy';
+import { serveVersion } from '../../src-main/engine/nbd/serve-version';
 import { restore } from '../../src-main/engine/pipeline/restore';
 import { Repository } from '../../src-main/engine/repository';
 import { removeVersion } from '../../src-main/engine/versions';
@@ -143,6 +144,45 @@ describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
       await restoreEquals(repo, uid, join(dir, 'kept-again.img'), image);
     } finally {
       restorer.close();
+      remover.close();
+    }
+  });
+
+  it('rm refuses a version while it is served over NBD or copied to another repository, naming the job', async () => {
+    const uid = await backupCli(repo, image, 'in-use');
+    const user = Repository.open(repo);
+    const remover = Repository.open(repo);
+    try {
+      const serving = await serveVersion(user, uid, { listen: { socket: join(dir, 'in-use.sock') } });
+      try {
+        await assert.rejects(removeVersion(remover, uid, true), (error: unknown) => isCode('LOCKED')(error) && /serving of version .* over NBD/.test((error as Error).message));
+      } finally {
+        await serving.stop();
+      }
+      assert.deepEqual(query(repo, "SELECT * FROM locks WHERE name LIKE 'read:%'"), [], 'stopping releases the version');
+
+      const destination = await initRepo(dir, [], 'in-use-copy');
+      const to = Repository.open(destination);
+      let refused: unknown = 'no rm was tried';
+      const put = to.store.put.bind(to.store);
+      to.store.put = async (...args: Parameters<typeof put>) => {
+        // in the middle of the copy, an rm of the version in the repository it comes from
+        if (refused === 'no rm was tried') refused = await removeVersion(remover, uid, true).then(() => 'removed', (error: unknown) => error);
+        return put(...args);
+      };
+      try {
+        const result = await copyVersions(user, to, { uids: [uid] });
+        assert.equal(result.versions[0].outcome, 'copied');
+      } finally {
+        to.close();
+      }
+      assert.ok(isCode('LOCKED')(refused) && /copy of version .* to /.test((refused as Error).message), `rm during the copy: ${String(refused)}`);
+      await restoreEquals(destination, uid, join(dir, 'in-use-copied.img'), image);
+      // Neither job holds the version any more.
+      await removeVersion(remover, uid, true);
+      assert.equal(remover.meta.getVersion(uid), undefined);
+    } finally {
+      user.close();
       remover.close();
     }
   });

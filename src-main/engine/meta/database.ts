@@ -109,6 +109,9 @@ export function processAlive(pid: number): boolean {
 /** settings key: the highest version id ever given (ids are never reused) */
 const LAST_VERSION_ID = 'last_version_id';
 
+/** read locks taken by this process (their names must differ) */
+let readLocks = 0;
+
 export class Metadata {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -557,6 +560,25 @@ export class Metadata {
       if (cleanups.length === 0) this.transitionObject(id, [ObjectState.deleting], ObjectState.pending, now);
       return cleanups;
     });
+  }
+
+  /**
+   * A shared lock that keeps a version from being removed while a job reads it (a copy from
+   * it, a serving of it over NBD); returns the name to release.
+   */
+  acquireVersionReadLock(uid: string, reason: string): string {
+    const name = `read:${uid}:${process.pid}:${Date.now()}:${++readLocks}`;
+    this.acquireLock(name, 'shared', reason);
+    return name;
+  }
+
+  /**
+   * Locks of the live jobs that use a version: its backup or import (`backup:UID`), a copy
+   * into this repository (`copy:UID:PID`), a restore (`restore:UID:…`), a copy from it or a
+   * serving of it (`read:UID:…`). rm and prune refuse to remove it while one is live.
+   */
+  versionUsers(uid: string): LockRow[] {
+    return this.liveLocks().filter((lock) => lock.name === `backup:${uid}` || ['copy', 'restore', 'read'].some((kind) => lock.name.startsWith(`${kind}:${uid}:`)));
   }
 
   /** Locks held by live processes (stale ones are ignored). */

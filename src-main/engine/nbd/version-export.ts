@@ -34,6 +34,8 @@ export class VersionExport implements ExportBackend {
     digests: Array<string | null>,
     /** the copy-on-write overlay, or null when served read-only */
     private readonly overlay: Overlay | null,
+    /** the version's read lock, released by close() */
+    private readonly lock: string,
   ) {
     this.size = size;
     this.blockSize = blockSize;
@@ -46,10 +48,18 @@ export class VersionExport implements ExportBackend {
   static async open(repo: Repository, uid: string, options: { cow?: boolean; overlayDir?: string } = {}): Promise<VersionExport> {
     const version = repo.meta.requireVersion(uid);
     if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete and cannot be served`);
-    // Intact rows only: a dangling row would otherwise be served as zeros.
-    const digests = repo.meta.intactBlocks(version).rows.map((block) => (block.digest ? block.digest.toString('hex') : null));
-    const overlay = options.cow ? await Overlay.create(version.block_size, options.overlayDir) : null;
-    return new VersionExport(repo, version.uid, version.size, version.block_size, digests, overlay);
+    // While served, the version is not removed (rm refuses, naming the serving).
+    const lock = repo.meta.acquireVersionReadLock(version.uid, `serving of version ${version.uid} over NBD`);
+    try {
+      // Intact rows only (a dangling row would otherwise be served as zeros), of the version
+      // still there now that it is locked.
+      const digests = repo.meta.intactBlocks(version).rows.map((block) => (block.digest ? block.digest.toString('hex') : null));
+      const overlay = options.cow ? await Overlay.create(version.block_size, options.overlayDir) : null;
+      return new VersionExport(repo, version.uid, version.size, version.block_size, digests, overlay, lock);
+    } catch (error) {
+      repo.meta.releaseLock(lock);
+      throw error;
+    }
   }
 
   get writable(): boolean {
@@ -176,8 +186,13 @@ export class VersionExport implements ExportBackend {
     await this.overlay?.settled();
   }
 
-  /** Removes the overlay (its changes are gone); reads of the version still work. */
+  /** Removes the overlay (its changes are gone) and releases the version (rm may remove it again); reads of the version still work. */
   async close(): Promise<void> {
-    await this.overlay?.close();
+    try {
+      await this.overlay?.close();
+    } finally {
+      // (a repository closed first has no connection; its lock row goes stale with this process)
+      if (this.repo.meta.db.open) this.repo.meta.releaseLock(this.lock);
+    }
   }
 }

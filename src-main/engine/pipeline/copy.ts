@@ -135,6 +135,16 @@ interface OneOptions {
 }
 
 async function copyOne(source: CopyRepository, destination: CopyRepository, uid: string, o: OneOptions): Promise<CopiedVersion> {
+  // The version stays in the source while it is copied (rm there refuses, naming the copy).
+  const sourceLock = source.meta.acquireVersionReadLock(uid, `copy of version ${uid} to ${destination.store.location}`);
+  try {
+    return await copyLocked(source, destination, uid, o);
+  } finally {
+    source.meta.releaseLock(sourceLock);
+  }
+}
+
+async function copyLocked(source: CopyRepository, destination: CopyRepository, uid: string, o: OneOptions): Promise<CopiedVersion> {
   // Checked against its digest before anything is written: a recoded copy could not tell.
   const { version, rows: blocks } = source.meta.intactBlocks(source.meta.requireVersion(uid));
   const dmeta = destination.meta;
