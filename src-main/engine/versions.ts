@@ -75,6 +75,12 @@ export function checkRemovable(repo: Repository, uid: string, force = false): Ve
   return row;
 }
 
+/** Refuses (LOCKED, naming the job) a version a live job uses: see `Metadata.versionUsers`. */
+export function checkNotInUse(repo: Repository, uid: string): void {
+  const [busy] = repo.meta.versionUsers(uid);
+  if (busy) throw new EngineError('LOCKED', `version ${uid} is in use: ${busy.reason}`);
+}
+
 /**
  * Removes a version's metadata; its objects are freed by a later cleanup. Protected versions
  * are refused always, versions younger than the repository's minimum age unless forced.
@@ -86,8 +92,7 @@ export async function removeVersion(repo: Repository, uid: string, force = false
   // the version gone.
   meta.transaction(() => {
     const row = checkRemovable(repo, uid, force);
-    const [busy] = meta.versionUsers(uid);
-    if (busy) throw new EngineError('LOCKED', `version ${uid} is in use: ${busy.reason}`);
+    checkNotInUse(repo, uid);
     meta.deleteVersion(row.id, Date.now());
   });
   await withdrawManifest(repo, uid);

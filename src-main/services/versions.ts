@@ -8,7 +8,7 @@ import { BLOCK_STATE_CODES } from '../../src-shared/model';
 import { EngineError } from '../engine/errors';
 import { ObjectState, VersionState } from '../engine/meta/schema';
 import { reportFromRow } from '../engine/pipeline/scrub';
-import { addTag, blockMap, checkRemovable, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats, toVersion } from '../engine/versions';
+import { addTag, blockMap, checkNotInUse, checkRemovable, diff, du, getVersion, listVersions, removeTag, removeVersion, setProtected, stats, toVersion } from '../engine/versions';
 import type { ServiceContext } from './context';
 import { scrubSummary } from './repository';
 
@@ -106,15 +106,22 @@ export function versionServices(ctx: ServiceContext): VersionApi {
     },
     async removeVersions({ uids, force }) {
       const repo = ctx.requireRepo();
-      // Every rule is checked for every version first: either all are removed or none.
-      for (const uid of uids) checkRemovable(repo, uid, force);
-      const removed: string[] = [];
+      // Every rule is checked for every version first, and whether a job uses it: either all
+      // are removed or none (unless a job takes one of them in the moment between).
       for (const uid of uids) {
-        await removeVersion(repo, uid, force);
-        repo.meta.setNote(uid, '');
-        removed.push(uid);
+        checkRemovable(repo, uid, force);
+        checkNotInUse(repo, uid);
       }
-      changed('removed', removed);
+      const removed: string[] = [];
+      try {
+        for (const uid of uids) {
+          await removeVersion(repo, uid, force);
+          repo.meta.setNote(uid, '');
+          removed.push(uid);
+        }
+      } finally {
+        if (removed.length) changed('removed', removed);
+      }
       return { removed };
     },
     async getBlockMap({ uid }) {

@@ -130,6 +130,9 @@ test('Copy to…: refusals say why; a copy to a second repository restores bit-e
 
 test('Copy to… on a selection: progress while it runs, the version already there is said so', async () => {
   await go('#/versions');
+  // (the selection of an earlier test may still stand)
+  const checked = page.locator('input[type="checkbox"][aria-label^="Select version "]:checked');
+  while (await checked.count()) await checked.first().uncheck();
   await page.getByLabel(`Select version ${uids.web}`).check();
   await page.getByLabel(`Select version ${uids.db}`).check();
   await page.getByRole('button', { name: 'Copy to…' }).click();
@@ -299,6 +302,23 @@ test('Serve over NBD: address and attach commands work as shown; Stop ends the s
   await row.getByText('Attach commands').click();
   assert.deepEqual(await row.locator('code.attach-command').allInnerTexts(), commands);
   await screenshot(page, 'servings-list');
+
+  // While served, the version cannot be deleted: the GUI says why, and the version stays.
+  await go('#/versions');
+  // (the selection of an earlier test may still stand)
+  const checked = page.locator('input[type="checkbox"][aria-label^="Select version "]:checked');
+  while (await checked.count()) await checked.first().uncheck();
+  await page.getByLabel(`Select version ${uids.web}`).check();
+  await page.getByRole('button', { name: 'Delete…' }).click();
+  await page.getByLabel('Force: also delete versions younger than the minimum age').check();
+  await page.getByRole('button', { name: /^Delete 1 version…$/ }).click();
+  await page.getByRole('button', { name: 'Yes, delete' }).click();
+  const refusal = page.locator('.notices .notice.error').filter({ hasText: 'LOCKED' });
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), new RegExp(`version ${uids.web} is in use: serving over NBD`));
+  await screenshot(page, 'delete-refused-while-served');
+  await refusal.getByRole('button', { name: 'Dismiss' }).click();
+  assert.ok(JSON.parse(cli(['--repo', repoA(), 'ls', '--json'])).some((v: Version) => v.uid === uids.web), 'the served version is still there');
 
   await go('#/versions');
   const listed = page.locator('section.servings tbody tr');

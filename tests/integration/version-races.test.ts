@@ -155,7 +155,7 @@ describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
     try {
       const serving = await serveVersion(user, uid, { listen: { socket: join(dir, 'in-use.sock') } });
       try {
-        await assert.rejects(removeVersion(remover, uid, true), (error: unknown) => isCode('LOCKED')(error) && /serving of version .* over NBD/.test((error as Error).message));
+        await assert.rejects(removeVersion(remover, uid, true), (error: unknown) => isCode('LOCKED')(error) && /is in use: serving over NBD/.test((error as Error).message));
       } finally {
         await serving.stop();
       }
@@ -176,7 +176,7 @@ describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
       } finally {
         to.close();
       }
-      assert.ok(isCode('LOCKED')(refused) && /copy of version .* to /.test((refused as Error).message), `rm during the copy: ${String(refused)}`);
+      assert.ok(isCode('LOCKED')(refused) && /is in use: copy to /.test((refused as Error).message), `rm during the copy: ${String(refused)}`);
       await restoreEquals(destination, uid, join(dir, 'in-use-copied.img'), image);
       // Neither job holds the version any more.
       await removeVersion(remover, uid, true);

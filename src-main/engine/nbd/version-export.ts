@@ -49,7 +49,7 @@ export class VersionExport implements ExportBackend {
     const version = repo.meta.requireVersion(uid);
     if (version.state === VersionState.incomplete) throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete and cannot be served`);
     // While served, the version is not removed (rm refuses, naming the serving).
-    const lock = repo.meta.acquireVersionReadLock(version.uid, `serving of version ${version.uid} over NBD`);
+    const lock = repo.meta.acquireVersionReadLock(version.uid, 'serving over NBD');
     try {
       // Intact rows only (a dangling row would otherwise be served as zeros), of the version
       // still there now that it is locked.

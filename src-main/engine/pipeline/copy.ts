@@ -136,7 +136,7 @@ interface OneOptions {
 
 async function copyOne(source: CopyRepository, destination: CopyRepository, uid: string, o: OneOptions): Promise<CopiedVersion> {
   // The version stays in the source while it is copied (rm there refuses, naming the copy).
-  const sourceLock = source.meta.acquireVersionReadLock(uid, `copy of version ${uid} to ${destination.store.location}`);
+  const sourceLock = source.meta.acquireVersionReadLock(uid, `copy to ${destination.store.location}`);
   try {
     return await copyLocked(source, destination, uid, o);
   } finally {

@@ -5,7 +5,8 @@
 // destination is refused without its passphrase (WRONG_KEY) and copied into with it, and an
 // encrypted source is refused into a plain destination; the attach
 // commands of a serving work when pasted into a shell as they are, for a socket path with a
-// space and a quote in it and for a TCP port (qemu-img info and convert, nbdinfo --map).
+// space and a quote in it and for a TCP port (qemu-img info and convert, nbdinfo --map); while
+// a version is served, a removal of it with others removes none of them.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -128,3 +129,16 @@ for (const listen of ['socket', 'port'] as const) {
     assert.equal((await call<NbdServing[]>('listServingsNbd', {})).length, 0);
   });
 }
+
+test('removeVersions is all or nothing also when a job uses one of them: a served version stops the whole removal', async () => {
+  const other = await backup(join(dir, 'other.raw'), 'other-2');
+  const serving = await call<NbdServing>('startServingNbd', { uid: good, port: 0 });
+  try {
+    assert.match(await refusedWith('LOCKED', 'removeVersions', { uids: [other, good], force: true }), new RegExp(`version ${good} is in use: serving over NBD`));
+    const uids = (await call<Version[]>('listVersions', {})).map((v) => v.uid);
+    assert.ok(uids.includes(other) && uids.includes(good), 'neither was removed');
+  } finally {
+    await call('stopServingNbd', { id: serving.id });
+  }
+  assert.deepEqual(await call('removeVersions', { uids: [other], force: true }), { removed: [other] });
+});
