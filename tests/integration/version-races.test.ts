@@ -97,20 +97,21 @@ describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
     }
   });
 
-  it('a restore whose version is removed between its checks and its lock fails with NOT_FOUND and leaves no target', async () => {
+  it('a restore whose version is removed right after it looked it up fails with NOT_FOUND and leaves no target', async () => {
     const uid = await backupCli(repo, image, 'restored');
     const restorer = Repository.open(repo);
     const remover = Repository.open(repo);
-    const acquireLock = restorer.meta.acquireLock.bind(restorer.meta);
+    const requireVersion = restorer.meta.requireVersion.bind(restorer.meta);
     let removed = false;
-    restorer.meta.acquireLock = (name, mode, reason) => {
-      if (name.startsWith(`restore:${uid}:`) && !removed) {
+    // (found by the fault suite: the restore then counted 0 rows and said "metadata damaged")
+    restorer.meta.requireVersion = (wanted) => {
+      const row = requireVersion(wanted);
+      if (wanted === uid && !removed) {
         removed = true;
         // synchronously, as another process would between two statements
-        const row = remover.meta.requireVersion(uid);
         remover.meta.deleteVersion(row.id, Date.now());
       }
-      acquireLock(name, mode, reason);
+      return row;
     };
     const target = join(dir, 'raced.img');
     try {

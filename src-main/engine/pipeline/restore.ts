@@ -40,7 +40,22 @@ interface Counts {
 export async function restore(repo: Repository, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const meta = repo.meta;
-  const version = meta.requireVersion(options.uid);
+  const found = meta.requireVersion(options.uid);
+  // The version's lock before anything is read: from now on an rm is refused.
+  const lockName = `restore:${found.uid}:${process.pid}:${started}`;
+  meta.acquireLock(lockName, 'shared', `restore of ${found.uid} to ${options.target}`);
+  try {
+    // Removed between the lookup and the lock: its rows are gone, which is not damage.
+    const version = meta.getVersion(found.uid);
+    if (version?.id !== found.id) throw new EngineError('NOT_FOUND', `version ${found.uid} not found: it was removed as the restore began`);
+    return await restoreLocked(repo, version, options, started);
+  } finally {
+    meta.releaseLock(lockName);
+  }
+}
+
+async function restoreLocked(repo: Repository, version: VersionRow, options: RestoreOptions, started: number): Promise<RestoreResult> {
+  const meta = repo.meta;
   if (version.state === VersionState.incomplete) {
     throw new EngineError('INVALID_ARGUMENT', `version ${version.uid} is incomplete (its backup did not finish) and cannot be restored`);
   }
@@ -71,11 +86,7 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   let pool: WorkerPool | undefined;
   const retries = new RunRetries(repo.store, options.retries);
   const counts: Counts = { verified: 0, written: 0, sparse: 0 };
-  const lockName = `restore:${version.uid}:${process.pid}:${started}`;
   try {
-    meta.acquireLock(lockName, 'shared', `restore of ${version.uid} to ${options.target}`);
-    // Removed between the checks above and the lock (from now on an rm is refused).
-    if (meta.getVersion(version.uid)?.id !== version.id) throw new EngineError('NOT_FOUND', `version ${version.uid} not found: it was removed as the restore began`);
     // One worker per core decompresses and verifies; reads and writes go to libuv's thread
     // pool, so blocks are verified while others wait on the disk.
     pool = WorkerPool.take(repo.workerSettings({ blockSize: version.block_size }), options.workers ?? defaultWorkerCount());
@@ -107,7 +118,6 @@ export async function restore(repo: Repository, options: RestoreOptions): Promis
   } finally {
     await retries.finish(pool);
     await pool?.release();
-    meta.releaseLock(lockName);
     releasePath();
   }
 }
