@@ -25,6 +25,11 @@ function noWait(repository: Repository): Repository {
   return repository;
 }
 
+/** An incomplete version as a writer creates it once it holds its lock (a copy's, here). */
+function newIncompleteVersion(repository: Repository, uid: string): void {
+  repository.meta.createVersion({ uid, name: 'copied', snapshot: '', date: Date.now(), size: 0, blockSize: 65536, baseUid: null, source: 'test' });
+}
+
 const isCode = (code: string) => (error: unknown): boolean => error instanceof EngineError && error.code === code;
 
 describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
@@ -46,7 +51,7 @@ describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
     // The copy's steps, as copyOne takes them: its lock, then its incomplete version.
     const startCopy = (): void => {
       writer.meta.acquireLock(`copy:${UID}:${process.pid}`, 'shared', 'copy of a version (test)');
-      writer.meta.createVersion({ uid: UID, name: 'copied', snapshot: '', date: Date.now(), size: 0, blockSize: 65536, baseUid: null, source: 'test' });
+      newIncompleteVersion(writer, UID);
     };
     cleaner.meta.listVersions = (filter) => {
       // Right after cleanup read the writers' locks and before it reads the versions.
@@ -85,7 +90,7 @@ describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
     const remover = Repository.open(repo);
     try {
       copier.meta.acquireLock(`copy:${UID}:${process.pid}`, 'shared', 'copy of version (test) from elsewhere');
-      copier.meta.createVersion({ uid: UID, name: 'copied', snapshot: '', date: Date.now(), size: 0, blockSize: 65536, baseUid: null, source: 'test' });
+      newIncompleteVersion(copier, UID);
       await assert.rejects(removeVersion(remover, UID, true), (error: unknown) => isCode('LOCKED')(error) && /copy of version \(test\)/.test((error as Error).message));
       assert.ok(remover.meta.getVersion(UID), 'the version is still there');
       copier.meta.releaseLock(`copy:${UID}:${process.pid}`);
@@ -203,7 +208,7 @@ describe('versions racing the jobs that use them', { timeout: 120_000 }, () => {
     const to = Repository.open(repo);
     const other = Repository.open(repo);
     try {
-      other.meta.createVersion({ uid, name: 'copied', snapshot: '', date: Date.now(), size: 0, blockSize: 65536, baseUid: null, source: 'test' });
+      newIncompleteVersion(other, uid);
       await assert.rejects(copyVersions(from, to, { uids: [uid] }), (error: unknown) => isCode('LOCKED')(error) && /another process/.test((error as Error).message));
       assert.equal(to.meta.getVersion(uid)?.state, VersionState.incomplete, 'the other copy\'s version is left alone');
       // That copy is gone: the next copy takes its leftover over and finishes.
